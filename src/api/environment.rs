@@ -1,0 +1,204 @@
+//! `pulse.v1.EnvironmentService`: environments, their keys, and browsing.
+
+use tonic::{Request, Response, Status};
+
+use super::{AppState, convert};
+use crate::auth::context;
+use crate::domain::ids::{IdKind, parse_id};
+use crate::domain::names::parse_display_name;
+use crate::domain::page::PageRequest;
+use crate::error::Error;
+use crate::pb::{self, environment_service_server::EnvironmentService};
+use crate::store::entity::api_key;
+use crate::store::{environments, keys};
+
+/// Handlers of `EnvironmentService`.
+#[derive(Clone, Debug)]
+pub struct EnvironmentApi {
+    state: AppState,
+}
+
+impl EnvironmentApi {
+    /// Handlers over `state`.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+
+    /// Makes revoked keys fail in this process. Called after commit.
+    async fn kill_keys(&self, keys: &[api_key::Model]) {
+        let killed = keys
+            .iter()
+            .map(|k| (k.id.clone(), k.key_hash.clone()))
+            .collect();
+        self.state.index.kill(killed).await;
+    }
+}
+
+#[tonic::async_trait]
+impl EnvironmentService for EnvironmentApi {
+    async fn create_environment(
+        &self,
+        request: Request<pb::CreateEnvironmentRequest>,
+    ) -> Result<Response<pb::CreateEnvironmentResponse>, Status> {
+        let admin = context::admin(&request)?;
+        let name = parse_display_name("display_name", &request.get_ref().display_name)?;
+        let (env, pair) =
+            environments::create_environment(&self.state.store, &admin.scope, &name).await?;
+        Ok(Response::new(pb::CreateEnvironmentResponse {
+            environment: Some(convert::environment(env)),
+            publishable_key: Some(convert::api_key(pair.publishable)),
+            secret_key: pair.secret_plaintext.into_exposed(),
+            secret_key_info: Some(convert::api_key(pair.secret)),
+        }))
+    }
+
+    async fn get_environment(
+        &self,
+        request: Request<pb::GetEnvironmentRequest>,
+    ) -> Result<Response<pb::Environment>, Status> {
+        let admin = context::admin(&request)?;
+        let id = parse_id(IdKind::Environment, "id", &request.get_ref().id)?;
+        let env = environments::get_environment(&self.state.store, &admin.scope, &id).await?;
+        Ok(Response::new(convert::environment(env)))
+    }
+
+    async fn list_environments(
+        &self,
+        request: Request<pb::ListEnvironmentsRequest>,
+    ) -> Result<Response<pb::ListEnvironmentsResponse>, Status> {
+        let admin = context::admin(&request)?;
+        let req = request.get_ref();
+        let page = PageRequest::parse("environments", req.page_size, &req.page_token)?;
+        let (rows, next_page_token) =
+            environments::list_environments(&self.state.store, &admin.scope, &page).await?;
+        Ok(Response::new(pb::ListEnvironmentsResponse {
+            environments: rows.into_iter().map(convert::environment).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_environment(
+        &self,
+        request: Request<pb::UpdateEnvironmentRequest>,
+    ) -> Result<Response<pb::Environment>, Status> {
+        let admin = context::admin(&request)?;
+        let req = request.get_ref();
+        let env = req
+            .environment
+            .as_ref()
+            .ok_or_else(|| Error::invalid("environment", "is required"))?;
+        let id = parse_id(IdKind::Environment, "environment.id", &env.id)?;
+        // AIP-134: an absent or empty mask means "every mutable field".
+        let paths = req
+            .update_mask
+            .as_ref()
+            .map(|m| m.paths.as_slice())
+            .unwrap_or_default();
+        if let Some(bad) = paths.iter().find(|p| p.as_str() != "display_name") {
+            return Err(Error::invalid(
+                "update_mask.paths",
+                format!("unknown path {bad:?}; allowed: display_name"),
+            )
+            .into());
+        }
+        let name = parse_display_name("environment.display_name", &env.display_name)?;
+        let env =
+            environments::rename_environment(&self.state.store, &admin.scope, &id, &name).await?;
+        Ok(Response::new(convert::environment(env)))
+    }
+
+    async fn delete_environment(
+        &self,
+        request: Request<pb::DeleteEnvironmentRequest>,
+    ) -> Result<Response<()>, Status> {
+        let admin = context::admin(&request)?;
+        let id = parse_id(IdKind::Environment, "id", &request.get_ref().id)?;
+        let deleted =
+            environments::delete_environment(&self.state.store, &admin.scope, &id).await?;
+        self.kill_keys(&deleted.keys).await;
+        Ok(Response::new(()))
+    }
+
+    async fn list_keys(
+        &self,
+        request: Request<pb::ListKeysRequest>,
+    ) -> Result<Response<pb::ListKeysResponse>, Status> {
+        let admin = context::admin(&request)?;
+        let req = request.get_ref();
+        let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
+        let page = PageRequest::parse(&format!("keys/{env_id}"), req.page_size, &req.page_token)?;
+        let (rows, next_page_token) =
+            keys::list_keys(&self.state.store, &admin.scope, &env_id, &page).await?;
+        Ok(Response::new(pb::ListKeysResponse {
+            keys: rows.into_iter().map(convert::api_key).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn rotate_keys(
+        &self,
+        request: Request<pb::RotateKeysRequest>,
+    ) -> Result<Response<pb::RotateKeysResponse>, Status> {
+        let admin = context::admin(&request)?;
+        let env_id = parse_id(
+            IdKind::Environment,
+            "environment_id",
+            &request.get_ref().environment_id,
+        )?;
+        let rotation = keys::rotate_keys(&self.state.store, &admin.scope, &env_id).await?;
+        self.kill_keys(&rotation.revoked).await;
+        Ok(Response::new(pb::RotateKeysResponse {
+            publishable_key: Some(convert::api_key(rotation.pair.publishable)),
+            secret_key: rotation.pair.secret_plaintext.into_exposed(),
+            keys: rotation.revoked.into_iter().map(convert::api_key).collect(),
+            secret_key_info: Some(convert::api_key(rotation.pair.secret)),
+        }))
+    }
+
+    async fn revoke_key(
+        &self,
+        request: Request<pb::RevokeKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        let admin = context::admin(&request)?;
+        let id = parse_id(IdKind::ApiKey, "id", &request.get_ref().id)?;
+        let (key, _) = keys::revoke_key(&self.state.store, &admin.scope, &id).await?;
+        self.kill_keys(std::slice::from_ref(&key)).await;
+        Ok(Response::new(convert::api_key(key)))
+    }
+
+    async fn get_environment_stats(
+        &self,
+        _request: Request<pb::GetEnvironmentStatsRequest>,
+    ) -> Result<Response<pb::EnvironmentStats>, Status> {
+        Err(Status::unimplemented(
+            "environment data arrives with the data plane",
+        ))
+    }
+
+    async fn list_environment_rooms(
+        &self,
+        _request: Request<pb::ListEnvironmentRoomsRequest>,
+    ) -> Result<Response<pb::ListEnvironmentRoomsResponse>, Status> {
+        Err(Status::unimplemented(
+            "environment data arrives with the data plane",
+        ))
+    }
+
+    async fn list_environment_threads(
+        &self,
+        _request: Request<pb::ListEnvironmentThreadsRequest>,
+    ) -> Result<Response<pb::ListEnvironmentThreadsResponse>, Status> {
+        Err(Status::unimplemented(
+            "environment data arrives with the data plane",
+        ))
+    }
+
+    async fn list_environment_users(
+        &self,
+        _request: Request<pb::ListEnvironmentUsersRequest>,
+    ) -> Result<Response<pb::ListEnvironmentUsersResponse>, Status> {
+        Err(Status::unimplemented(
+            "environment data arrives with the data plane",
+        ))
+    }
+}

@@ -1,0 +1,187 @@
+//! The tower layer that authenticates every gRPC request.
+//!
+//! Why a tower layer and not a tonic `Interceptor`: interceptors are
+//! synchronous, and a key that is not yet in the in-memory index needs an
+//! async database lookup. The layer's steady state is still synchronous in
+//! effect — a cache hit — so the hot path costs a header parse, a CRC32, a
+//! SHA-256 and two hash-map reads.
+//!
+//! On success it inserts a [`Caller`] into the request extensions; on
+//! failure it answers UNAUTHENTICATED (one generic message, whatever the
+//! reason) or PERMISSION_DENIED without calling the handler.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::HeaderMap;
+use tonic::Status;
+use tonic::body::Body;
+use tower::{Layer, Service};
+
+use super::context::{AdminCaller, Caller, EnvCaller, Principal};
+use super::credential::{self, CredentialKind};
+use super::index::KeyIndex;
+use super::policy::{self, Policy};
+use crate::domain::scope::{AccountScope, EnvironmentScope};
+use crate::error::{Error, Result};
+
+/// Metadata key carrying the publishable key of frontend calls.
+pub const PUBLISHABLE_KEY_HEADER: &str = "x-pulse-publishable-key";
+
+/// Layer that resolves credentials through a [`KeyIndex`].
+#[derive(Clone, Debug)]
+pub struct AuthLayer {
+    index: Arc<KeyIndex>,
+}
+
+impl AuthLayer {
+    /// A layer resolving through `index`.
+    pub fn new(index: Arc<KeyIndex>) -> Self {
+        Self { index }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            index: self.index.clone(),
+        }
+    }
+}
+
+/// The service produced by [`AuthLayer`].
+#[derive(Clone, Debug)]
+pub struct AuthService<S> {
+    inner: S,
+    index: Arc<KeyIndex>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S> Service<http::Request<Body>> for AuthService<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        // The clone is not ready; swap so we call the one that is.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let index = self.index.clone();
+        Box::pin(async move {
+            let policy = policy::for_path(request.uri().path());
+            if policy != Policy::Public {
+                match authorize(&index, policy, request.headers()).await {
+                    Ok(caller) => {
+                        request.extensions_mut().insert(caller);
+                    }
+                    Err(err) => return Ok(Status::from(err).into_http()),
+                }
+            }
+            inner.call(request).await
+        })
+    }
+}
+
+/// Authenticates the request's credential, then checks it against the
+/// RPC's policy.
+async fn authorize(index: &KeyIndex, policy: Policy, headers: &HeaderMap) -> Result<Caller> {
+    let caller = authenticate(index, headers).await?;
+    let allowed = match (&caller, policy) {
+        (_, Policy::Public) => true,
+        (Caller::Admin(_), policy) => policy == Policy::Admin,
+        (Caller::Environment(env), policy) => match (&env.principal, policy) {
+            (Principal::Anonymous, Policy::SecretOrPublishable) => true,
+            // A publishable key alone authenticates nobody.
+            (Principal::Anonymous, _) => return Err(Error::Unauthenticated),
+            (
+                Principal::Server,
+                Policy::Secret | Policy::SecretOrPublishable | Policy::Environment,
+            ) => true,
+            (Principal::User { .. }, Policy::Environment) => true,
+            _ => false,
+        },
+    };
+    if !allowed {
+        return Err(Error::PermissionDenied(match policy {
+            Policy::Admin => "this rpc requires an admin token".into(),
+            Policy::Secret => "this rpc requires a secret key".into(),
+            _ => "this rpc requires an environment credential".into(),
+        }));
+    }
+    Ok(caller)
+}
+
+/// Resolves the request's credentials to a caller, or UNAUTHENTICATED.
+async fn authenticate(index: &KeyIndex, headers: &HeaderMap) -> Result<Caller> {
+    let bearer = match headers.get(http::header::AUTHORIZATION) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or(Error::Unauthenticated)?,
+        ),
+        None => None,
+    };
+    if let Some(pk) = headers.get(PUBLISHABLE_KEY_HEADER) {
+        let pk = pk.to_str().map_err(|_| Error::Unauthenticated)?;
+        return authenticate_frontend(index, pk, bearer).await;
+    }
+    let token = bearer.ok_or(Error::Unauthenticated)?;
+    let cred = credential::parse(token).ok_or(Error::Unauthenticated)?;
+    if cred.kind == CredentialKind::Publishable {
+        // A publishable key authenticates nobody.
+        return Err(Error::Unauthenticated);
+    }
+    let record = index.resolve(&cred).await?.ok_or(Error::Unauthenticated)?;
+    Ok(match (record.kind, &record.environment_id) {
+        (CredentialKind::Admin, _) => Caller::Admin(AdminCaller {
+            scope: AccountScope::new(record.account_id.clone()),
+            token_id: record.id.clone(),
+        }),
+        (CredentialKind::Secret, Some(env)) => Caller::Environment(EnvCaller {
+            scope: EnvironmentScope::new(record.account_id.clone(), env.clone()),
+            key_id: record.id.clone(),
+            kind: CredentialKind::Secret,
+            principal: Principal::Server,
+        }),
+        _ => return Err(Error::Unauthenticated),
+    })
+}
+
+/// `x-pulse-publishable-key: pk_…`, with or without a user token.
+async fn authenticate_frontend(index: &KeyIndex, pk: &str, bearer: Option<&str>) -> Result<Caller> {
+    let cred = credential::parse(pk)
+        .filter(|c| c.kind == CredentialKind::Publishable)
+        .ok_or(Error::Unauthenticated)?;
+    let record = index.resolve(&cred).await?.ok_or(Error::Unauthenticated)?;
+    let env = record
+        .environment_id
+        .clone()
+        .ok_or(Error::Unauthenticated)?;
+    let principal = match bearer {
+        None => Principal::Anonymous,
+        // User tokens are verified here once user tokens exist (issue 3);
+        // until then nothing else is accepted next to a publishable key.
+        Some(_) => return Err(Error::Unauthenticated),
+    };
+    Ok(Caller::Environment(EnvCaller {
+        scope: EnvironmentScope::new(record.account_id.clone(), env),
+        key_id: record.id.clone(),
+        kind: CredentialKind::Publishable,
+        principal,
+    }))
+}

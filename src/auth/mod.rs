@@ -1,0 +1,12 @@
+//! Authentication: credential format, the in-memory key index and the tower
+//! layer that resolves every request's credential before any handler runs.
+
+pub mod context;
+pub mod credential;
+pub mod index;
+pub mod layer;
+pub mod policy;
+
+pub use context::{AdminCaller, Caller, EnvCaller, Principal};
+pub use index::KeyIndex;
+pub use layer::AuthLayer;

@@ -1,0 +1,142 @@
+//! The `pulse` command line: `serve`, `migrate`, `account create`.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::{DatabaseSettings, LogFormat, ServeSettings};
+use crate::server::Application;
+use crate::store::{Store, accounts};
+
+/// Pulse control plane.
+#[derive(Debug, Parser)]
+#[command(name = "pulse", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, env = "PULSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (migrates first; on an empty database creates
+    /// the account "default" and prints its admin token once).
+    Serve(ServeSettings),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseSettings),
+    /// Manage accounts directly in the database.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+/// `pulse account …`
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account and its first admin token.
+    Create {
+        /// Display name of the account.
+        name: String,
+        /// Print one JSON line `{"account_id": …, "admin_token": …}`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::telemetry::init(cli.log_format);
+    match cli.command {
+        Command::Serve(settings) => serve(settings).await,
+        Command::Migrate(database) => {
+            let store = Store::connect(&database)
+                .await
+                .context("opening the database")?;
+            store.migrate().await.context("migrating")?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Account(AccountCommand::Create {
+            name,
+            json,
+            database,
+        }) => {
+            let name = crate::domain::names::parse_display_name("NAME", &name)
+                .map_err(|e| anyhow::anyhow!("invalid account name: {e:?}"))?;
+            let store = Store::connect(&database)
+                .await
+                .context("opening the database")?;
+            store.migrate().await.context("migrating")?;
+            let created = accounts::create_account(&store, &name)
+                .await
+                .context("creating the account")?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "account_id": created.account.id,
+                        "admin_token": created.token.expose(),
+                    })
+                );
+            } else {
+                println!(
+                    "account: {} ({})",
+                    created.account.id, created.account.display_name
+                );
+                println!("admin token (shown once): {}", created.token.expose());
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+    let mut app = Application::build(&settings).await?;
+    if let Some(created) = app.take_bootstrap() {
+        // Printed to stdout, never logged: this is the one time it is shown.
+        println!(
+            "Created account \"default\" ({}). Admin token, shown once: {}",
+            created.account.id,
+            created.token.expose()
+        );
+    }
+    tracing::info!(listen = %app.local_addr(), backend = ?app_backend(&settings), "pulse serving");
+    app.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("pulse stopped");
+    Ok(())
+}
+
+fn app_backend(settings: &ServeSettings) -> &'static str {
+    if settings.database.url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight calls");
+}

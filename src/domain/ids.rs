@@ -1,0 +1,96 @@
+//! Opaque resource ids: a type prefix and random base62 characters.
+//!
+//! Ids are random rather than sequential so that they reveal nothing about
+//! how many resources exist (no enumeration) and can be made by any replica
+//! without coordination.
+
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::error::Error;
+
+/// The base62 alphabet used by ids and credentials.
+pub const BASE62: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Resource kinds with their id prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdKind {
+    /// `acct_…`
+    Account,
+    /// `env_…`
+    Environment,
+    /// `key_…`
+    ApiKey,
+    /// `adm_…`
+    AdminToken,
+    /// `th_…`
+    Thread,
+    /// `cm_…`
+    Comment,
+    /// `sig_…` (user-token signing key)
+    SigningKey,
+}
+
+impl IdKind {
+    /// The id prefix, underscore included.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            IdKind::Account => "acct_",
+            IdKind::Environment => "env_",
+            IdKind::ApiKey => "key_",
+            IdKind::AdminToken => "adm_",
+            IdKind::Thread => "th_",
+            IdKind::Comment => "cm_",
+            IdKind::SigningKey => "sig_",
+        }
+    }
+}
+
+/// Fills `buf` from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // SystemRandom only fails if the OS has no entropy source at all, which
+    // we cannot serve without.
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("operating system CSPRNG unavailable");
+    buf
+}
+
+/// Encodes bytes in base62.
+pub fn base62(bytes: &[u8]) -> String {
+    base_x::encode(BASE62, bytes)
+}
+
+/// A new random id of `kind` (96 random bits).
+pub fn new_id(kind: IdKind) -> String {
+    format!("{}{}", kind.prefix(), base62(&random_bytes::<12>()))
+}
+
+/// Checks that `value` is shaped like an id of `kind`; `field` names the
+/// request field for the error.
+pub fn parse_id(kind: IdKind, field: &str, value: &str) -> Result<String, Error> {
+    let body = value.strip_prefix(kind.prefix()).unwrap_or("");
+    if body.is_empty() || body.len() > 40 || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Error::invalid(
+            field,
+            format!("must be an id starting with {:?}", kind.prefix()),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_ids_parse_and_differ() {
+        let a = new_id(IdKind::Environment);
+        let b = new_id(IdKind::Environment);
+        assert_ne!(a, b);
+        assert!(parse_id(IdKind::Environment, "id", &a).is_ok());
+        assert!(parse_id(IdKind::ApiKey, "id", &a).is_err());
+        assert!(parse_id(IdKind::Environment, "id", "env_").is_err());
+        assert!(parse_id(IdKind::Environment, "id", "env_a-b").is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! The one error type, and its one mapping to `tonic::Status`.
+//!
+//! Messages are short, lowercase and never contain a credential: handlers
+//! build errors from field names and fixed text only. Internal details are
+//! logged here (at the one place errors leave the service) and replaced by a
+//! generic message for the client.
+
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// The message of every authentication failure: one generic text, so a
+/// caller learns nothing about why (unknown, revoked, malformed…).
+pub const INVALID_CREDENTIALS: &str = "invalid credentials";
+
+/// Everything that can go wrong in a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// One or more request fields are invalid: (field, description).
+    #[error("invalid argument")]
+    InvalidArgument(Vec<(String, String)>),
+    /// No usable credential.
+    #[error("{INVALID_CREDENTIALS}")]
+    Unauthenticated,
+    /// A valid credential that may not call this RPC or touch this resource.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// The resource does not exist in the caller's tenant (or at all).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A resource with this id already exists in the caller's tenant.
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+    /// The request conflicts with the resource's state.
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
+    /// Too many requests.
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
+    /// The database cannot be reached; nothing was written.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected database error.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// One invalid field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Error::InvalidArgument(vec![(field.into(), description.into())])
+    }
+
+    /// An unexpected failure; the detail is logged, never returned.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Error::Internal(detail.to_string())
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+            return Error::AlreadyExists("resource");
+        }
+        if is_unavailable(&err) {
+            return Error::Unavailable(err.to_string());
+        }
+        Error::Internal(err.to_string())
+    }
+}
+
+/// Whether a database error means "cannot reach the database" rather than
+/// "the statement failed".
+fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            &**e,
+            Sqlx::Io(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed
+                | Sqlx::Tls(_)
+        ),
+        _ => false,
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidArgument(violations) => {
+                let summary = violations
+                    .iter()
+                    .map(|(f, d)| format!("{f} {d}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .into_iter()
+                        .map(|(f, d)| FieldViolation::new(f, d))
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(Code::InvalidArgument, summary, details)
+            }
+            Error::Unauthenticated => Status::unauthenticated(INVALID_CREDENTIALS),
+            Error::PermissionDenied(why) => Status::permission_denied(why),
+            Error::NotFound(what) => Status::not_found(format!("{what} not found")),
+            Error::AlreadyExists(what) => Status::already_exists(format!("{what} already exists")),
+            Error::FailedPrecondition(why) => Status::failed_precondition(why),
+            Error::ResourceExhausted(why) => Status::resource_exhausted(why),
+            Error::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable");
+                Status::unavailable("database unavailable, retry later")
+            }
+            Error::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+/// Result with the service's error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

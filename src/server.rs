@@ -1,0 +1,112 @@
+//! Builds the gRPC server and runs it until shutdown.
+//!
+//! [`Application::build`] opens the database, migrates, bootstraps and
+//! binds the listener; [`Application::run_until_stopped`] serves until the
+//! shutdown future completes, then stops accepting and lets in-flight calls
+//! finish. Tests build it on port 0 and read [`Application::local_addr`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::api::AppState;
+use crate::api::account::AccountApi;
+use crate::api::environment::EnvironmentApi;
+use crate::auth::{AuthLayer, KeyIndex};
+use crate::config::ServeSettings;
+use crate::pb;
+use crate::pb::account_service_server::AccountServiceServer;
+use crate::pb::environment_service_server::EnvironmentServiceServer;
+use crate::store::Store;
+use crate::store::accounts::NewAccount;
+use crate::telemetry::RpcTraceLayer;
+
+/// A server that is ready to serve: database migrated, port bound.
+#[derive(Debug)]
+pub struct Application {
+    /// The bound listener (port 0 resolved).
+    listener: TcpListener,
+    /// Shared handler state.
+    state: AppState,
+    /// The account created on an empty database, to print once.
+    bootstrap: Option<NewAccount>,
+}
+
+impl Application {
+    /// Connects to the database, migrates, creates the default account if
+    /// the database is empty, and binds the listen address.
+    pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
+        let store = Store::connect(&settings.database)
+            .await
+            .context("opening the database")?;
+        let bootstrap = store.prepare().await.context("migrating the database")?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let index = Arc::new(KeyIndex::new(store.clone()));
+        Ok(Self {
+            listener,
+            state: AppState { store, index },
+            bootstrap,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The account created on an empty database, if this start created it.
+    pub fn take_bootstrap(&mut self) -> Option<NewAccount> {
+        self.bootstrap.take()
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting connections
+    /// and waits for in-flight calls to finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        // Migrations are done by the time we serve.
+        health
+            .set_serving::<AccountServiceServer<AccountApi>>()
+            .await;
+        health
+            .set_serving::<EnvironmentServiceServer<EnvironmentApi>>()
+            .await;
+        health.set_service_status("", ServingStatus::Serving).await;
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let state = self.state;
+        Server::builder()
+            .layer(RpcTraceLayer)
+            .layer(AuthLayer::new(state.index.clone()))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(AccountServiceServer::new(AccountApi::new(state.clone())))
+            .add_service(EnvironmentServiceServer::new(EnvironmentApi::new(
+                state.clone(),
+            )))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await
+            .context("serving gRPC")?;
+        Ok(())
+    }
+}

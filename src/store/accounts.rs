@@ -1,0 +1,148 @@
+//! Accounts and admin tokens.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use super::Store;
+use super::entity::{account, admin_token};
+use crate::auth::credential::{self, CredentialKind, hash_hex};
+use crate::domain::ids::{IdKind, new_id};
+use crate::domain::page::PageRequest;
+use crate::domain::scope::AccountScope;
+use crate::domain::secret::Secret;
+use crate::domain::time::now_micros;
+use crate::error::{Error, Result};
+
+/// A new account and its first admin token (plaintext, shown once).
+#[derive(Debug)]
+pub struct NewAccount {
+    /// The account.
+    pub account: account::Model,
+    /// The token's record.
+    pub admin_token: admin_token::Model,
+    /// The token's plaintext.
+    pub token: Secret,
+}
+
+/// A new admin token (plaintext, shown once).
+#[derive(Debug)]
+pub struct NewAdminToken {
+    /// The token's record.
+    pub admin_token: admin_token::Model,
+    /// The token's plaintext.
+    pub token: Secret,
+}
+
+/// Number of accounts.
+pub async fn count(store: &Store) -> Result<u64> {
+    Ok(account::Entity::find().count(store.reader()).await?)
+}
+
+/// Creates an account with its first admin token, in one transaction.
+pub async fn create_account(store: &Store, display_name: &str) -> Result<NewAccount> {
+    let now = now_micros();
+    let tx = store.writer().begin().await?;
+    let account = account::ActiveModel {
+        id: Set(new_id(IdKind::Account)),
+        display_name: Set(display_name.to_owned()),
+        create_time: Set(now),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    let scope = AccountScope::new(account.id.clone());
+    let NewAdminToken { admin_token, token } =
+        insert_admin_token(&tx, &scope, "first token").await?;
+    tx.commit().await?;
+    Ok(NewAccount {
+        account,
+        admin_token,
+        token,
+    })
+}
+
+/// The scope's account.
+pub async fn get_account(store: &Store, scope: &AccountScope) -> Result<account::Model> {
+    account::Entity::find()
+        .filter(account::Column::Id.eq(scope.account_id()))
+        .one(store.reader())
+        .await?
+        .ok_or(Error::NotFound("account"))
+}
+
+/// Creates an admin token for the scope's account.
+pub async fn create_admin_token(
+    store: &Store,
+    scope: &AccountScope,
+    display_name: &str,
+) -> Result<NewAdminToken> {
+    insert_admin_token(store.writer(), scope, display_name).await
+}
+
+async fn insert_admin_token(
+    db: &impl sea_orm::ConnectionTrait,
+    scope: &AccountScope,
+    display_name: &str,
+) -> Result<NewAdminToken> {
+    let cred = credential::generate(CredentialKind::Admin);
+    let model = admin_token::ActiveModel {
+        id: Set(new_id(IdKind::AdminToken)),
+        account_id: Set(scope.account_id().to_owned()),
+        display_name: Set(display_name.to_owned()),
+        prefix: Set(cred.display_prefix.clone()),
+        token_hash: Set(hash_hex(&cred.hash)),
+        create_time: Set(now_micros()),
+        revoke_time: Set(None),
+        last_use_time: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(NewAdminToken {
+        admin_token: model,
+        token: cred.plaintext,
+    })
+}
+
+/// One page of the scope's admin tokens, oldest first.
+pub async fn list_admin_tokens(
+    store: &Store,
+    scope: &AccountScope,
+    page: &PageRequest,
+) -> Result<(Vec<admin_token::Model>, String)> {
+    let mut rows = admin_token::Entity::find()
+        .filter(admin_token::Column::AccountId.eq(scope.account_id()))
+        .filter(admin_token::Column::Seq.gt(page.after))
+        .order_by_asc(admin_token::Column::Seq)
+        .limit(page.size + 1)
+        .all(store.reader())
+        .await?;
+    let next = page.finish(&mut rows, |r| r.seq);
+    Ok((rows, next))
+}
+
+/// Revokes one of the scope's admin tokens (idempotent). Returns the token
+/// and whether this call revoked it.
+pub async fn revoke_admin_token(
+    store: &Store,
+    scope: &AccountScope,
+    id: &str,
+) -> Result<(admin_token::Model, bool)> {
+    let tx = store.writer().begin().await?;
+    let token = admin_token::Entity::find()
+        .filter(admin_token::Column::AccountId.eq(scope.account_id()))
+        .filter(admin_token::Column::Id.eq(id))
+        .one(&tx)
+        .await?
+        .ok_or(Error::NotFound("admin token"))?;
+    if token.revoke_time.is_some() {
+        return Ok((token, false));
+    }
+    let mut active: admin_token::ActiveModel = token.into();
+    active.revoke_time = Set(Some(now_micros()));
+    let token = active.update(&tx).await?;
+    tx.commit().await?;
+    Ok((token, true))
+}

@@ -1,0 +1,63 @@
+//! Credential lookup for the auth layer: hash → stored record.
+//!
+//! The environment (or account) comes from the stored row, never from the
+//! credential's text.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::Store;
+use super::entity::{admin_token, api_key};
+use crate::auth::credential::{CredentialKind, ParsedCredential, hash_hex};
+use crate::error::Result;
+
+/// What a credential resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialRecord {
+    /// The key id (`key_…`) or admin token id (`adm_…`).
+    pub id: String,
+    /// The credential's kind.
+    pub kind: CredentialKind,
+    /// The account it belongs to.
+    pub account_id: String,
+    /// The environment, for API keys.
+    pub environment_id: Option<String>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// Finds the record of a well-formed credential; `None` if unknown.
+pub async fn lookup(store: &Store, cred: &ParsedCredential) -> Result<Option<CredentialRecord>> {
+    let hash = hash_hex(&cred.hash);
+    if cred.kind == CredentialKind::Admin {
+        let row = admin_token::Entity::find()
+            .filter(admin_token::Column::TokenHash.eq(hash))
+            .one(store.reader())
+            .await?;
+        return Ok(row.map(|t| CredentialRecord {
+            id: t.id,
+            kind: CredentialKind::Admin,
+            account_id: t.account_id,
+            environment_id: None,
+            revoked: t.revoke_time.is_some(),
+        }));
+    }
+    let row = api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(hash))
+        .one(store.reader())
+        .await?;
+    Ok(row.and_then(|k| {
+        let kind = match k.kind.as_str() {
+            api_key::KIND_PUBLISHABLE => CredentialKind::Publishable,
+            api_key::KIND_SECRET => CredentialKind::Secret,
+            _ => return None,
+        };
+        // A hash of one kind stored under another cannot be ours.
+        (kind == cred.kind).then_some(CredentialRecord {
+            id: k.id,
+            kind,
+            account_id: k.account_id,
+            environment_id: Some(k.environment_id),
+            revoked: k.revoke_time.is_some(),
+        })
+    }))
+}

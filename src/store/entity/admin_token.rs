@@ -1,0 +1,36 @@
+//! `admin_tokens`: `ak_…` credentials, each bound to one account.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `admin_tokens`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "admin_tokens")]
+pub struct Model {
+    /// Insertion order, for keyset pagination.
+    #[sea_orm(primary_key)]
+    pub seq: i64,
+    /// Public id, `adm_…`.
+    #[sea_orm(unique)]
+    pub id: String,
+    /// The account the token administers.
+    pub account_id: String,
+    /// Label.
+    pub display_name: String,
+    /// First 12 characters of the token.
+    pub prefix: String,
+    /// Hex SHA-256 of the whole token (the token itself is never stored).
+    #[sea_orm(unique)]
+    pub token_hash: String,
+    /// Creation time, µs.
+    pub create_time: i64,
+    /// Revocation time, µs; `None` while active.
+    pub revoke_time: Option<i64>,
+    /// Last authenticated use, µs (approximate).
+    pub last_use_time: Option<i64>,
+}
+
+/// No relations are navigated through sea-orm.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,29 @@
+//! `environments`: isolated workspaces of an account.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `environments`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "environments")]
+pub struct Model {
+    /// Insertion order, for keyset pagination.
+    #[sea_orm(primary_key)]
+    pub seq: i64,
+    /// Public id, `env_…`.
+    #[sea_orm(unique)]
+    pub id: String,
+    /// The owning account.
+    pub account_id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Creation time, µs.
+    pub create_time: i64,
+    /// Last change, µs.
+    pub update_time: i64,
+}
+
+/// No relations are navigated through sea-orm.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,132 @@
+//! Environments of an account.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use super::Store;
+use super::entity::{api_key, environment};
+use super::keys::{self, NewKeyPair};
+use crate::domain::ids::{IdKind, new_id};
+use crate::domain::page::PageRequest;
+use crate::domain::scope::AccountScope;
+use crate::domain::time::now_micros;
+use crate::error::{Error, Result};
+
+/// What `delete_environment` removed, so callers can evict it from caches.
+#[derive(Debug)]
+pub struct DeletedEnvironment {
+    /// The environment that was deleted.
+    pub environment: environment::Model,
+    /// Its keys, all of which stopped working.
+    pub keys: Vec<api_key::Model>,
+}
+
+/// Creates an environment and its first key pair in one transaction.
+pub async fn create_environment(
+    store: &Store,
+    scope: &AccountScope,
+    display_name: &str,
+) -> Result<(environment::Model, NewKeyPair)> {
+    let now = now_micros();
+    let tx = store.writer().begin().await?;
+    let env = environment::ActiveModel {
+        id: Set(new_id(IdKind::Environment)),
+        account_id: Set(scope.account_id().to_owned()),
+        display_name: Set(display_name.to_owned()),
+        create_time: Set(now),
+        update_time: Set(now),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    let pair = keys::insert_pair(&tx, &env, now).await?;
+    tx.commit().await?;
+    Ok((env, pair))
+}
+
+/// One of the scope's environments, or NOT_FOUND.
+pub async fn get_environment(
+    store: &Store,
+    scope: &AccountScope,
+    id: &str,
+) -> Result<environment::Model> {
+    find(store.reader(), scope, id).await
+}
+
+/// Looks an environment up within the account scope.
+pub(crate) async fn find(
+    db: &impl ConnectionTrait,
+    scope: &AccountScope,
+    id: &str,
+) -> Result<environment::Model> {
+    environment::Entity::find()
+        .filter(environment::Column::AccountId.eq(scope.account_id()))
+        .filter(environment::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("environment"))
+}
+
+/// One page of the scope's environments, oldest first.
+pub async fn list_environments(
+    store: &Store,
+    scope: &AccountScope,
+    page: &PageRequest,
+) -> Result<(Vec<environment::Model>, String)> {
+    let mut rows = environment::Entity::find()
+        .filter(environment::Column::AccountId.eq(scope.account_id()))
+        .filter(environment::Column::Seq.gt(page.after))
+        .order_by_asc(environment::Column::Seq)
+        .limit(page.size + 1)
+        .all(store.reader())
+        .await?;
+    let next = page.finish(&mut rows, |r| r.seq);
+    Ok((rows, next))
+}
+
+/// Renames one of the scope's environments.
+pub async fn rename_environment(
+    store: &Store,
+    scope: &AccountScope,
+    id: &str,
+    display_name: &str,
+) -> Result<environment::Model> {
+    let tx = store.writer().begin().await?;
+    let env = find(&tx, scope, id).await?;
+    let mut active: environment::ActiveModel = env.into();
+    active.display_name = Set(display_name.to_owned());
+    active.update_time = Set(now_micros());
+    let env = active.update(&tx).await?;
+    tx.commit().await?;
+    Ok(env)
+}
+
+/// Deletes one of the scope's environments with its keys (and data), in one
+/// transaction.
+pub async fn delete_environment(
+    store: &Store,
+    scope: &AccountScope,
+    id: &str,
+) -> Result<DeletedEnvironment> {
+    let tx = store.writer().begin().await?;
+    let env = find(&tx, scope, id).await?;
+    let keys = api_key::Entity::find()
+        .filter(api_key::Column::EnvironmentId.eq(&env.id))
+        .all(&tx)
+        .await?;
+    api_key::Entity::delete_many()
+        .filter(api_key::Column::EnvironmentId.eq(&env.id))
+        .exec(&tx)
+        .await?;
+    environment::Entity::delete_many()
+        .filter(environment::Column::Id.eq(&env.id))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(DeletedEnvironment {
+        environment: env,
+        keys,
+    })
+}

@@ -1,0 +1,169 @@
+//! API keys of environments: creation, listing, rotation, revocation.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use super::Store;
+use super::entity::{api_key, environment};
+use super::environments;
+use crate::auth::credential::{self, CredentialKind, hash_hex};
+use crate::domain::ids::{IdKind, new_id};
+use crate::domain::page::PageRequest;
+use crate::domain::scope::AccountScope;
+use crate::domain::secret::Secret;
+use crate::domain::time::now_micros;
+use crate::error::{Error, Result};
+
+/// A new publishable/secret pair. The secret's plaintext is shown once.
+#[derive(Debug)]
+pub struct NewKeyPair {
+    /// The publishable key's record (its `value` is the whole key).
+    pub publishable: api_key::Model,
+    /// The secret key's record.
+    pub secret: api_key::Model,
+    /// The secret key's plaintext.
+    pub secret_plaintext: Secret,
+}
+
+/// What a rotation did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// The new pair.
+    pub pair: NewKeyPair,
+    /// Keys that were active and are now revoked.
+    pub revoked: Vec<api_key::Model>,
+}
+
+/// Inserts a new key pair for `env` (inside the caller's transaction).
+pub(crate) async fn insert_pair(
+    db: &impl ConnectionTrait,
+    env: &environment::Model,
+    now: i64,
+) -> Result<NewKeyPair> {
+    let pk = credential::generate(CredentialKind::Publishable);
+    let sk = credential::generate(CredentialKind::Secret);
+    let publishable = insert_key(
+        db,
+        env,
+        api_key::KIND_PUBLISHABLE,
+        &pk,
+        Some(pk.plaintext.expose()),
+        now,
+    )
+    .await?;
+    let secret = insert_key(db, env, api_key::KIND_SECRET, &sk, None, now).await?;
+    Ok(NewKeyPair {
+        publishable,
+        secret,
+        secret_plaintext: sk.plaintext,
+    })
+}
+
+async fn insert_key(
+    db: &impl ConnectionTrait,
+    env: &environment::Model,
+    kind: &str,
+    cred: &credential::NewCredential,
+    value: Option<&str>,
+    now: i64,
+) -> Result<api_key::Model> {
+    Ok(api_key::ActiveModel {
+        id: Set(new_id(IdKind::ApiKey)),
+        environment_id: Set(env.id.clone()),
+        account_id: Set(env.account_id.clone()),
+        kind: Set(kind.to_owned()),
+        prefix: Set(cred.display_prefix.clone()),
+        key_hash: Set(hash_hex(&cred.hash)),
+        value: Set(value.map(str::to_owned)),
+        create_time: Set(now),
+        revoke_time: Set(None),
+        last_use_time: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// One page of an environment's keys, oldest first. NOT_FOUND if the
+/// environment is not the scope's.
+pub async fn list_keys(
+    store: &Store,
+    scope: &AccountScope,
+    environment_id: &str,
+    page: &PageRequest,
+) -> Result<(Vec<api_key::Model>, String)> {
+    let env = environments::find(store.reader(), scope, environment_id).await?;
+    let mut rows = api_key::Entity::find()
+        .filter(api_key::Column::AccountId.eq(scope.account_id()))
+        .filter(api_key::Column::EnvironmentId.eq(&env.id))
+        .filter(api_key::Column::Seq.gt(page.after))
+        .order_by_asc(api_key::Column::Seq)
+        .limit(page.size + 1)
+        .all(store.reader())
+        .await?;
+    let next = page.finish(&mut rows, |r| r.seq);
+    Ok((rows, next))
+}
+
+/// Revokes every active key of the environment and creates a new pair, in
+/// one transaction: a crash leaves either the old pair or the new one.
+pub async fn rotate_keys(
+    store: &Store,
+    scope: &AccountScope,
+    environment_id: &str,
+) -> Result<Rotation> {
+    let now = now_micros();
+    let tx = store.writer().begin().await?;
+    let env = environments::find(&tx, scope, environment_id).await?;
+    let active = api_key::Entity::find()
+        .filter(api_key::Column::EnvironmentId.eq(&env.id))
+        .filter(api_key::Column::RevokeTime.is_null())
+        .order_by_asc(api_key::Column::Seq)
+        .all(&tx)
+        .await?;
+    api_key::Entity::update_many()
+        .col_expr(
+            api_key::Column::RevokeTime,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(api_key::Column::EnvironmentId.eq(&env.id))
+        .filter(api_key::Column::RevokeTime.is_null())
+        .exec(&tx)
+        .await?;
+    let pair = insert_pair(&tx, &env, now).await?;
+    tx.commit().await?;
+    let revoked = active
+        .into_iter()
+        .map(|mut k| {
+            k.revoke_time = Some(now);
+            k
+        })
+        .collect();
+    Ok(Rotation { pair, revoked })
+}
+
+/// Revokes one of the scope's keys (idempotent). Returns the key and
+/// whether this call revoked it.
+pub async fn revoke_key(
+    store: &Store,
+    scope: &AccountScope,
+    id: &str,
+) -> Result<(api_key::Model, bool)> {
+    let tx = store.writer().begin().await?;
+    let key = api_key::Entity::find()
+        .filter(api_key::Column::AccountId.eq(scope.account_id()))
+        .filter(api_key::Column::Id.eq(id))
+        .one(&tx)
+        .await?
+        .ok_or(Error::NotFound("key"))?;
+    if key.revoke_time.is_some() {
+        return Ok((key, false));
+    }
+    let mut active: api_key::ActiveModel = key.into();
+    active.revoke_time = Set(Some(now_micros()));
+    let key = active.update(&tx).await?;
+    tx.commit().await?;
+    Ok((key, true))
+}

@@ -1,0 +1,15 @@
+//! Database migrations, applied in order by [`Migrator`]. Files are named
+//! `mYYYYMMDD_NNNNNN_what.rs`; a released migration is never edited.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_core;
+
+/// Every migration of the schema.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_core::Migration)]
+    }
+}
