@@ -16,11 +16,13 @@ use tonic_health::ServingStatus;
 
 use crate::api::AppState;
 use crate::api::account::AccountApi;
+use crate::api::auth::AuthApi;
 use crate::api::environment::EnvironmentApi;
 use crate::auth::{AuthLayer, KeyIndex};
 use crate::config::ServeSettings;
 use crate::pb;
 use crate::pb::account_service_server::AccountServiceServer;
+use crate::pb::auth_service_server::AuthServiceServer;
 use crate::pb::environment_service_server::EnvironmentServiceServer;
 use crate::store::Store;
 use crate::store::accounts::NewAccount;
@@ -82,6 +84,7 @@ impl Application {
         health
             .set_serving::<EnvironmentServiceServer<EnvironmentApi>>()
             .await;
+        health.set_serving::<AuthServiceServer<AuthApi>>().await;
         health.set_service_status("", ServingStatus::Serving).await;
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -104,6 +107,7 @@ impl Application {
             .add_service(EnvironmentServiceServer::new(EnvironmentApi::new(
                 state.clone(),
             )))
+            .add_service(AuthServiceServer::new(AuthApi::new(state.clone())))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await
             .context("serving gRPC")?;

@@ -1,8 +1,8 @@
 //! Accounts and admin tokens.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 
 use super::Store;
@@ -36,14 +36,23 @@ pub struct NewAdminToken {
 }
 
 /// Number of accounts.
-pub async fn count(store: &Store) -> Result<u64> {
-    Ok(account::Entity::find().count(store.reader()).await?)
+pub async fn count(db: &impl ConnectionTrait) -> Result<u64> {
+    Ok(account::Entity::find().count(db).await?)
 }
 
 /// Creates an account with its first admin token, in one transaction.
 pub async fn create_account(store: &Store, display_name: &str) -> Result<NewAccount> {
+    create_account_in(store.writer(), display_name).await
+}
+
+/// Creates an account with its first admin token, in a transaction (or
+/// savepoint) of `db`.
+pub(crate) async fn create_account_in<C>(db: &C, display_name: &str) -> Result<NewAccount>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     let now = now_micros();
-    let tx = store.writer().begin().await?;
+    let tx = db.begin().await?;
     let account = account::ActiveModel {
         id: Set(new_id(IdKind::Account)),
         display_name: Set(display_name.to_owned()),
@@ -82,7 +91,7 @@ pub async fn create_admin_token(
 }
 
 async fn insert_admin_token(
-    db: &impl sea_orm::ConnectionTrait,
+    db: &impl ConnectionTrait,
     scope: &AccountScope,
     display_name: &str,
 ) -> Result<NewAdminToken> {

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -49,8 +50,7 @@ impl Store {
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self> {
         let url = settings.url.as_str();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            // At least two: the migration lock holds one while work uses another.
-            let pool = Database::connect(options(url, settings.max_connections.max(2))).await?;
+            let pool = Database::connect(options(url, settings.max_connections)).await?;
             return Ok(Self {
                 read: pool.clone(),
                 write: pool,
@@ -86,7 +86,7 @@ impl Store {
     }
 
     /// Pool for reads.
-    pub(crate) fn reader(&self) -> &DatabaseConnection {
+    pub fn reader(&self) -> &DatabaseConnection {
         &self.read
     }
 
@@ -96,45 +96,57 @@ impl Store {
     }
 
     /// Applies pending migrations, then creates the "default" account if the
-    /// database has none. On PostgreSQL both run under an advisory lock, so
-    /// replicas starting together migrate and bootstrap exactly once.
-    /// Returns the new admin token when an account was created.
+    /// database has none — both in one transaction that holds the migration
+    /// lock, so replicas starting together migrate and bootstrap exactly
+    /// once. Returns the new admin token when an account was created.
     pub async fn prepare(&self) -> Result<Option<accounts::NewAccount>> {
-        self.with_migration_lock(async {
-            Migrator::up(self.writer(), None).await?;
-            if accounts::count(self).await? > 0 {
-                return Ok(None);
-            }
-            accounts::create_account(self, "default").await.map(Some)
-        })
-        .await
+        let tx = self.lock_for_migration().await?;
+        Migrator::up(&tx, None).await?;
+        let created = if accounts::count(&tx).await? == 0 {
+            Some(accounts::create_account_in(&tx, "default").await?)
+        } else {
+            None
+        };
+        self.unlock_migration(&tx).await?;
+        tx.commit().await?;
+        Ok(created)
     }
 
-    /// Applies pending migrations (under the lock on PostgreSQL).
+    /// Applies pending migrations under the migration lock.
     pub async fn migrate(&self) -> Result<()> {
-        self.with_migration_lock(async { Ok(Migrator::up(self.writer(), None).await?) })
-            .await
+        let tx = self.lock_for_migration().await?;
+        Migrator::up(&tx, None).await?;
+        self.unlock_migration(&tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn with_migration_lock<T>(
-        &self,
-        work: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        if self.backend != DbBackend::Postgres {
-            return work.await;
+    /// Begins a transaction that holds the migration lock until it ends.
+    ///
+    /// PostgreSQL: a transaction-scoped advisory lock. SQLite: the write
+    /// lock, taken by making the transaction's first statement a write (a
+    /// deferred transaction that reads first could not upgrade later).
+    async fn lock_for_migration(&self) -> Result<DatabaseTransaction> {
+        if self.backend == DbBackend::Sqlite {
+            self.write
+                .execute_unprepared("CREATE TABLE IF NOT EXISTS pulse_migration_lock (id INTEGER)")
+                .await?;
         }
-        // Session-level advisory locks belong to one connection: hold a
-        // dedicated transaction's xact lock for the duration of `work`.
-        let lock_tx = sea_orm::TransactionTrait::begin(&self.write).await?;
-        lock_tx
-            .execute_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"),
-            ))
-            .await?;
-        let result = work.await;
-        lock_tx.commit().await?;
-        result
+        let tx = self.write.begin().await?;
+        let lock = match self.backend {
+            DbBackend::Postgres => format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"),
+            _ => "INSERT INTO pulse_migration_lock (id) VALUES (1)".to_owned(),
+        };
+        tx.execute_unprepared(&lock).await?;
+        Ok(tx)
+    }
+
+    async fn unlock_migration(&self, tx: &DatabaseTransaction) -> Result<()> {
+        if self.backend == DbBackend::Sqlite {
+            tx.execute_unprepared("DELETE FROM pulse_migration_lock")
+                .await?;
+        }
+        Ok(())
     }
 }
 

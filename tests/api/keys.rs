@@ -1,0 +1,236 @@
+//! API keys: listing, rotation and revocation taking effect at once, and
+//! which credential may call what.
+
+use pulse::pb;
+use tonic::Code;
+
+use crate::both_backends;
+use crate::helpers::{Backend, assert_code, bearer, frontend, spawn_app};
+
+async fn list_keys_shows_prefixes_and_only_publishable_values(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create_environment("Production").await;
+    let env_id = created.environment.unwrap().id;
+    let keys = app
+        .environments()
+        .await
+        .list_keys(bearer(
+            pb::ListKeysRequest {
+                environment_id: env_id.clone(),
+                ..Default::default()
+            },
+            &app.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    assert_eq!(keys.len(), 2);
+    let pk = keys
+        .iter()
+        .find(|k| k.kind == pb::ApiKeyKind::Publishable as i32)
+        .unwrap();
+    let sk = keys
+        .iter()
+        .find(|k| k.kind == pb::ApiKeyKind::Secret as i32)
+        .unwrap();
+    assert_eq!(pk.value, created.publishable_key.unwrap().value);
+    assert!(sk.value.is_empty(), "a secret key is never shown again");
+    assert_eq!(sk.prefix, &created.secret_key[..12]);
+    for k in &keys {
+        assert_eq!(k.state, pb::ApiKeyState::Active as i32);
+        assert_eq!(k.environment_id, env_id);
+        assert!(k.create_time.is_some());
+    }
+}
+
+async fn rotation_kills_the_old_pair_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create_environment("Production").await;
+    let env_id = created.environment.unwrap().id;
+    let mut auth = app.auth().await;
+    let old_sk = created.secret_key.clone();
+    let old_pk = created.publishable_key.unwrap().value;
+
+    // Warm the key index so a stale cache entry would be served if we had one.
+    let who = auth
+        .who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(who.environment_id, env_id);
+    assert_eq!(who.kind, pb::ApiKeyKind::Secret as i32);
+
+    let rotated = app
+        .environments()
+        .await
+        .rotate_keys(bearer(
+            pb::RotateKeysRequest {
+                environment_id: env_id.clone(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rotated.keys.len(), 2, "both old keys are reported revoked");
+    assert!(
+        rotated
+            .keys
+            .iter()
+            .all(|k| k.state == pb::ApiKeyState::Revoked as i32)
+    );
+    assert_ne!(rotated.secret_key, old_sk);
+
+    let status = assert_code(
+        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk)).await,
+        Code::Unauthenticated,
+    );
+    assert_eq!(status.message(), "invalid credentials");
+    // The old publishable key no longer identifies the environment either.
+    assert_code(
+        auth.list_signing_keys(frontend(pb::ListSigningKeysRequest {}, &old_pk, None))
+            .await,
+        Code::Unauthenticated,
+    );
+    let who = auth
+        .who_am_i(bearer(pb::WhoAmIRequest {}, &rotated.secret_key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(who.environment_id, env_id);
+
+    let keys = app
+        .environments()
+        .await
+        .list_keys(bearer(
+            pb::ListKeysRequest {
+                environment_id: env_id,
+                ..Default::default()
+            },
+            &app.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    let active = keys
+        .iter()
+        .filter(|k| k.state == pb::ApiKeyState::Active as i32)
+        .count();
+    assert_eq!((keys.len(), active), (4, 2));
+}
+
+async fn revocation_is_immediate_and_idempotent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create_environment("Production").await;
+    let sk_id = created.secret_key_info.unwrap().id;
+    let mut auth = app.auth().await;
+    let mut envs = app.environments().await;
+    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
+        .await
+        .unwrap();
+
+    let revoked = envs
+        .revoke_key(bearer(
+            pb::RevokeKeyRequest { id: sk_id.clone() },
+            &app.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revoked.state, pb::ApiKeyState::Revoked as i32);
+    assert_code(
+        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
+            .await,
+        Code::Unauthenticated,
+    );
+    let again = envs
+        .revoke_key(bearer(pb::RevokeKeyRequest { id: sk_id }, &app.admin_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, revoked);
+    // Still revoked after the cache entries have been rebuilt from the database.
+    let app = app.restart().await;
+    assert_code(
+        app.auth()
+            .await
+            .who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
+            .await,
+        Code::Unauthenticated,
+    );
+}
+
+async fn credentials_are_checked_before_and_against_the_rpc(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create_environment("Production").await;
+    let sk = created.secret_key.clone();
+    let pk = created.publishable_key.unwrap().value;
+    let mut envs = app.environments().await;
+    let mut accounts = app.accounts().await;
+    let mut auth = app.auth().await;
+
+    // UNAUTHENTICATED: none, malformed, bad checksum, unknown, pk alone.
+    assert_code(
+        envs.list_environments(pb::ListEnvironmentsRequest::default())
+            .await,
+        Code::Unauthenticated,
+    );
+    let mut corrupted = app.admin_token.clone().into_bytes();
+    let last = corrupted.len() - 1;
+    corrupted[last] = if corrupted[last] == b'A' { b'B' } else { b'A' };
+    let corrupted = String::from_utf8(corrupted).unwrap();
+    let unknown = pulse::auth::credential::generate(pulse::auth::credential::CredentialKind::Admin);
+    for bad in [
+        "",
+        "ak_",
+        "garbage",
+        corrupted.as_str(),
+        unknown.plaintext.expose(),
+        pk.as_str(),
+    ] {
+        let status = assert_code(
+            envs.list_environments(bearer(pb::ListEnvironmentsRequest::default(), bad))
+                .await,
+            Code::Unauthenticated,
+        );
+        assert_eq!(status.message(), "invalid credentials");
+    }
+    let mut basic = tonic::Request::new(pb::GetAccountRequest {});
+    basic.metadata_mut().insert(
+        "authorization",
+        format!("Basic {}", app.admin_token).parse().unwrap(),
+    );
+    assert_code(accounts.get_account(basic).await, Code::Unauthenticated);
+    assert_code(
+        auth.who_am_i(frontend(pb::WhoAmIRequest {}, &pk, None))
+            .await,
+        Code::Unauthenticated,
+    );
+
+    // PERMISSION_DENIED: valid credential, wrong RPC.
+    assert_code(
+        envs.list_environments(bearer(pb::ListEnvironmentsRequest::default(), &sk))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert_code(
+        accounts
+            .get_account(bearer(pb::GetAccountRequest {}, &sk))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert_code(
+        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &app.admin_token))
+            .await,
+        Code::PermissionDenied,
+    );
+}
+
+both_backends!(
+    list_keys_shows_prefixes_and_only_publishable_values,
+    rotation_kills_the_old_pair_at_once,
+    revocation_is_immediate_and_idempotent,
+    credentials_are_checked_before_and_against_the_rpc,
+);

@@ -1,0 +1,12 @@
+//! Integration tests: one binary, a real server per test (see `helpers`).
+
+mod helpers;
+
+mod accounts;
+mod cli;
+mod environments;
+mod grpcurl;
+mod keys;
+mod logs;
+mod pagination;
+mod persistence;

@@ -1,0 +1,77 @@
+//! Restart persistence and concurrent startup.
+
+use pulse::config::DatabaseSettings;
+use pulse::pb;
+use pulse::store::Store;
+
+use crate::both_backends;
+use crate::helpers::{Backend, bearer, fresh_database, spawn_app};
+
+async fn everything_survives_a_restart(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create_environment("Production").await;
+    let env = created.environment.unwrap();
+    let app = app.restart().await;
+
+    // Same admin token, same environment, same secret key; no second bootstrap.
+    let got = app
+        .environments()
+        .await
+        .get_environment(bearer(
+            pb::GetEnvironmentRequest { id: env.id.clone() },
+            &app.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, env);
+    let who = app
+        .auth()
+        .await
+        .who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(who.environment_id, env.id);
+    let store = Store::connect(&DatabaseSettings::from_url(&app.database_url))
+        .await
+        .unwrap();
+    assert_eq!(
+        pulse::store::accounts::count(store.reader()).await.unwrap(),
+        1
+    );
+}
+
+async fn concurrent_startups_migrate_and_bootstrap_once(backend: Backend) {
+    let (url, _dir) = fresh_database(backend).await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let store = Store::connect(&DatabaseSettings::from_url(&url))
+                .await
+                .unwrap();
+            store.prepare().await.unwrap().is_some()
+        }));
+    }
+    let mut bootstraps = 0;
+    for t in tasks {
+        bootstraps += t.await.unwrap() as u32;
+    }
+    assert_eq!(
+        bootstraps, 1,
+        "exactly one start creates the default account"
+    );
+    let store = Store::connect(&DatabaseSettings::from_url(&url))
+        .await
+        .unwrap();
+    assert_eq!(
+        pulse::store::accounts::count(store.reader()).await.unwrap(),
+        1
+    );
+}
+
+both_backends!(
+    everything_survives_a_restart,
+    concurrent_startups_migrate_and_bootstrap_once
+);
