@@ -416,9 +416,17 @@ fn parse_listen(line: &str) -> Option<SocketAddr> {
 impl ServeProcess {
     /// The admin token printed at bootstrap.
     pub fn bootstrap_token(&self) -> String {
-        let out = self.stdout.lock().unwrap();
-        let start = out.find("ak_").expect("bootstrap token printed");
-        out[start..].split_whitespace().next().unwrap().to_owned()
+        // stdout is read by another thread: wait for the line to arrive.
+        for _ in 0..200 {
+            {
+                let out = self.stdout.lock().unwrap();
+                if let Some(start) = out.find("ak_") {
+                    return out[start..].split_whitespace().next().unwrap().to_owned();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no bootstrap token printed");
     }
 
     pub async fn channel(&self) -> Channel {
