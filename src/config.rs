@@ -1,6 +1,9 @@
 //! Settings: one struct, filled by clap from flags or `PULSE_*` variables.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::domain::secret::Secret;
 
 use clap::{Args, ValueEnum};
 
@@ -42,6 +45,26 @@ pub struct ServeSettings {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub database: DatabaseSettings,
+    /// The master key sealing user-token signing keys at rest: base64 of 32
+    /// bytes. Required with PostgreSQL (all replicas share it).
+    #[arg(long = "master-key", env = "PULSE_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<Secret>,
+    /// A file holding the master key (base64). With a SQLite file database
+    /// and no key given, `<database>.master.key` is created (mode 0600).
+    #[arg(long = "master-key-file", env = "PULSE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl ServeSettings {
+    /// Settings for tests: `database` on 127.0.0.1:0 with an explicit master key.
+    pub fn for_tests(database: DatabaseSettings, master_key: Option<Secret>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database,
+            master_key,
+            master_key_file: None,
+        }
+    }
 }
 
 impl DatabaseSettings {

@@ -17,13 +17,18 @@ use tonic_health::ServingStatus;
 use crate::api::AppState;
 use crate::api::account::AccountApi;
 use crate::api::auth::AuthApi;
+use crate::api::data::DataApi;
 use crate::api::environment::EnvironmentApi;
-use crate::auth::{AuthLayer, KeyIndex};
+use crate::auth::tokens::TokenService;
+use crate::auth::{AuthLayer, KeyIndex, sealing};
 use crate::config::ServeSettings;
 use crate::pb;
 use crate::pb::account_service_server::AccountServiceServer;
 use crate::pb::auth_service_server::AuthServiceServer;
 use crate::pb::environment_service_server::EnvironmentServiceServer;
+use crate::pb::room_service_server::RoomServiceServer;
+use crate::pb::thread_service_server::ThreadServiceServer;
+use crate::pb::user_service_server::UserServiceServer;
 use crate::store::Store;
 use crate::store::accounts::NewAccount;
 use crate::telemetry::RpcTraceLayer;
@@ -43,6 +48,12 @@ impl Application {
     /// Connects to the database, migrates, creates the default account if
     /// the database is empty, and binds the listen address.
     pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
+        // Fail on a missing or bad master key before touching the database.
+        let master = sealing::resolve(
+            settings.master_key.as_ref().map(|k| k.expose()),
+            settings.master_key_file.as_deref(),
+            &settings.database.url,
+        )?;
         let store = Store::connect(&settings.database)
             .await
             .context("opening the database")?;
@@ -51,9 +62,14 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let index = Arc::new(KeyIndex::new(store.clone()));
+        let tokens = Arc::new(TokenService::new(store.clone(), master));
         Ok(Self {
             listener,
-            state: AppState { store, index },
+            state: AppState {
+                store,
+                index,
+                tokens,
+            },
             bootstrap,
         })
     }
@@ -85,6 +101,9 @@ impl Application {
             .set_serving::<EnvironmentServiceServer<EnvironmentApi>>()
             .await;
         health.set_serving::<AuthServiceServer<AuthApi>>().await;
+        health.set_serving::<RoomServiceServer<DataApi>>().await;
+        health.set_serving::<ThreadServiceServer<DataApi>>().await;
+        health.set_serving::<UserServiceServer<DataApi>>().await;
         health.set_service_status("", ServingStatus::Serving).await;
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -99,7 +118,7 @@ impl Application {
         let state = self.state;
         Server::builder()
             .layer(RpcTraceLayer)
-            .layer(AuthLayer::new(state.index.clone()))
+            .layer(AuthLayer::new(state.index.clone(), state.tokens.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -108,6 +127,9 @@ impl Application {
                 state.clone(),
             )))
             .add_service(AuthServiceServer::new(AuthApi::new(state.clone())))
+            .add_service(RoomServiceServer::new(DataApi::new(state.clone())))
+            .add_service(ThreadServiceServer::new(DataApi::new(state.clone())))
+            .add_service(UserServiceServer::new(DataApi::new(state.clone())))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await
             .context("serving gRPC")?;

@@ -5,14 +5,26 @@ use tonic::{Request, Response, Status};
 use super::AppState;
 use crate::auth::credential::CredentialKind;
 use crate::auth::{Principal, context};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::domain::content::parse_text;
+use crate::domain::names::parse_resource_id;
+use crate::domain::time::{now_micros, to_timestamp};
+use crate::error::Error;
 use crate::pb::{self, auth_service_server::AuthService};
+use crate::store::users;
 
 /// Handlers of `AuthService`.
 #[derive(Clone, Debug)]
 pub struct AuthApi {
-    #[allow(dead_code)]
     state: AppState,
 }
+
+/// Default user-token lifetime.
+const DEFAULT_TTL_SECS: i64 = 3600;
+/// Longest user-token lifetime.
+const MAX_TTL_SECS: i64 = 86_400;
 
 impl AuthApi {
     /// Handlers over `state`.
@@ -34,11 +46,44 @@ pub fn key_kind(kind: CredentialKind) -> pb::ApiKeyKind {
 impl AuthService for AuthApi {
     async fn mint_user_token(
         &self,
-        _request: Request<pb::MintUserTokenRequest>,
+        request: Request<pb::MintUserTokenRequest>,
     ) -> Result<Response<pb::MintUserTokenResponse>, Status> {
-        Err(Status::unimplemented(
-            "user tokens arrive with the data plane",
-        ))
+        let caller = context::environment(&request)?;
+        let req = request.get_ref();
+        let user_id = parse_resource_id("user_id", &req.user_id)?;
+        let info = req.user_info.clone().unwrap_or_default();
+        let name = parse_text("user_info.name", &info.name, 200)?;
+        let avatar_url = parse_text("user_info.avatar_url", &info.avatar_url, 2000)?;
+        let ttl = match i64::from(req.ttl_seconds) {
+            0 => DEFAULT_TTL_SECS,
+            t if (1..=MAX_TTL_SECS).contains(&t) => t,
+            _ => return Err(Error::invalid("ttl_seconds", "must be between 0 and 86400").into()),
+        };
+        users::upsert_user(
+            &self.state.store,
+            &caller.scope,
+            &user_id,
+            &name,
+            &avatar_url,
+        )
+        .await?;
+        let signer = self
+            .state
+            .tokens
+            .signer(caller.scope.environment_id())
+            .await?;
+        let now = now_micros() / 1_000_000;
+        let token = self
+            .state
+            .tokens
+            .mint(&signer, &caller.key_id, &user_id, now, ttl);
+        Ok(Response::new(pb::MintUserTokenResponse {
+            token: token.into_exposed(),
+            expire_time: Some(prost_types::Timestamp {
+                seconds: now + ttl,
+                nanos: 0,
+            }),
+        }))
     }
 
     async fn who_am_i(
@@ -60,10 +105,23 @@ impl AuthService for AuthApi {
 
     async fn list_signing_keys(
         &self,
-        _request: Request<pb::ListSigningKeysRequest>,
+        request: Request<pb::ListSigningKeysRequest>,
     ) -> Result<Response<pb::ListSigningKeysResponse>, Status> {
-        Err(Status::unimplemented(
-            "user tokens arrive with the data plane",
-        ))
+        let caller = context::environment(&request)?;
+        let signer = self
+            .state
+            .tokens
+            .signer(caller.scope.environment_id())
+            .await?;
+        Ok(Response::new(pb::ListSigningKeysResponse {
+            keys: vec![pb::SigningKey {
+                kid: signer.kid.clone(),
+                algorithm: "EdDSA".into(),
+                public_key: signer.public_key.clone(),
+                create_time: Some(to_timestamp(signer.create_time)),
+                crv: "Ed25519".into(),
+                x: URL_SAFE_NO_PAD.encode(&signer.public_key),
+            }],
+        }))
     }
 }

@@ -2,7 +2,9 @@
 
 use crate::domain::time::to_timestamp;
 use crate::pb;
-use crate::store::entity::{account, admin_token, api_key, environment};
+use crate::store::entity::{
+    account, admin_token, api_key, comment, environment, room, thread, user,
+};
 
 /// An account.
 pub fn account(m: account::Model) -> pb::Account {
@@ -65,5 +67,46 @@ pub fn api_key(m: api_key::Model) -> pb::ApiKey {
         create_time: Some(to_timestamp(m.create_time)),
         revoke_time: m.revoke_time.map(to_timestamp),
         last_use_time: m.last_use_time.map(to_timestamp),
+    }
+}
+
+/// A room.
+pub fn room(m: room::Model) -> pb::Room {
+    pb::Room {
+        metadata: crate::store::rooms::metadata(&m).into_iter().collect(),
+        id: m.room_id,
+        create_time: Some(to_timestamp(m.create_time)),
+    }
+}
+
+/// A thread.
+pub fn thread(m: thread::Model) -> pb::Thread {
+    pb::Thread {
+        id: m.id,
+        room_id: m.room_id,
+        create_time: Some(to_timestamp(m.create_time)),
+        comment_count: m.comment_count,
+    }
+}
+
+/// A comment.
+pub fn comment(m: comment::Model) -> pb::Comment {
+    pb::Comment {
+        id: m.id,
+        thread_id: m.thread_id,
+        user_id: m.user_id,
+        body: m.body,
+        create_time: Some(to_timestamp(m.create_time)),
+        edit_time: m.edit_time.map(to_timestamp),
+    }
+}
+
+/// A user.
+pub fn user(m: user::Model) -> pb::User {
+    pb::User {
+        id: m.user_id,
+        name: m.name,
+        avatar_url: m.avatar_url,
+        create_time: Some(to_timestamp(m.create_time)),
     }
 }

@@ -6,11 +6,12 @@ use super::{AppState, convert};
 use crate::auth::context;
 use crate::domain::ids::{IdKind, parse_id};
 use crate::domain::names::parse_display_name;
+use crate::domain::names::parse_resource_id;
 use crate::domain::page::PageRequest;
 use crate::error::Error;
 use crate::pb::{self, environment_service_server::EnvironmentService};
 use crate::store::entity::api_key;
-use crate::store::{environments, keys};
+use crate::store::{environments, keys, rooms, threads, users};
 
 /// Handlers of `EnvironmentService`.
 #[derive(Clone, Debug)]
@@ -43,7 +44,10 @@ impl EnvironmentService for EnvironmentApi {
         let admin = context::admin(&request)?;
         let name = parse_display_name("display_name", &request.get_ref().display_name)?;
         let (env, pair) =
-            environments::create_environment(&self.state.store, &admin.scope, &name).await?;
+            environments::create_environment(&self.state.store, &admin.scope, &name, |env| {
+                self.state.tokens.new_signing_key(env)
+            })
+            .await?;
         Ok(Response::new(pb::CreateEnvironmentResponse {
             environment: Some(convert::environment(env)),
             publishable_key: Some(convert::api_key(pair.publishable)),
@@ -116,6 +120,7 @@ impl EnvironmentService for EnvironmentApi {
         let deleted =
             environments::delete_environment(&self.state.store, &admin.scope, &id).await?;
         self.kill_keys(&deleted.keys).await;
+        self.state.tokens.forget(&deleted.environment.id).await;
         Ok(Response::new(()))
     }
 
@@ -168,37 +173,79 @@ impl EnvironmentService for EnvironmentApi {
 
     async fn get_environment_stats(
         &self,
-        _request: Request<pb::GetEnvironmentStatsRequest>,
+        request: Request<pb::GetEnvironmentStatsRequest>,
     ) -> Result<Response<pb::EnvironmentStats>, Status> {
-        Err(Status::unimplemented(
-            "environment data arrives with the data plane",
-        ))
+        let admin = context::admin(&request)?;
+        let env_id = parse_id(
+            IdKind::Environment,
+            "environment_id",
+            &request.get_ref().environment_id,
+        )?;
+        let scope =
+            environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
+        let stats = environments::stats(&self.state.store, &scope).await?;
+        Ok(Response::new(pb::EnvironmentStats {
+            room_count: stats.rooms as i64,
+            thread_count: stats.threads as i64,
+            user_count: stats.users as i64,
+            comment_count: stats.comments as i64,
+        }))
     }
 
     async fn list_environment_rooms(
         &self,
-        _request: Request<pb::ListEnvironmentRoomsRequest>,
+        request: Request<pb::ListEnvironmentRoomsRequest>,
     ) -> Result<Response<pb::ListEnvironmentRoomsResponse>, Status> {
-        Err(Status::unimplemented(
-            "environment data arrives with the data plane",
-        ))
+        let admin = context::admin(&request)?;
+        let req = request.get_ref();
+        let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
+        let page = PageRequest::parse(&format!("rooms/{env_id}"), req.page_size, &req.page_token)?;
+        let scope =
+            environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
+        let (rows, next_page_token) = rooms::list_rooms(&self.state.store, &scope, &page).await?;
+        Ok(Response::new(pb::ListEnvironmentRoomsResponse {
+            rooms: rows.into_iter().map(convert::room).collect(),
+            next_page_token,
+        }))
     }
 
     async fn list_environment_threads(
         &self,
-        _request: Request<pb::ListEnvironmentThreadsRequest>,
+        request: Request<pb::ListEnvironmentThreadsRequest>,
     ) -> Result<Response<pb::ListEnvironmentThreadsResponse>, Status> {
-        Err(Status::unimplemented(
-            "environment data arrives with the data plane",
-        ))
+        let admin = context::admin(&request)?;
+        let req = request.get_ref();
+        let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
+        let room_id = match req.room_id.as_str() {
+            "" => None,
+            room => Some(parse_resource_id("room_id", room)?),
+        };
+        let list = format!("threads/{env_id}/{}", room_id.as_deref().unwrap_or(""));
+        let page = PageRequest::parse(&list, req.page_size, &req.page_token)?;
+        let scope =
+            environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
+        let (rows, next_page_token) =
+            threads::list_threads(&self.state.store, &scope, room_id.as_deref(), &page).await?;
+        Ok(Response::new(pb::ListEnvironmentThreadsResponse {
+            threads: rows.into_iter().map(convert::thread).collect(),
+            next_page_token,
+        }))
     }
 
     async fn list_environment_users(
         &self,
-        _request: Request<pb::ListEnvironmentUsersRequest>,
+        request: Request<pb::ListEnvironmentUsersRequest>,
     ) -> Result<Response<pb::ListEnvironmentUsersResponse>, Status> {
-        Err(Status::unimplemented(
-            "environment data arrives with the data plane",
-        ))
+        let admin = context::admin(&request)?;
+        let req = request.get_ref();
+        let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
+        let page = PageRequest::parse(&format!("users/{env_id}"), req.page_size, &req.page_token)?;
+        let scope =
+            environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
+        let (rows, next_page_token) = users::list_users(&self.state.store, &scope, &page).await?;
+        Ok(Response::new(pb::ListEnvironmentUsersResponse {
+            users: rows.into_iter().map(convert::user).collect(),
+            next_page_token,
+        }))
     }
 }

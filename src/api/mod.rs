@@ -5,11 +5,13 @@
 pub mod account;
 pub mod auth;
 pub mod convert;
+pub mod data;
 pub mod environment;
 
 use std::sync::Arc;
 
 use crate::auth::KeyIndex;
+use crate::auth::tokens::TokenService;
 use crate::store::Store;
 
 /// What every handler needs: the store and the key index (to kill
@@ -20,4 +22,6 @@ pub struct AppState {
     pub store: Store,
     /// The in-memory credential index.
     pub index: Arc<KeyIndex>,
+    /// User-token signing and verification.
+    pub tokens: Arc<TokenService>,
 }

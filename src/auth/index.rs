@@ -47,6 +47,8 @@ pub struct KeyIndex {
     entries: moka::future::Cache<CredentialHash, Entry>,
     /// Ids of credentials that no longer work.
     dead: moka::sync::Cache<String, ()>,
+    /// key id → (environment, active), for the minting keys of user tokens.
+    by_id: moka::future::Cache<String, Option<(String, bool)>>,
 }
 
 struct EntryExpiry;
@@ -87,6 +89,10 @@ impl KeyIndex {
                 .max_capacity(MAX_ENTRIES)
                 .time_to_live(DEAD_TTL)
                 .build(),
+            by_id: moka::future::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(POSITIVE_TTL)
+                .build(),
         }
     }
 
@@ -106,6 +112,24 @@ impl KeyIndex {
         Ok(entry.filter(|r| !r.revoked && !self.is_dead(&r.id)))
     }
 
+    /// Whether the API key `key_id` exists, belongs to `environment_id` and
+    /// is active: the check that kills user tokens with their minting key.
+    pub async fn key_active(&self, key_id: &str, environment_id: &str) -> Result<bool> {
+        if self.is_dead(key_id) {
+            return Ok(false);
+        }
+        let store = &self.store;
+        let id = key_id.to_owned();
+        let state = self
+            .by_id
+            .try_get_with(id.clone(), async move {
+                credentials::key_state(store, &id).await
+            })
+            .await
+            .map_err(shared_error)?;
+        Ok(matches!(state, Some((env, true)) if env == environment_id) && !self.is_dead(key_id))
+    }
+
     /// Whether the credential id was killed.
     pub fn is_dead(&self, id: &str) -> bool {
         self.dead.contains_key(id)
@@ -115,6 +139,7 @@ impl KeyIndex {
     /// that revoked them committed; `hashes` are hex SHA-256 as stored.
     pub async fn kill(&self, killed: Vec<(String, String)>) {
         for (id, hash_hex) in killed {
+            self.by_id.invalidate(&id).await;
             self.dead.insert(id, ());
             if let Some(hash) = parse_hex(&hash_hex) {
                 self.entries.invalidate(&hash).await;

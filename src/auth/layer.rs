@@ -23,6 +23,7 @@ use super::context::{AdminCaller, Caller, EnvCaller, Principal};
 use super::credential::{self, CredentialKind};
 use super::index::KeyIndex;
 use super::policy::{self, Policy};
+use super::tokens::TokenService;
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
 
@@ -32,13 +33,22 @@ pub const PUBLISHABLE_KEY_HEADER: &str = "x-pulse-publishable-key";
 /// Layer that resolves credentials through a [`KeyIndex`].
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
+    auth: Arc<Authenticator>,
+}
+
+/// What resolving a request needs: the key index and the token verifier.
+#[derive(Debug)]
+struct Authenticator {
     index: Arc<KeyIndex>,
+    tokens: Arc<TokenService>,
 }
 
 impl AuthLayer {
-    /// A layer resolving through `index`.
-    pub fn new(index: Arc<KeyIndex>) -> Self {
-        Self { index }
+    /// A layer resolving keys through `index` and user tokens through `tokens`.
+    pub fn new(index: Arc<KeyIndex>, tokens: Arc<TokenService>) -> Self {
+        Self {
+            auth: Arc::new(Authenticator { index, tokens }),
+        }
     }
 }
 
@@ -48,7 +58,7 @@ impl<S> Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AuthService {
             inner,
-            index: self.index.clone(),
+            auth: self.auth.clone(),
         }
     }
 }
@@ -57,7 +67,7 @@ impl<S> Layer<S> for AuthLayer {
 #[derive(Clone, Debug)]
 pub struct AuthService<S> {
     inner: S,
-    index: Arc<KeyIndex>,
+    auth: Arc<Authenticator>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -79,11 +89,11 @@ where
         // The clone is not ready; swap so we call the one that is.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let index = self.index.clone();
+        let auth = self.auth.clone();
         Box::pin(async move {
             let policy = policy::for_path(request.uri().path());
             if policy != Policy::Public {
-                match authorize(&index, policy, request.headers()).await {
+                match authorize(&auth, policy, request.headers()).await {
                     Ok(caller) => {
                         request.extensions_mut().insert(caller);
                     }
@@ -97,8 +107,8 @@ where
 
 /// Authenticates the request's credential, then checks it against the
 /// RPC's policy.
-async fn authorize(index: &KeyIndex, policy: Policy, headers: &HeaderMap) -> Result<Caller> {
-    let caller = authenticate(index, headers).await?;
+async fn authorize(auth: &Authenticator, policy: Policy, headers: &HeaderMap) -> Result<Caller> {
+    let caller = authenticate(auth, headers).await?;
     let allowed = match (&caller, policy) {
         (_, Policy::Public) => true,
         (Caller::Admin(_), policy) => policy == Policy::Admin,
@@ -125,7 +135,7 @@ async fn authorize(index: &KeyIndex, policy: Policy, headers: &HeaderMap) -> Res
 }
 
 /// Resolves the request's credentials to a caller, or UNAUTHENTICATED.
-async fn authenticate(index: &KeyIndex, headers: &HeaderMap) -> Result<Caller> {
+async fn authenticate(auth: &Authenticator, headers: &HeaderMap) -> Result<Caller> {
     let bearer = match headers.get(http::header::AUTHORIZATION) {
         Some(value) => Some(
             value
@@ -138,7 +148,7 @@ async fn authenticate(index: &KeyIndex, headers: &HeaderMap) -> Result<Caller> {
     };
     if let Some(pk) = headers.get(PUBLISHABLE_KEY_HEADER) {
         let pk = pk.to_str().map_err(|_| Error::Unauthenticated)?;
-        return authenticate_frontend(index, pk, bearer).await;
+        return authenticate_frontend(auth, pk, bearer).await;
     }
     let token = bearer.ok_or(Error::Unauthenticated)?;
     let cred = credential::parse(token).ok_or(Error::Unauthenticated)?;
@@ -146,7 +156,11 @@ async fn authenticate(index: &KeyIndex, headers: &HeaderMap) -> Result<Caller> {
         // A publishable key authenticates nobody.
         return Err(Error::Unauthenticated);
     }
-    let record = index.resolve(&cred).await?.ok_or(Error::Unauthenticated)?;
+    let record = auth
+        .index
+        .resolve(&cred)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
     Ok(match (record.kind, &record.environment_id) {
         (CredentialKind::Admin, _) => Caller::Admin(AdminCaller {
             scope: AccountScope::new(record.account_id.clone()),
@@ -163,20 +177,36 @@ async fn authenticate(index: &KeyIndex, headers: &HeaderMap) -> Result<Caller> {
 }
 
 /// `x-pulse-publishable-key: pk_…`, with or without a user token.
-async fn authenticate_frontend(index: &KeyIndex, pk: &str, bearer: Option<&str>) -> Result<Caller> {
+async fn authenticate_frontend(
+    auth: &Authenticator,
+    pk: &str,
+    bearer: Option<&str>,
+) -> Result<Caller> {
     let cred = credential::parse(pk)
         .filter(|c| c.kind == CredentialKind::Publishable)
         .ok_or(Error::Unauthenticated)?;
-    let record = index.resolve(&cred).await?.ok_or(Error::Unauthenticated)?;
+    let record = auth
+        .index
+        .resolve(&cred)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
     let env = record
         .environment_id
         .clone()
         .ok_or(Error::Unauthenticated)?;
     let principal = match bearer {
         None => Principal::Anonymous,
-        // User tokens are verified here once user tokens exist (issue 3);
-        // until then nothing else is accepted next to a publishable key.
-        Some(_) => return Err(Error::Unauthenticated),
+        Some(token) => {
+            // The token must be ours, for this publishable key's environment,
+            // and its minting secret key must still be active.
+            let claims = auth.tokens.verify(&env, token, now_secs()).await?;
+            if !auth.index.key_active(&claims.key_id, &env).await? {
+                return Err(Error::Unauthenticated);
+            }
+            Principal::User {
+                user_id: claims.sub,
+            }
+        }
     };
     Ok(Caller::Environment(EnvCaller {
         scope: EnvironmentScope::new(record.account_id.clone(), env),
@@ -184,4 +214,8 @@ async fn authenticate_frontend(index: &KeyIndex, pk: &str, bearer: Option<&str>)
         kind: CredentialKind::Publishable,
         principal,
     }))
+}
+
+fn now_secs() -> i64 {
+    crate::domain::time::now_micros() / 1_000_000
 }

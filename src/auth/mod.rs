@@ -6,6 +6,8 @@ pub mod credential;
 pub mod index;
 pub mod layer;
 pub mod policy;
+pub mod sealing;
+pub mod tokens;
 
 pub use context::{AdminCaller, Caller, EnvCaller, Principal};
 pub use index::KeyIndex;

@@ -2,11 +2,12 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    QueryFilter, TransactionSession, TransactionTrait,
 };
 
 use super::Store;
 use super::entity::{account, admin_token};
+use super::paging::fetch_page;
 use crate::auth::credential::{self, CredentialKind, hash_hex};
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::page::PageRequest;
@@ -121,15 +122,9 @@ pub async fn list_admin_tokens(
     scope: &AccountScope,
     page: &PageRequest,
 ) -> Result<(Vec<admin_token::Model>, String)> {
-    let mut rows = admin_token::Entity::find()
-        .filter(admin_token::Column::AccountId.eq(scope.account_id()))
-        .filter(admin_token::Column::Seq.gt(page.after))
-        .order_by_asc(admin_token::Column::Seq)
-        .limit(page.size + 1)
-        .all(store.reader())
-        .await?;
-    let next = page.finish(&mut rows, |r| r.seq);
-    Ok((rows, next))
+    let query =
+        admin_token::Entity::find().filter(admin_token::Column::AccountId.eq(scope.account_id()));
+    fetch_page(store.reader(), query, admin_token::Column::Seq, page).await
 }
 
 /// Revokes one of the scope's admin tokens (idempotent). Returns the token

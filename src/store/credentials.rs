@@ -61,3 +61,12 @@ pub async fn lookup(store: &Store, cred: &ParsedCredential) -> Result<Option<Cre
         })
     }))
 }
+
+/// Whether an API key id exists and is active, with its environment.
+pub async fn key_state(store: &Store, key_id: &str) -> Result<Option<(String, bool)>> {
+    let row = api_key::Entity::find()
+        .filter(api_key::Column::Id.eq(key_id))
+        .one(store.reader())
+        .await?;
+    Ok(row.map(|k| (k.environment_id, k.revoke_time.is_none())))
+}

@@ -2,15 +2,19 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    TransactionTrait,
 };
 
 use super::Store;
-use super::entity::{api_key, environment};
+use super::entity::{api_key, comment, environment, room, signing_key, thread, user};
 use super::keys::{self, NewKeyPair};
+use super::paging::fetch_page;
+use super::signing_keys;
+use crate::auth::tokens::NewSigningKey;
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::page::PageRequest;
 use crate::domain::scope::AccountScope;
+use crate::domain::scope::EnvironmentScope;
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 
@@ -28,6 +32,7 @@ pub async fn create_environment(
     store: &Store,
     scope: &AccountScope,
     display_name: &str,
+    signing_key: impl FnOnce(&str) -> NewSigningKey,
 ) -> Result<(environment::Model, NewKeyPair)> {
     let now = now_micros();
     let tx = store.writer().begin().await?;
@@ -42,6 +47,7 @@ pub async fn create_environment(
     .insert(&tx)
     .await?;
     let pair = keys::insert_pair(&tx, &env, now).await?;
+    signing_keys::insert(&tx, &env.id, signing_key(&env.id)).await?;
     tx.commit().await?;
     Ok((env, pair))
 }
@@ -75,15 +81,9 @@ pub async fn list_environments(
     scope: &AccountScope,
     page: &PageRequest,
 ) -> Result<(Vec<environment::Model>, String)> {
-    let mut rows = environment::Entity::find()
-        .filter(environment::Column::AccountId.eq(scope.account_id()))
-        .filter(environment::Column::Seq.gt(page.after))
-        .order_by_asc(environment::Column::Seq)
-        .limit(page.size + 1)
-        .all(store.reader())
-        .await?;
-    let next = page.finish(&mut rows, |r| r.seq);
-    Ok((rows, next))
+    let query =
+        environment::Entity::find().filter(environment::Column::AccountId.eq(scope.account_id()));
+    fetch_page(store.reader(), query, environment::Column::Seq, page).await
 }
 
 /// Renames one of the scope's environments.
@@ -120,6 +120,16 @@ pub async fn delete_environment(
         .filter(api_key::Column::EnvironmentId.eq(&env.id))
         .exec(&tx)
         .await?;
+    // All of the environment's data, in the same transaction.
+    macro_rules! delete_data {
+        ($($entity:ident),*) => {
+            $($entity::Entity::delete_many()
+                .filter($entity::Column::EnvironmentId.eq(&env.id))
+                .exec(&tx)
+                .await?;)*
+        };
+    }
+    delete_data!(comment, thread, room, user, signing_key);
     environment::Entity::delete_many()
         .filter(environment::Column::Id.eq(&env.id))
         .exec(&tx)
@@ -129,4 +139,53 @@ pub async fn delete_environment(
         environment: env,
         keys,
     })
+}
+
+/// Counts of an environment's data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Rooms.
+    pub rooms: u64,
+    /// Threads.
+    pub threads: u64,
+    /// Users.
+    pub users: u64,
+    /// Comments.
+    pub comments: u64,
+}
+
+/// Counts the environment's rooms, threads, users and comments.
+pub async fn stats(store: &Store, scope: &EnvironmentScope) -> Result<Stats> {
+    use sea_orm::PaginatorTrait;
+    let db = store.reader();
+    let env = scope.environment_id();
+    Ok(Stats {
+        rooms: room::Entity::find()
+            .filter(room::Column::EnvironmentId.eq(env))
+            .count(db)
+            .await?,
+        threads: thread::Entity::find()
+            .filter(thread::Column::EnvironmentId.eq(env))
+            .count(db)
+            .await?,
+        users: user::Entity::find()
+            .filter(user::Column::EnvironmentId.eq(env))
+            .count(db)
+            .await?,
+        comments: comment::Entity::find()
+            .filter(comment::Column::EnvironmentId.eq(env))
+            .count(db)
+            .await?,
+    })
+}
+
+/// The environment scope of one of the account's environments, for admin
+/// browsing; NOT_FOUND if it is not the account's.
+pub async fn environment_scope(
+    store: &Store,
+    scope: &AccountScope,
+    id: &str,
+) -> Result<EnvironmentScope> {
+    let env = find(store.reader(), scope, id).await?;
+    Ok(EnvironmentScope::new(env.account_id, env.id))
 }

@@ -2,12 +2,13 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, TransactionTrait,
 };
 
 use super::Store;
 use super::entity::{api_key, environment};
 use super::environments;
+use super::paging::fetch_page;
 use crate::auth::credential::{self, CredentialKind, hash_hex};
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::page::PageRequest;
@@ -95,16 +96,10 @@ pub async fn list_keys(
     page: &PageRequest,
 ) -> Result<(Vec<api_key::Model>, String)> {
     let env = environments::find(store.reader(), scope, environment_id).await?;
-    let mut rows = api_key::Entity::find()
+    let query = api_key::Entity::find()
         .filter(api_key::Column::AccountId.eq(scope.account_id()))
-        .filter(api_key::Column::EnvironmentId.eq(&env.id))
-        .filter(api_key::Column::Seq.gt(page.after))
-        .order_by_asc(api_key::Column::Seq)
-        .limit(page.size + 1)
-        .all(store.reader())
-        .await?;
-    let next = page.finish(&mut rows, |r| r.seq);
-    Ok((rows, next))
+        .filter(api_key::Column::EnvironmentId.eq(&env.id));
+    fetch_page(store.reader(), query, api_key::Column::Seq, page).await
 }
 
 /// Revokes every active key of the environment and creates a new pair, in

@@ -12,6 +12,11 @@ pub mod entity;
 pub mod environments;
 pub mod keys;
 pub mod migration;
+mod paging;
+pub mod rooms;
+pub mod signing_keys;
+pub mod threads;
+pub mod users;
 
 use std::time::Duration;
 

@@ -152,6 +152,12 @@ fn random_suffix() -> String {
     )
 }
 
+/// The master key every test server uses (a restart must reuse it).
+pub fn test_master_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| pulse::auth::sealing::MasterKey::generate().1)
+}
+
 fn init_test_log() {
     if std::env::var("TEST_LOG").is_ok() {
         pulse::telemetry::init(pulse::config::LogFormat::Text);
@@ -190,13 +196,13 @@ async fn start(
     dir: Option<tempfile::TempDir>,
     previous: Option<(String, String)>,
 ) -> TestApp {
-    let settings = ServeSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: DatabaseSettings {
+    let settings = ServeSettings::for_tests(
+        DatabaseSettings {
             url: url.clone(),
             max_connections: 4,
         },
-    };
+        Some(test_master_key().parse().unwrap()),
+    );
     let mut app = Application::build(&settings).await.expect("build app");
     let addr = app.local_addr();
     let (account_id, admin_token) = match (app.take_bootstrap(), previous) {
@@ -358,6 +364,7 @@ pub fn spawn_process(database_url: &str, envs: &[(&str, &str)]) -> ServeProcess 
         "--database-url",
         database_url,
     ])
+    .env("PULSE_MASTER_KEY", test_master_key())
     .env_remove("RUST_LOG")
     .env_remove("PULSE_LOG_FORMAT")
     .stdin(Stdio::null())

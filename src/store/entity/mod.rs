@@ -4,4 +4,9 @@
 pub mod account;
 pub mod admin_token;
 pub mod api_key;
+pub mod comment;
 pub mod environment;
+pub mod room;
+pub mod signing_key;
+pub mod thread;
+pub mod user;

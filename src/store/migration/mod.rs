@@ -4,12 +4,16 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_core;
+mod m20261128_000002_data_plane;
 
 /// Every migration of the schema.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_core::Migration)]
+        vec![
+            Box::new(m20261128_000001_core::Migration),
+            Box::new(m20261128_000002_data_plane::Migration),
+        ]
     }
 }

@@ -1,0 +1,269 @@
+//! User tokens: compact JWS (RFC 7515) signed with Ed25519 (`alg: EdDSA`),
+//! one signing key per environment, so any standard JWT library verifies
+//! them with the key `ListSigningKeys` publishes.
+//!
+//! Signing and verification use ring directly (the JWT crates bring other
+//! crypto stacks); the format is five lines of base64url and JSON.
+//! Verification is strict: exactly `alg: EdDSA`, the environment's own
+//! `kid`, a valid signature, `env` equal to the publishable key's
+//! environment, not expired, and a minting secret key that is still active
+//! (checked by the caller through the key index).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SystemRandom;
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use serde::{Deserialize, Serialize};
+
+use super::sealing::MasterKey;
+use crate::domain::ids::{IdKind, new_id};
+use crate::domain::names::parse_resource_id;
+use crate::domain::secret::Secret;
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::store::entity::signing_key;
+use crate::store::signing_keys;
+
+/// Issuer claim of every token.
+pub const ISSUER: &str = "pulse";
+/// Longest token we look at.
+const MAX_TOKEN_LEN: usize = 4096;
+/// Clock skew tolerated on `iat`.
+const IAT_SKEW_SECS: i64 = 60;
+
+/// The JOSE header.
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    kid: String,
+}
+
+/// The claims of a user token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer, `pulse`.
+    pub iss: String,
+    /// The user id.
+    pub sub: String,
+    /// The environment id.
+    pub env: String,
+    /// The id of the secret key that minted the token; the token dies with it.
+    pub key_id: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Expires at, seconds since the epoch.
+    pub exp: i64,
+    /// Unique token id.
+    pub jti: String,
+}
+
+/// A new signing key, ready to store.
+#[derive(Debug)]
+pub struct NewSigningKey {
+    /// `sig_…`
+    pub id: String,
+    /// Raw public key.
+    pub public_key: Vec<u8>,
+    /// Sealed PKCS#8 private key.
+    pub sealed_private_key: Vec<u8>,
+}
+
+/// An environment's signing key, opened.
+pub struct Signer {
+    /// The key's id, the tokens' `kid`.
+    pub kid: String,
+    /// The environment.
+    pub environment_id: String,
+    /// Raw public key.
+    pub public_key: Vec<u8>,
+    /// Creation time, µs.
+    pub create_time: i64,
+    pair: Ed25519KeyPair,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Mints and verifies user tokens; keeps opened signing keys in memory.
+#[derive(Debug)]
+pub struct TokenService {
+    store: Store,
+    master: MasterKey,
+    signers: moka::future::Cache<String, Arc<Signer>>,
+}
+
+fn aad(kid: &str, environment_id: &str) -> String {
+    format!("{kid}|{environment_id}")
+}
+
+impl TokenService {
+    /// A service sealing under `master`.
+    pub fn new(store: Store, master: MasterKey) -> Self {
+        Self {
+            store,
+            master,
+            signers: moka::future::Cache::builder().max_capacity(100_000).build(),
+        }
+    }
+
+    /// Generates and seals a new signing key for an environment.
+    pub fn new_signing_key(&self, environment_id: &str) -> NewSigningKey {
+        let id = new_id(IdKind::SigningKey);
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .expect("Ed25519 key generation from the OS CSPRNG");
+        let pair =
+            Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("freshly generated key parses");
+        NewSigningKey {
+            public_key: pair.public_key().as_ref().to_vec(),
+            sealed_private_key: self.master.seal(&aad(&id, environment_id), pkcs8.as_ref()),
+            id,
+        }
+    }
+
+    /// The environment's signer, from memory, the database, or created now
+    /// (environments made before signing keys existed).
+    pub async fn signer(&self, environment_id: &str) -> Result<Arc<Signer>> {
+        let env = environment_id.to_owned();
+        self.signers
+            .try_get_with(env.clone(), async move {
+                let row = match signing_keys::find(&self.store, &env).await? {
+                    Some(row) => row,
+                    None => {
+                        let new = self.new_signing_key(&env);
+                        signing_keys::insert_or_get(&self.store, &env, new).await?
+                    }
+                };
+                self.open(row).map(Arc::new)
+            })
+            .await
+            .map_err(|e| match &*e {
+                Error::Unavailable(d) => Error::Unavailable(d.clone()),
+                other => Error::internal(other),
+            })
+    }
+
+    fn open(&self, row: signing_key::Model) -> Result<Signer> {
+        let pkcs8 = self
+            .master
+            .open(&aad(&row.id, &row.environment_id), &row.sealed_private_key)?;
+        let pair =
+            Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| Error::internal("bad signing key"))?;
+        Ok(Signer {
+            kid: row.id,
+            environment_id: row.environment_id,
+            public_key: row.public_key,
+            create_time: row.create_time,
+            pair,
+        })
+    }
+
+    /// Forgets an environment's signer (environment deleted).
+    pub async fn forget(&self, environment_id: &str) {
+        self.signers.invalidate(environment_id).await;
+    }
+
+    /// Mints a token for `user_id` in the signer's environment.
+    pub fn mint(&self, signer: &Signer, key_id: &str, user_id: &str, now: i64, ttl: i64) -> Secret {
+        let header = Header {
+            alg: "EdDSA".into(),
+            typ: Some("JWT".into()),
+            kid: signer.kid.clone(),
+        };
+        let claims = Claims {
+            iss: ISSUER.into(),
+            sub: user_id.into(),
+            env: signer.environment_id.clone(),
+            key_id: key_id.into(),
+            iat: now,
+            exp: now + ttl,
+            jti: crate::domain::ids::base62(&crate::domain::ids::random_bytes::<12>()),
+        };
+        let mut token = String::with_capacity(512);
+        token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default()));
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default()));
+        let signature = signer.pair.sign(token.as_bytes());
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
+        Secret::new(token)
+    }
+
+    /// Verifies a token presented with a publishable key of
+    /// `environment_id`. Any failure is UNAUTHENTICATED. The caller still
+    /// checks that `claims.key_id` is active.
+    pub async fn verify(&self, environment_id: &str, token: &str, now: i64) -> Result<Claims> {
+        let (header, signing_input, signature) = split(token).ok_or(Error::Unauthenticated)?;
+        if header.alg != "EdDSA" {
+            return Err(Error::Unauthenticated);
+        }
+        let signer = self.signer(environment_id).await?;
+        if header.kid != signer.kid {
+            return Err(Error::Unauthenticated);
+        }
+        UnparsedPublicKey::new(&ED25519, &signer.public_key)
+            .verify(signing_input.as_bytes(), &signature)
+            .map_err(|_| Error::Unauthenticated)?;
+        let claims_b64 = signing_input
+            .split('.')
+            .nth(1)
+            .ok_or(Error::Unauthenticated)?;
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(claims_b64)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(Error::Unauthenticated)?;
+        let valid = claims.iss == ISSUER
+            && claims.env == environment_id
+            && claims.exp > now
+            && claims.iat <= now + IAT_SKEW_SECS
+            && parse_resource_id("sub", &claims.sub).is_ok();
+        if !valid {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(claims)
+    }
+}
+
+/// Splits a compact JWS into its parsed header, signing input and signature.
+fn split(token: &str) -> Option<(Header, &str, Vec<u8>)> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let (signing_input, signature_b64) = token.rsplit_once('.')?;
+    let (header_b64, claims_b64) = signing_input.split_once('.')?;
+    if claims_b64.contains('.') || header_b64.is_empty() || claims_b64.is_empty() {
+        return None;
+    }
+    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).ok()?).ok()?;
+    let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
+    (signature.len() == 64).then_some((header, signing_input, signature))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_rejects_malformed_tokens() {
+        for bad in [
+            "",
+            "a",
+            "a.b",
+            "a.b.c.d",
+            "..",
+            "e30.e30.",
+            &"a".repeat(5000),
+        ] {
+            assert!(split(bad).is_none(), "{bad:?}");
+        }
+    }
+}

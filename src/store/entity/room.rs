@@ -1,0 +1,26 @@
+//! `rooms`: collaboration rooms of an environment.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `rooms`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "rooms")]
+pub struct Model {
+    /// Insertion order, for keyset pagination.
+    #[sea_orm(primary_key)]
+    pub seq: i64,
+    /// The environment (tenant).
+    pub environment_id: String,
+    /// Customer-chosen id, unique within the environment.
+    pub room_id: String,
+    /// Metadata as a JSON object of strings.
+    pub metadata: String,
+    /// Creation time, µs.
+    pub create_time: i64,
+}
+
+/// No relations are navigated through sea-orm.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
