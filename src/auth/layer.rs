@@ -120,7 +120,7 @@ async fn authorize(auth: &Authenticator, policy: Policy, headers: &HeaderMap) ->
                 Principal::Server,
                 Policy::Secret | Policy::SecretOrPublishable | Policy::Environment,
             ) => true,
-            (Principal::User { .. }, Policy::Environment) => true,
+            (Principal::User { .. }, Policy::Environment | Policy::SecretOrPublishable) => true,
             _ => false,
         },
     };

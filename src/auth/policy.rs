@@ -12,7 +12,8 @@ pub enum Policy {
     Admin,
     /// A secret key.
     Secret,
-    /// A secret key, or a publishable key alone (public signing keys).
+    /// A secret key, or a publishable key with or without a user token
+    /// (public signing keys are public).
     SecretOrPublishable,
     /// A secret key, or a publishable key with a user token.
     Environment,

@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod cli;
+mod data_plane;
 mod environments;
 mod grpcurl;
 mod keys;
