@@ -7,6 +7,8 @@ mod cli;
 mod data_plane;
 mod environments;
 mod grpcurl;
+mod interleavings;
+mod isolation;
 mod keys;
 mod logs;
 mod pagination;
