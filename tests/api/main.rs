@@ -13,3 +13,4 @@ mod keys;
 mod logs;
 mod pagination;
 mod persistence;
+mod readme;

@@ -1,0 +1,93 @@
+//! The README's grpcurl walkthrough, executed as written against a real server.
+
+use std::process::Command;
+
+use crate::both_backends;
+use crate::helpers::{Backend, grpcurl, spawn_app};
+
+/// The shell blocks of the walkthrough sections, with the two lines the
+/// reader fills in by hand left out.
+fn walkthrough() -> String {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("## Walkthrough with grpcurl")
+        .expect("walkthrough section");
+    let end = readme[start..]
+        .find("## Command line")
+        .map(|i| start + i)
+        .expect("next section");
+    let mut script = String::new();
+    let mut in_block = false;
+    for line in readme[start..end].lines() {
+        if line.starts_with("```sh") {
+            in_block = true;
+        } else if line.starts_with("```") {
+            in_block = false;
+        } else if in_block && !line.starts_with("export AK=") && !line.starts_with("export ADDR=") {
+            script.push_str(line);
+            script.push('\n');
+        }
+    }
+    script
+}
+
+async fn readme_walkthrough_works_as_written(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let grpcurl_dir = std::path::Path::new(&grpcurl())
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        grpcurl_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(walkthrough())
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("AK", &app.admin_token)
+        .env("ADDR", app.addr.to_string())
+        .output()
+        .expect("run bash");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for broken in [
+        "Error invoking method",
+        "bad input",
+        "command not found",
+        "Failed to",
+        "Unknown",
+        "null",
+    ] {
+        assert!(
+            !text.contains(broken),
+            "the walkthrough broke ({broken}):\n{text}"
+        );
+    }
+    for expected in [
+        "SERVING",
+        "\"displayName\": \"Staging\"",
+        "API_KEY_KIND_PUBLISHABLE",
+        "\"userId\": \"alice\"",
+        "\"commentCount\": \"1\"",
+        "\"roomCount\": \"1\"",
+        "\"algorithm\": \"EdDSA\"",
+        "API_KEY_STATE_REVOKED",
+        "\"displayName\": \"Prod\"",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert_eq!(
+        text.matches("invalid credentials").count(),
+        2,
+        "old sk and its token fail after rotation:\n{text}"
+    );
+}
+
+both_backends!(readme_walkthrough_works_as_written);
