@@ -19,7 +19,16 @@ use crate::store::users;
 #[derive(Clone, Debug)]
 pub struct AuthApi {
     state: AppState,
+    /// (environment, user) → (name, avatar_url) last stored by this
+    /// process. A returning user with an unchanged profile then costs no
+    /// database round trip at all. Bounded, and short-lived so that a
+    /// profile changed through another replica is rewritten within
+    /// [`PROFILE_TTL`].
+    profiles: moka::sync::Cache<(String, String), (String, String)>,
 }
+
+/// How long a stored profile is trusted without reading it back.
+const PROFILE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Default user-token lifetime.
 const DEFAULT_TTL_SECS: i64 = 3600;
@@ -29,7 +38,13 @@ const MAX_TTL_SECS: i64 = 86_400;
 impl AuthApi {
     /// Handlers over `state`.
     pub fn new(state: AppState) -> Self {
-        Self { state }
+        Self {
+            state,
+            profiles: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(PROFILE_TTL)
+                .build(),
+        }
     }
 }
 
@@ -59,14 +74,14 @@ impl AuthService for AuthApi {
             t if (1..=MAX_TTL_SECS).contains(&t) => t,
             _ => return Err(Error::invalid("ttl_seconds", "must be between 0 and 86400").into()),
         };
-        users::upsert_user(
-            &self.state.store,
-            &caller.scope,
-            &user_id,
-            &name,
-            &avatar_url,
-        )
-        .await?;
+        let profile_key = (caller.scope.environment_id().to_owned(), user_id.clone());
+        let profile = (name, avatar_url);
+        if self.profiles.get(&profile_key).as_ref() != Some(&profile) {
+            let (name, avatar_url) = &profile;
+            users::upsert_user(&self.state.store, &caller.scope, &user_id, name, avatar_url)
+                .await?;
+            self.profiles.insert(profile_key, profile);
+        }
         let signer = self
             .state
             .tokens

@@ -204,7 +204,7 @@ async fn authenticate_frontend(
                 return Err(Error::Unauthenticated);
             }
             Principal::User {
-                user_id: claims.sub,
+                user_id: claims.sub.clone(),
             }
         }
     };

@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// Pool for writes.
-    pub(crate) fn writer(&self) -> &DatabaseConnection {
+    pub fn writer(&self) -> &DatabaseConnection {
         &self.write
     }
 

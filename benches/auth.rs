@@ -1,0 +1,259 @@
+//! In-process key resolution and token verification.
+//!
+//! ```sh
+//! cargo bench --bench auth                          # criterion + percentile table
+//! PULSE_BENCH_KEYS=1000000 cargo bench --bench auth -- --percentiles-only
+//! ```
+//! PostgreSQL figures use `PULSE_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); they are skipped, with a
+//! line saying so, if it is unreachable.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{BatchSize, Criterion};
+use hdrhistogram::Histogram;
+use pulse::auth::KeyIndex;
+use pulse::auth::credential::{self, CredentialKind, ParsedCredential};
+use pulse::auth::sealing::MasterKey;
+use pulse::auth::tokens::TokenService;
+use pulse::config::DatabaseSettings;
+use pulse::store::Store;
+use sea_orm::{ConnectionTrait, Database};
+
+/// A store seeded with `n` secret keys (and as many publishable keys);
+/// returns the plaintext secret keys.
+async fn seeded(url: &str, n: usize) -> (Store, Vec<String>) {
+    let store = Store::connect(&DatabaseSettings::from_url(url))
+        .await
+        .unwrap();
+    store.prepare().await.unwrap();
+    // Bulk insert: 500 environments' keys per statement.
+    let mut secrets = Vec::with_capacity(n);
+    let mut i = 0;
+    while i < n {
+        let batch = (n - i).min(500);
+        let mut values = Vec::with_capacity(batch * 2);
+        for j in 0..batch {
+            let env = format!("env_bench{}", i + j);
+            for kind in [CredentialKind::Secret, CredentialKind::Publishable] {
+                let cred = credential::generate(kind);
+                let hash = credential::hash_hex(&cred.hash);
+                let id = pulse::domain::ids::new_id(pulse::domain::ids::IdKind::ApiKey);
+                let kind_name = if kind == CredentialKind::Secret {
+                    "secret"
+                } else {
+                    "publishable"
+                };
+                values.push(format!(
+                    "('{id}', '{env}', 'acct_bench', '{kind_name}', '{}', '{hash}', NULL, 0, NULL, NULL)",
+                    cred.display_prefix
+                ));
+                if kind == CredentialKind::Secret {
+                    secrets.push(cred.plaintext.into_exposed());
+                }
+            }
+        }
+        store
+            .writer()
+            .execute_unprepared(&format!(
+                "INSERT INTO api_keys (id, environment_id, account_id, kind, prefix, key_hash, value, create_time, revoke_time, last_use_time) VALUES {}",
+                values.join(",")
+            ))
+            .await
+            .unwrap();
+        i += batch;
+    }
+    (store, secrets)
+}
+
+async fn fresh_postgres() -> Option<String> {
+    let base = std::env::var("PULSE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin = Database::connect(&base).await.ok()?;
+    let name = format!("pulse_bench_{}", std::process::id());
+    let _ = admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .ok()?;
+    Some(format!("{}/{name}", &base[..base.rfind('/')?]))
+}
+
+fn parsed(secret: &str) -> ParsedCredential {
+    credential::parse(secret).unwrap()
+}
+
+fn percentiles(label: &str, hist: &Histogram<u64>) {
+    println!(
+        "| {label} | {} | {:.2} | {:.2} | {:.2} |",
+        hist.len(),
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0
+    );
+}
+
+/// Resident memory of this process, in bytes (Linux).
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+async fn percentile_table(rt_keys: usize) {
+    println!("\n| measurement (keys = {rt_keys}) | samples | p50 µs | p99 µs | max µs |");
+    println!("|---|---:|---:|---:|---:|");
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
+    let mut backends = vec![("SQLite", sqlite)];
+    match fresh_postgres().await {
+        Some(url) => backends.push(("PostgreSQL", url)),
+        None => println!("| PostgreSQL unreachable: skipped | | | | |"),
+    }
+    for (name, url) in backends {
+        let (store, secrets) = seeded(&url, rt_keys).await;
+        let keys: Vec<ParsedCredential> = secrets.iter().map(|s| parsed(s)).collect();
+
+        // Cold: a fresh index per lookup batch, every lookup a miss.
+        let index = KeyIndex::new(store.clone());
+        let mut cold = Histogram::<u64>::new(3).unwrap();
+        for key in keys.iter().take(2000) {
+            let t = Instant::now();
+            index.resolve(key).await.unwrap().unwrap();
+            cold.record(t.elapsed().as_nanos() as u64).unwrap();
+        }
+        percentiles(&format!("{name}: cold miss (database lookup)"), &cold);
+
+        // Warm: everything cached.
+        let before = rss();
+        let index = KeyIndex::new(store.clone());
+        for key in &keys {
+            index.resolve(key).await.unwrap().unwrap();
+        }
+        let per_key = (rss().saturating_sub(before)) as f64 / keys.len() as f64;
+        let mut warm = Histogram::<u64>::new(3).unwrap();
+        for round in 0..200_000 {
+            let key = &keys[(round * 7919) % keys.len()];
+            let t = Instant::now();
+            index.resolve(key).await.unwrap().unwrap();
+            warm.record(t.elapsed().as_nanos() as u64).unwrap();
+        }
+        percentiles(&format!("{name}: warm hit (parse excluded)"), &warm);
+        println!(
+            "| {name}: memory per cached key ≈ {per_key:.0} bytes (RSS delta / keys) | | | | |"
+        );
+
+        // Unknown but well-formed keys: one query per key per negative TTL.
+        let unknown = credential::generate(CredentialKind::Secret);
+        let unknown = parsed(unknown.plaintext.expose());
+        let mut neg = Histogram::<u64>::new(3).unwrap();
+        for _ in 0..10_000 {
+            let t = Instant::now();
+            assert!(index.resolve(&unknown).await.unwrap().is_none());
+            neg.record(t.elapsed().as_nanos() as u64).unwrap();
+        }
+        percentiles(
+            &format!("{name}: unknown key, repeated (negative cache)"),
+            &neg,
+        );
+
+        // Concurrent misses for one key share one lookup.
+        let index = Arc::new(KeyIndex::new(store.clone()));
+        let key = keys[0].clone();
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let index = index.clone();
+                let key = key.clone();
+                tokio::spawn(async move { index.resolve(&key).await.unwrap().is_some() })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap());
+        }
+        println!(
+            "| {name}: 64 concurrent misses of one key: {:.2} ms in all | | | | |",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}
+
+fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("crit.db").display());
+    let (store, secrets) = rt.block_on(seeded(&url, 1000));
+    let key = parsed(&secrets[0]);
+
+    c.bench_function("credential parse (shape, CRC32, SHA-256)", |b| {
+        b.iter(|| credential::parse(&secrets[1]))
+    });
+
+    let index = KeyIndex::new(store.clone());
+    rt.block_on(index.resolve(&key)).unwrap();
+    c.bench_function("key resolve, warm", |b| {
+        b.to_async(rt).iter(|| index.resolve(&key))
+    });
+
+    c.bench_function("key resolve, cold (SQLite)", |b| {
+        b.to_async(rt).iter_batched(
+            || KeyIndex::new(store.clone()),
+            |index| {
+                let key = &key;
+                async move { index.resolve(key).await.unwrap() }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let (master, _) = MasterKey::generate();
+    let tokens = TokenService::new(store.clone(), master);
+    let signer = rt.block_on(tokens.signer("env_bench0")).unwrap();
+    let now = 1_900_000_000;
+    let token = tokens.mint(&signer, "key_x", "alice", now, 3600);
+    c.bench_function("user token mint (Ed25519 sign)", |b| {
+        b.iter(|| tokens.mint(&signer, "key_x", "alice", now, 3600))
+    });
+    rt.block_on(tokens.verify("env_bench0", token.expose(), now))
+        .unwrap();
+    c.bench_function("user token verify, cached", |b| {
+        b.to_async(rt)
+            .iter(|| tokens.verify("env_bench0", token.expose(), now))
+    });
+    c.bench_function("user token verify, uncached (Ed25519)", |b| {
+        b.to_async(rt).iter_batched(
+            || tokens.mint(&signer, "key_x", "alice", now, 3600),
+            |t| {
+                let tokens = &tokens;
+                async move { tokens.verify("env_bench0", t.expose(), now).await.unwrap() }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let percentiles_only = std::env::args().any(|a| a == "--percentiles-only");
+    if !percentiles_only {
+        let mut c = Criterion::default().configure_from_args();
+        criterion_benches(&mut c, &rt);
+        c.final_summary();
+    }
+    let keys = std::env::var("PULSE_BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    rt.block_on(percentile_table(keys));
+}

@@ -1,0 +1,408 @@
+//! Load test: starts a real `pulse serve` (release build), seeds it, and
+//! drives it with many concurrent HTTP/2 streams over a few connections.
+//! Prints req/s and p50/p99 per RPC, with the ratio to the bare-tonic
+//! health check measured in the same run (these machines are shared and
+//! noisy, so only same-run ratios mean anything).
+//!
+//! ```sh
+//! cargo build --release && cargo run --release --example load -- --seconds 5
+//! # PostgreSQL (an empty database):
+//! cargo run --release --example load -- --database-url postgres://postgres@127.0.0.1/pulse_bench
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hdrhistogram::Histogram;
+use pulse::pb;
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// HTTP/2 connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Concurrent in-flight calls.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Database of the server under test (default: a fresh SQLite file).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Only run scenarios whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    admin_token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(database_url: &str) -> Server {
+    let exe = std::env::current_exe().unwrap();
+    let pulse = exe.parent().unwrap().parent().unwrap().join("pulse");
+    assert!(
+        pulse.exists(),
+        "build the server first: cargo build --release"
+    );
+    let (_, master) = pulse::auth::sealing::MasterKey::generate();
+    let mut child = Command::new(pulse)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+        ])
+        .env("PULSE_MASTER_KEY", master)
+        .env(
+            "PULSE_DATABASE_MAX_CONNECTIONS",
+            std::env::var("PULSE_DATABASE_MAX_CONNECTIONS").unwrap_or_else(|_| "16".into()),
+        )
+        .env("PULSE_LOG_FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pulse serve");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut admin_token = String::new();
+    for line in stdout.lines().map_while(Result::ok) {
+        if let Some(i) = line.find("ak_") {
+            admin_token = line[i..].trim().to_owned();
+            break;
+        }
+    }
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = String::new();
+    for line in stderr.lines().map_while(Result::ok) {
+        if line.contains("pulse serving") {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            addr = v["fields"]["listen"].as_str().unwrap().to_owned();
+            break;
+        }
+    }
+    assert!(
+        !addr.is_empty() && !admin_token.is_empty(),
+        "server did not start on an empty database"
+    );
+    Server {
+        child,
+        addr,
+        admin_token,
+    }
+}
+
+fn authed<T>(msg: T, headers: &[(&'static str, String)]) -> Request<T> {
+    let mut r = Request::new(msg);
+    for (k, v) in headers {
+        r.metadata_mut()
+            .insert(*k, MetadataValue::try_from(v.as_str()).unwrap());
+    }
+    r
+}
+
+type CallFn = Arc<
+    dyn Fn(
+            Channel,
+            u64,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::Status>> + Send>>
+        + Send
+        + Sync,
+>;
+
+struct Outcome {
+    name: String,
+    rps: f64,
+    p50_us: u64,
+    p99_us: u64,
+    errors: u64,
+}
+
+async fn drive(
+    name: &str,
+    channels: &[Channel],
+    concurrency: usize,
+    seconds: f64,
+    call: CallFn,
+) -> Outcome {
+    // Warm up (caches, connections) for a short moment first.
+    let warm_until = Instant::now() + Duration::from_millis(300);
+    let counter = Arc::new(AtomicU64::new(0));
+    while Instant::now() < warm_until {
+        let _ = call(channels[0].clone(), counter.fetch_add(1, Ordering::Relaxed)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..concurrency {
+        let channel = channels[t % channels.len()].clone();
+        let call = call.clone();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new(3).unwrap();
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let t0 = Instant::now();
+                if call(channel.clone(), n).await.is_err() {
+                    errors += 1;
+                }
+                hist.record(t0.elapsed().as_micros() as u64).unwrap();
+            }
+            (hist, errors)
+        }));
+    }
+    let mut hist = Histogram::<u64>::new(3).unwrap();
+    let mut errors = 0;
+    for task in tasks {
+        let (h, e) = task.await.unwrap();
+        hist.add(h).unwrap();
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    Outcome {
+        name: name.to_owned(),
+        rps: hist.len() as f64 / elapsed,
+        p50_us: hist.value_at_quantile(0.5),
+        p99_us: hist.value_at_quantile(0.99),
+        errors,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let dir = tempfile::tempdir().unwrap();
+    let url = args.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        )
+    });
+    let server = start_server(&url);
+    let endpoint = format!("http://{}", server.addr);
+    let mut channels = Vec::new();
+    for _ in 0..args.connections {
+        channels.push(
+            Channel::from_shared(endpoint.clone())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+    let admin = vec![("authorization", format!("Bearer {}", server.admin_token))];
+
+    // Seed: one environment, a returning user's token.
+    let created =
+        pb::environment_service_client::EnvironmentServiceClient::new(channels[0].clone())
+            .create_environment(authed(
+                pb::CreateEnvironmentRequest {
+                    display_name: "Bench".into(),
+                },
+                &admin,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+    let sk = vec![("authorization", format!("Bearer {}", created.secret_key))];
+    let pk = created.publishable_key.unwrap().value;
+    let mint = |user: String| pb::MintUserTokenRequest {
+        user_id: user,
+        user_info: Some(pb::UserInfo {
+            name: "Bench User".into(),
+            avatar_url: String::new(),
+        }),
+        ttl_seconds: 3600,
+    };
+    let token = pb::auth_service_client::AuthServiceClient::new(channels[0].clone())
+        .mint_user_token(authed(mint("returning".into()), &sk))
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let frontend = vec![
+        ("x-pulse-publishable-key", pk),
+        ("authorization", format!("Bearer {token}")),
+    ];
+
+    let mut scenarios: Vec<(&str, usize, CallFn)> = Vec::new();
+    let health: CallFn = Arc::new(|ch, _| {
+        Box::pin(async move {
+            tonic_health::pb::health_client::HealthClient::new(ch)
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|_| ())
+        })
+    });
+    scenarios.push(("health (baseline)", args.concurrency, health.clone()));
+    {
+        let sk = sk.clone();
+        scenarios.push((
+            "WhoAmI sk_",
+            args.concurrency,
+            Arc::new(move |ch, _| {
+                let r = authed(pb::WhoAmIRequest {}, &sk);
+                Box::pin(async move {
+                    pb::auth_service_client::AuthServiceClient::new(ch)
+                        .who_am_i(r)
+                        .await
+                        .map(|_| ())
+                })
+            }),
+        ));
+    }
+    {
+        let fe = frontend.clone();
+        scenarios.push((
+            "WhoAmI pk_+token",
+            args.concurrency,
+            Arc::new(move |ch, _| {
+                let r = authed(pb::WhoAmIRequest {}, &fe);
+                Box::pin(async move {
+                    pb::auth_service_client::AuthServiceClient::new(ch)
+                        .who_am_i(r)
+                        .await
+                        .map(|_| ())
+                })
+            }),
+        ));
+    }
+    {
+        let sk = sk.clone();
+        scenarios.push((
+            "GetUser sk_ (one indexed read)",
+            args.concurrency,
+            Arc::new(move |ch, _| {
+                let r = authed(
+                    pb::GetUserRequest {
+                        user_id: "returning".into(),
+                    },
+                    &sk,
+                );
+                Box::pin(async move {
+                    pb::user_service_client::UserServiceClient::new(ch)
+                        .get_user(r)
+                        .await
+                        .map(|_| ())
+                })
+            }),
+        ));
+    }
+    {
+        let sk = sk.clone();
+        scenarios.push((
+            "MintUserToken returning user",
+            args.concurrency,
+            Arc::new(move |ch, _| {
+                let r = authed(mint("returning".into()), &sk);
+                Box::pin(async move {
+                    pb::auth_service_client::AuthServiceClient::new(ch)
+                        .mint_user_token(r)
+                        .await
+                        .map(|_| ())
+                })
+            }),
+        ));
+    }
+    {
+        let sk = sk.clone();
+        scenarios.push((
+            "MintUserToken new user",
+            args.concurrency,
+            Arc::new(move |ch, n| {
+                let r = authed(mint(format!("new-{n}")), &sk);
+                Box::pin(async move {
+                    pb::auth_service_client::AuthServiceClient::new(ch)
+                        .mint_user_token(r)
+                        .await
+                        .map(|_| ())
+                })
+            }),
+        ));
+    }
+    {
+        let admin = admin.clone();
+        scenarios.push((
+            "CreateEnvironment (32 clients)",
+            32,
+            Arc::new(move |ch, n| {
+                let r = authed(
+                    pb::CreateEnvironmentRequest {
+                        display_name: format!("env {n}"),
+                    },
+                    &admin,
+                );
+                Box::pin(async move {
+                    pb::environment_service_client::EnvironmentServiceClient::new(ch)
+                        .create_environment(r)
+                        .await
+                        .map(|_| ())
+                })
+            }),
+        ));
+    }
+    scenarios.push(("health (baseline, again)", args.concurrency, health));
+
+    let mut outcomes = Vec::new();
+    for (name, concurrency, call) in scenarios {
+        if let Some(only) = &args.only
+            && !name.contains(only.as_str())
+            && !name.starts_with("health")
+        {
+            continue;
+        }
+        outcomes.push(drive(name, &channels, concurrency, args.seconds, call).await);
+    }
+    let baseline: f64 = {
+        let h: Vec<_> = outcomes
+            .iter()
+            .filter(|o| o.name.starts_with("health"))
+            .map(|o| o.rps)
+            .collect();
+        h.iter().sum::<f64>() / h.len() as f64
+    };
+    let backend = if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!(
+        "\nbackend: {backend}; {} connections, {} concurrent calls (CreateEnvironment: 32), {}s per scenario",
+        args.connections, args.concurrency, args.seconds
+    );
+    println!("| scenario | req/s | p50 µs | p99 µs | × health | errors |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for o in &outcomes {
+        println!(
+            "| {} | {:.0} | {} | {} | {:.2} | {} |",
+            o.name,
+            o.rps,
+            o.p50_us,
+            o.p99_us,
+            o.rps / baseline,
+            o.errors
+        );
+    }
+}
