@@ -239,6 +239,117 @@ fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     });
 }
 
+/// Pagination depth and stats cost at scale: 250,000 environments in one
+/// account, 1,000,000 comments in one environment.
+async fn data_scale() {
+    use pulse::domain::page::PageRequest;
+    use pulse::domain::scope::AccountScope;
+    println!("\n| data at scale | p50 ms | p99 ms |");
+    println!("|---|---:|---:|");
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("scale.db").display()
+    );
+    let mut backends = vec![("SQLite", sqlite)];
+    if let Some(url) = fresh_postgres().await {
+        backends.push(("PostgreSQL", url));
+    }
+    for (name, url) in backends {
+        let store = Store::connect(&DatabaseSettings::from_url(&url))
+            .await
+            .unwrap();
+        store.prepare().await.unwrap();
+        let account = pulse::store::accounts::create_account(&store, "scale")
+            .await
+            .unwrap()
+            .account
+            .id;
+        for chunk in 0..500 {
+            let values: Vec<String> = (0..500)
+                .map(|i| format!("('env_s{chunk}x{i}', '{account}', 'env {chunk}-{i}', 0, 0)"))
+                .collect();
+            store
+                .writer()
+                .execute_unprepared(&format!(
+                    "INSERT INTO environments (id, account_id, display_name, create_time, update_time) VALUES {}",
+                    values.join(",")
+                ))
+                .await
+                .unwrap();
+        }
+        for chunk in 0..1000 {
+            let values: Vec<String> = (0..1000)
+                .map(|i| format!("('cm_s{chunk}x{i}', 'env_s0x0', 'th_s', 'u', 'body', 0, NULL)"))
+                .collect();
+            store
+                .writer()
+                .execute_unprepared(&format!(
+                    "INSERT INTO comments (id, environment_id, thread_id, user_id, body, create_time, edit_time) VALUES {}",
+                    values.join(",")
+                ))
+                .await
+                .unwrap();
+        }
+        // The counter the write path maintains (bulk SQL bypassed it).
+        store
+            .writer()
+            .execute_unprepared(
+                "UPDATE environments SET comment_count = 1000000 WHERE id = 'env_s0x0'",
+            )
+            .await
+            .unwrap();
+        let scope = pulse::domain::scope::EnvironmentScope::new_for_bench(
+            account.clone(),
+            "env_s0x0".into(),
+        );
+        let account_scope = AccountScope::new_for_bench(account.clone());
+        // Page 1 and page 1,000 (50 per page) of ListEnvironments.
+        let first = PageRequest::parse("environments", 50, "").unwrap();
+        let (page, _) =
+            pulse::store::environments::list_environments(&store, &account_scope, &first)
+                .await
+                .unwrap();
+        let base_seq = page[0].seq - 1;
+        let deep_token = first.next_token(base_seq + 999 * 50);
+        let deep = PageRequest::parse("environments", 50, &deep_token).unwrap();
+        for (label, req) in [
+            ("ListEnvironments page 1", first),
+            ("ListEnvironments page 1,000", deep),
+        ] {
+            let mut h = Histogram::<u64>::new(3).unwrap();
+            for _ in 0..300 {
+                let t = Instant::now();
+                let (rows, _) =
+                    pulse::store::environments::list_environments(&store, &account_scope, &req)
+                        .await
+                        .unwrap();
+                assert_eq!(rows.len(), 50);
+                h.record(t.elapsed().as_micros() as u64).unwrap();
+            }
+            println!(
+                "| {name}: {label} | {:.2} | {:.2} |",
+                h.value_at_quantile(0.5) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0
+            );
+        }
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for _ in 0..30 {
+            let t = Instant::now();
+            let stats = pulse::store::environments::stats(&store, &scope)
+                .await
+                .unwrap();
+            assert_eq!(stats.comments, 1_000_000);
+            h.record(t.elapsed().as_micros() as u64).unwrap();
+        }
+        println!(
+            "| {name}: GetEnvironmentStats, 1,000,000 comments | {:.2} | {:.2} |",
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0
+        );
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -256,4 +367,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     rt.block_on(percentile_table(keys));
+    if std::env::args().any(|a| a == "--data-scale") {
+        rt.block_on(data_scale());
+    }
 }

@@ -19,6 +19,12 @@ impl AccountScope {
     pub fn account_id(&self) -> &str {
         &self.account_id
     }
+
+    /// For benchmarks that call the store directly; never used by the server.
+    #[doc(hidden)]
+    pub fn new_for_bench(account_id: String) -> Self {
+        Self { account_id }
+    }
 }
 
 /// The environment an environment credential resolved to.
@@ -46,5 +52,14 @@ impl EnvironmentScope {
     /// The environment's id.
     pub fn environment_id(&self) -> &str {
         &self.environment_id
+    }
+
+    /// For benchmarks that call the store directly; never used by the server.
+    #[doc(hidden)]
+    pub fn new_for_bench(account_id: String, environment_id: String) -> Self {
+        Self {
+            account_id,
+            environment_id,
+        }
     }
 }

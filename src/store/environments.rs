@@ -42,6 +42,10 @@ pub async fn create_environment(
         display_name: Set(display_name.to_owned()),
         create_time: Set(now),
         update_time: Set(now),
+        room_count: Set(0),
+        thread_count: Set(0),
+        user_count: Set(0),
+        comment_count: Set(0),
         ..Default::default()
     }
     .insert(&tx)
@@ -154,28 +158,21 @@ pub struct Stats {
     pub comments: u64,
 }
 
-/// Counts the environment's rooms, threads, users and comments.
+/// The environment's counters of rooms, threads, users and comments (one
+/// row read; the counters change with every write, in its transaction).
 pub async fn stats(store: &Store, scope: &EnvironmentScope) -> Result<Stats> {
-    use sea_orm::PaginatorTrait;
-    let db = store.reader();
-    let env = scope.environment_id();
+    let env = environment::Entity::find()
+        .filter(environment::Column::AccountId.eq(scope.account_id()))
+        .filter(environment::Column::Id.eq(scope.environment_id()))
+        .one(store.reader())
+        .await?
+        .ok_or(Error::NotFound("environment"))?;
+    let count = |n: i64| n.max(0) as u64;
     Ok(Stats {
-        rooms: room::Entity::find()
-            .filter(room::Column::EnvironmentId.eq(env))
-            .count(db)
-            .await?,
-        threads: thread::Entity::find()
-            .filter(thread::Column::EnvironmentId.eq(env))
-            .count(db)
-            .await?,
-        users: user::Entity::find()
-            .filter(user::Column::EnvironmentId.eq(env))
-            .count(db)
-            .await?,
-        comments: comment::Entity::find()
-            .filter(comment::Column::EnvironmentId.eq(env))
-            .count(db)
-            .await?,
+        rooms: count(env.room_count),
+        threads: count(env.thread_count),
+        users: count(env.user_count),
+        comments: count(env.comment_count),
     })
 }
 

@@ -7,6 +7,7 @@
 //! same pool.
 
 pub mod accounts;
+pub mod counters;
 pub mod credentials;
 pub mod entity;
 pub mod environments;

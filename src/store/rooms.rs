@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use super::Store;
+use super::counters::{self, Delta};
 use super::entity::{comment, room, thread};
 use super::paging::fetch_page;
 use crate::domain::page::PageRequest;
@@ -23,19 +24,31 @@ pub async fn create_room(
     metadata: &BTreeMap<String, String>,
 ) -> Result<room::Model> {
     let metadata = serde_json::to_string(metadata).map_err(Error::internal)?;
-    room::ActiveModel {
+    let tx = store.writer().begin().await?;
+    let room = room::ActiveModel {
         environment_id: Set(scope.environment_id().to_owned()),
         room_id: Set(room_id.to_owned()),
         metadata: Set(metadata),
         create_time: Set(now_micros()),
         ..Default::default()
     }
-    .insert(store.writer())
+    .insert(&tx)
     .await
     .map_err(|e| match Error::from(e) {
         Error::AlreadyExists(_) => Error::AlreadyExists("room"),
         other => other,
-    })
+    })?;
+    counters::add(
+        &tx,
+        scope,
+        Delta {
+            rooms: 1,
+            ..Delta::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(room)
 }
 
 /// Looks a room up in the scope.
@@ -83,12 +96,15 @@ pub async fn delete_room(store: &Store, scope: &EnvironmentScope, room_id: &str)
         .into_iter()
         .map(|t| t.id)
         .collect();
+    let thread_count = threads.len() as i64;
+    let mut comment_count = 0;
     if !threads.is_empty() {
-        comment::Entity::delete_many()
+        comment_count = comment::Entity::delete_many()
             .filter(comment::Column::EnvironmentId.eq(scope.environment_id()))
             .filter(comment::Column::ThreadId.is_in(threads))
             .exec(&tx)
-            .await?;
+            .await?
+            .rows_affected as i64;
     }
     thread::Entity::delete_many()
         .filter(thread::Column::EnvironmentId.eq(scope.environment_id()))
@@ -100,6 +116,13 @@ pub async fn delete_room(store: &Store, scope: &EnvironmentScope, room_id: &str)
         .filter(room::Column::Seq.eq(room.seq))
         .exec(&tx)
         .await?;
+    let delta = Delta {
+        rooms: -1,
+        threads: -thread_count,
+        comments: -comment_count,
+        users: 0,
+    };
+    counters::add(&tx, scope, delta).await?;
     tx.commit().await?;
     Ok(())
 }

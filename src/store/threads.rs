@@ -9,6 +9,7 @@ use sea_orm::{
 };
 
 use super::Store;
+use super::counters::{self, Delta};
 use super::entity::{comment, thread};
 use super::paging::fetch_page;
 use super::rooms;
@@ -49,6 +50,16 @@ pub async fn create_thread(
     .insert(&tx)
     .await?;
     let comment = insert_comment(&tx, scope, &thread.id, author, body, now).await?;
+    counters::add(
+        &tx,
+        scope,
+        Delta {
+            threads: 1,
+            comments: 1,
+            ..Delta::default()
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok((thread, comment))
 }
@@ -148,6 +159,15 @@ pub async fn create_comment(
     let thread = find_thread(&tx, scope, thread_id).await?;
     let comment = insert_comment(&tx, scope, &thread.id, author, body, now_micros()).await?;
     add_to_count(&tx, scope, &thread.id, 1).await?;
+    counters::add(
+        &tx,
+        scope,
+        Delta {
+            comments: 1,
+            ..Delta::default()
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(comment)
 }
@@ -210,6 +230,15 @@ pub async fn delete_comment(
         .exec(&tx)
         .await?;
     add_to_count(&tx, scope, &comment.thread_id, -1).await?;
+    counters::add(
+        &tx,
+        scope,
+        Delta {
+            comments: -1,
+            ..Delta::default()
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

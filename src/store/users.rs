@@ -1,8 +1,11 @@
 //! Users of an environment, upserted when a token is minted.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
 
 use super::Store;
+use super::counters::{self, Delta};
 use super::entity::user;
 use super::paging::fetch_page;
 use crate::domain::page::PageRequest;
@@ -32,7 +35,8 @@ pub async fn upsert_user(
                 active.update(store.writer()).await
             }
             None => {
-                user::ActiveModel {
+                let tx = store.writer().begin().await?;
+                let inserted = user::ActiveModel {
                     environment_id: Set(scope.environment_id().to_owned()),
                     user_id: Set(user_id.to_owned()),
                     name: Set(name.to_owned()),
@@ -41,8 +45,21 @@ pub async fn upsert_user(
                     update_time: Set(now),
                     ..Default::default()
                 }
-                .insert(store.writer())
-                .await
+                .insert(&tx)
+                .await;
+                if inserted.is_ok() {
+                    counters::add(
+                        &tx,
+                        scope,
+                        Delta {
+                            users: 1,
+                            ..Delta::default()
+                        },
+                    )
+                    .await?;
+                    tx.commit().await?;
+                }
+                inserted
             }
         };
         match result.map_err(Error::from) {

@@ -20,6 +20,14 @@ pub struct Model {
     pub create_time: i64,
     /// Last change, µs.
     pub update_time: i64,
+    /// Number of rooms (kept with every write).
+    pub room_count: i64,
+    /// Number of threads.
+    pub thread_count: i64,
+    /// Number of users.
+    pub user_count: i64,
+    /// Number of comments.
+    pub comment_count: i64,
 }
 
 /// No relations are navigated through sea-orm.

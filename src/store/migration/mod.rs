@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_core;
 mod m20261128_000002_data_plane;
+mod m20261128_000003_environment_counters;
 
 /// Every migration of the schema.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_core::Migration),
             Box::new(m20261128_000002_data_plane::Migration),
+            Box::new(m20261128_000003_environment_counters::Migration),
         ]
     }
 }

@@ -1,0 +1,45 @@
+//! Per-environment counters on the `environments` row, changed in the same
+//! transaction as the rows they count.
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use super::entity::environment;
+use crate::domain::scope::EnvironmentScope;
+use crate::error::Result;
+
+/// Changes to apply to an environment's counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Delta {
+    /// Rooms added (negative: removed).
+    pub rooms: i64,
+    /// Threads added.
+    pub threads: i64,
+    /// Users added.
+    pub users: i64,
+    /// Comments added.
+    pub comments: i64,
+}
+
+/// Applies `delta` to the scope's environment (inside the caller's transaction).
+pub(crate) async fn add(
+    db: &impl ConnectionTrait,
+    scope: &EnvironmentScope,
+    delta: Delta,
+) -> Result<()> {
+    let mut update = environment::Entity::update_many()
+        .filter(environment::Column::Id.eq(scope.environment_id()))
+        .filter(environment::Column::AccountId.eq(scope.account_id()));
+    for (column, d) in [
+        (environment::Column::RoomCount, delta.rooms),
+        (environment::Column::ThreadCount, delta.threads),
+        (environment::Column::UserCount, delta.users),
+        (environment::Column::CommentCount, delta.comments),
+    ] {
+        if d != 0 {
+            update = update.col_expr(column, Expr::col(column).add(d));
+        }
+    }
+    update.exec(db).await?;
+    Ok(())
+}
