@@ -21,6 +21,7 @@ use crate::api::data::DataApi;
 use crate::api::environment::EnvironmentApi;
 use crate::auth::tokens::TokenService;
 use crate::auth::{AuthLayer, KeyIndex, sealing};
+use crate::cluster::Cluster;
 use crate::config::ServeSettings;
 use crate::pb;
 use crate::pb::account_service_server::AccountServiceServer;
@@ -32,6 +33,7 @@ use crate::pb::user_service_server::UserServiceServer;
 use crate::store::Store;
 use crate::store::accounts::NewAccount;
 use crate::telemetry::RpcTraceLayer;
+use sea_orm::DbBackend;
 
 /// A server that is ready to serve: database migrated, port bound.
 #[derive(Debug)]
@@ -63,12 +65,16 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let index = Arc::new(KeyIndex::new(store.clone()));
         let tokens = Arc::new(TokenService::new(store.clone(), master));
+        let cluster = Arc::new(Cluster::new(store.backend() == DbBackend::Postgres));
+        // Listen for other replicas' revocations before serving anything.
+        cluster.spawn(store.clone(), settings.database.url.clone(), index.clone());
         Ok(Self {
             listener,
             state: AppState {
                 store,
                 index,
                 tokens,
+                cluster,
             },
             bootstrap,
         })

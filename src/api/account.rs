@@ -68,11 +68,20 @@ impl AccountService for AccountApi {
     ) -> Result<Response<pb::AdminToken>, Status> {
         let admin = context::admin(&request)?;
         let id = parse_id(IdKind::AdminToken, "id", &request.get_ref().id)?;
-        let (token, _) = accounts::revoke_admin_token(&self.state.store, &admin.scope, &id).await?;
+        let revision = self.state.cluster.next_revision();
+        let (token, _) = accounts::revoke_admin_token(
+            &self.state.store,
+            &admin.scope,
+            &id,
+            self.state.notice(&revision),
+        )
+        .await?;
         // Committed: from now on this process rejects the token.
         self.state
-            .index
-            .kill(vec![(token.id.clone(), token.token_hash.clone())])
+            .killed(
+                &revision,
+                vec![(token.id.clone(), token.token_hash.clone())],
+            )
             .await;
         Ok(Response::new(convert::admin_token(token)))
     }

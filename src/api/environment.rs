@@ -25,13 +25,9 @@ impl EnvironmentApi {
         Self { state }
     }
 
-    /// Makes revoked keys fail in this process. Called after commit.
-    async fn kill_keys(&self, keys: &[api_key::Model]) {
-        let killed = keys
-            .iter()
-            .map(|k| (k.id.clone(), k.key_hash.clone()))
-            .collect();
-        self.state.index.kill(killed).await;
+    /// Makes revoked keys fail here and on every replica. Called after commit.
+    async fn kill_keys(&self, revision: &str, keys: &[api_key::Model]) {
+        self.state.killed(revision, keys::killed(keys)).await;
     }
 }
 
@@ -117,9 +113,15 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<()>, Status> {
         let admin = context::admin(&request)?;
         let id = parse_id(IdKind::Environment, "id", &request.get_ref().id)?;
-        let deleted =
-            environments::delete_environment(&self.state.store, &admin.scope, &id).await?;
-        self.kill_keys(&deleted.keys).await;
+        let revision = self.state.cluster.next_revision();
+        let deleted = environments::delete_environment(
+            &self.state.store,
+            &admin.scope,
+            &id,
+            self.state.notice(&revision),
+        )
+        .await?;
+        self.kill_keys(&revision, &deleted.keys).await;
         self.state.tokens.forget(&deleted.environment.id).await;
         Ok(Response::new(()))
     }
@@ -150,8 +152,15 @@ impl EnvironmentService for EnvironmentApi {
             "environment_id",
             &request.get_ref().environment_id,
         )?;
-        let rotation = keys::rotate_keys(&self.state.store, &admin.scope, &env_id).await?;
-        self.kill_keys(&rotation.revoked).await;
+        let revision = self.state.cluster.next_revision();
+        let rotation = keys::rotate_keys(
+            &self.state.store,
+            &admin.scope,
+            &env_id,
+            self.state.notice(&revision),
+        )
+        .await?;
+        self.kill_keys(&revision, &rotation.revoked).await;
         Ok(Response::new(pb::RotateKeysResponse {
             publishable_key: Some(convert::api_key(rotation.pair.publishable)),
             secret_key: rotation.pair.secret_plaintext.into_exposed(),
@@ -166,8 +175,15 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::ApiKey>, Status> {
         let admin = context::admin(&request)?;
         let id = parse_id(IdKind::ApiKey, "id", &request.get_ref().id)?;
-        let (key, _) = keys::revoke_key(&self.state.store, &admin.scope, &id).await?;
-        self.kill_keys(std::slice::from_ref(&key)).await;
+        let revision = self.state.cluster.next_revision();
+        let (key, _) = keys::revoke_key(
+            &self.state.store,
+            &admin.scope,
+            &id,
+            self.state.notice(&revision),
+        )
+        .await?;
+        self.kill_keys(&revision, std::slice::from_ref(&key)).await;
         Ok(Response::new(convert::api_key(key)))
     }
 

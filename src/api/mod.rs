@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::auth::KeyIndex;
 use crate::auth::tokens::TokenService;
+use crate::cluster::{Cluster, Killed, Notice};
 use crate::store::Store;
 
 /// What every handler needs: the store and the key index (to kill
@@ -24,4 +25,24 @@ pub struct AppState {
     pub index: Arc<KeyIndex>,
     /// User-token signing and verification.
     pub tokens: Arc<TokenService>,
+    /// Revocation propagation to other replicas.
+    pub cluster: Arc<Cluster>,
+}
+
+impl AppState {
+    /// After a revoking transaction committed: this process rejects the
+    /// credentials at once, then every live replica has acknowledged (see
+    /// [`crate::cluster`]) before the RPC returns.
+    pub async fn killed(&self, revision: &str, killed: Vec<Killed>) {
+        self.index.kill(killed).await;
+        self.cluster.await_acks(revision).await;
+    }
+
+    /// Where a revoking transaction announces itself.
+    pub fn notice<'a>(&'a self, revision: &'a str) -> Notice<'a> {
+        Notice {
+            cluster: &self.cluster,
+            revision,
+        }
+    }
 }

@@ -49,6 +49,10 @@ pub struct KeyIndex {
     dead: moka::sync::Cache<String, ()>,
     /// key id → (environment, active), for the minting keys of user tokens.
     by_id: moka::future::Cache<String, Option<(String, bool)>>,
+    /// Whether cached entries may be used. False while this replica cannot
+    /// hear other replicas' revocations (see `cluster`): every lookup then
+    /// goes to the database.
+    trusted: std::sync::atomic::AtomicBool,
 }
 
 struct EntryExpiry;
@@ -89,6 +93,7 @@ impl KeyIndex {
                 .max_capacity(MAX_ENTRIES)
                 .time_to_live(DEAD_TTL)
                 .build(),
+            trusted: std::sync::atomic::AtomicBool::new(true),
             by_id: moka::future::Cache::builder()
                 .max_capacity(MAX_ENTRIES)
                 .time_to_live(POSITIVE_TTL)
@@ -100,6 +105,12 @@ impl KeyIndex {
     /// is unknown, revoked or killed.
     pub async fn resolve(&self, cred: &ParsedCredential) -> Result<Option<Arc<CredentialRecord>>> {
         let store = &self.store;
+        if !self.trusted() {
+            let record = credentials::lookup(store, cred).await?;
+            return Ok(record
+                .map(Arc::new)
+                .filter(|r| !r.revoked && !self.is_dead(&r.id)));
+        }
         let entry = self
             .entries
             .try_get_with(cred.hash, async move {
@@ -119,6 +130,10 @@ impl KeyIndex {
             return Ok(false);
         }
         let store = &self.store;
+        if !self.trusted() {
+            let state = credentials::key_state(store, key_id).await?;
+            return Ok(matches!(state, Some((env, true)) if env == environment_id));
+        }
         let id = key_id.to_owned();
         let state = self
             .by_id
@@ -128,6 +143,28 @@ impl KeyIndex {
             .await
             .map_err(shared_error)?;
         Ok(matches!(state, Some((env, true)) if env == environment_id) && !self.is_dead(key_id))
+    }
+
+    /// Whether cached entries are used.
+    pub fn trusted(&self) -> bool {
+        self.trusted.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Trusts or distrusts the cache (the cluster's listener health).
+    pub fn set_trusted(&self, trusted: bool) {
+        self.trusted
+            .store(trusted, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Drops every cached lookup (not the dead set, which is never wrong).
+    pub async fn flush(&self) {
+        self.entries.invalidate_all();
+        self.by_id.invalidate_all();
+    }
+
+    /// The store behind the index.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Whether the credential id was killed.

@@ -9,6 +9,7 @@ use super::Store;
 use super::entity::{account, admin_token};
 use super::paging::fetch_page;
 use crate::auth::credential::{self, CredentialKind, hash_hex};
+use crate::cluster::Notice;
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::page::PageRequest;
 use crate::domain::scope::AccountScope;
@@ -133,6 +134,7 @@ pub async fn revoke_admin_token(
     store: &Store,
     scope: &AccountScope,
     id: &str,
+    notice: Notice<'_>,
 ) -> Result<(admin_token::Model, bool)> {
     let tx = store.writer().begin().await?;
     let token = admin_token::Entity::find()
@@ -147,6 +149,9 @@ pub async fn revoke_admin_token(
     let mut active: admin_token::ActiveModel = token.into();
     active.revoke_time = Set(Some(now_micros()));
     let token = active.update(&tx).await?;
+    notice
+        .publish(&tx, &[(token.id.clone(), token.token_hash.clone())])
+        .await?;
     tx.commit().await?;
     Ok((token, true))
 }

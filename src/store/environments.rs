@@ -11,6 +11,7 @@ use super::keys::{self, NewKeyPair};
 use super::paging::fetch_page;
 use super::signing_keys;
 use crate::auth::tokens::NewSigningKey;
+use crate::cluster::Notice;
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::page::PageRequest;
 use crate::domain::scope::AccountScope;
@@ -113,6 +114,7 @@ pub async fn delete_environment(
     store: &Store,
     scope: &AccountScope,
     id: &str,
+    notice: Notice<'_>,
 ) -> Result<DeletedEnvironment> {
     let tx = store.writer().begin().await?;
     let env = find(&tx, scope, id).await?;
@@ -134,6 +136,7 @@ pub async fn delete_environment(
         };
     }
     delete_data!(comment, thread, room, user, signing_key);
+    notice.publish(&tx, &keys::killed(&keys)).await?;
     environment::Entity::delete_many()
         .filter(environment::Column::Id.eq(&env.id))
         .exec(&tx)

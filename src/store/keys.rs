@@ -10,6 +10,7 @@ use super::entity::{api_key, environment};
 use super::environments;
 use super::paging::fetch_page;
 use crate::auth::credential::{self, CredentialKind, hash_hex};
+use crate::cluster::{Killed, Notice};
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::page::PageRequest;
 use crate::domain::scope::AccountScope;
@@ -108,6 +109,7 @@ pub async fn rotate_keys(
     store: &Store,
     scope: &AccountScope,
     environment_id: &str,
+    notice: Notice<'_>,
 ) -> Result<Rotation> {
     let now = now_micros();
     let tx = store.writer().begin().await?;
@@ -128,6 +130,7 @@ pub async fn rotate_keys(
         .exec(&tx)
         .await?;
     let pair = insert_pair(&tx, &env, now).await?;
+    notice.publish(&tx, &killed(&active)).await?;
     tx.commit().await?;
     let revoked = active
         .into_iter()
@@ -145,6 +148,7 @@ pub async fn revoke_key(
     store: &Store,
     scope: &AccountScope,
     id: &str,
+    notice: Notice<'_>,
 ) -> Result<(api_key::Model, bool)> {
     let tx = store.writer().begin().await?;
     let key = api_key::Entity::find()
@@ -159,6 +163,16 @@ pub async fn revoke_key(
     let mut active: api_key::ActiveModel = key.into();
     active.revoke_time = Set(Some(now_micros()));
     let key = active.update(&tx).await?;
+    notice
+        .publish(&tx, &killed(std::slice::from_ref(&key)))
+        .await?;
     tx.commit().await?;
     Ok((key, true))
+}
+
+/// The (id, hash) pairs of keys, as announced to other replicas.
+pub fn killed(keys: &[api_key::Model]) -> Vec<Killed> {
+    keys.iter()
+        .map(|k| (k.id.clone(), k.key_hash.clone()))
+        .collect()
 }

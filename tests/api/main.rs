@@ -14,3 +14,4 @@ mod logs;
 mod pagination;
 mod persistence;
 mod readme;
+mod replicas;
