@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod cli;
 mod data_plane;
+mod deploy;
 mod environments;
 mod grpcurl;
 mod interleavings;
