@@ -2,11 +2,11 @@
 //! hot path almost never waits on the database.
 //!
 //! Two structures:
-//! - `entries`: an async cache (moka) of lookups, positive and negative.
-//!   Concurrent misses for one hash share a single database query
-//!   (`try_get_with`), and unknown-but-well-formed credentials are cached as
-//!   absent for a short time, so probing costs at most one query per key
-//!   per [`NEGATIVE_TTL`].
+//! - `entries`: an async cache (moka) of found credentials. Concurrent
+//!   misses for one hash share a single database query (`try_get_with`).
+//! - `absent`: unknown-but-well-formed credentials, for [`NEGATIVE_TTL`],
+//!   so probing costs at most one query per key per TTL. Kept apart so the
+//!   big cache needs no per-entry expiry (a timer-wheel node per entry).
 //! - `dead`: ids of credentials killed by this process (revoked, rotated
 //!   away, deleted). A credential never comes back to life, so a dead id is
 //!   final. It is checked on every hit, which closes the race where a lookup
@@ -19,9 +19,7 @@
 //! once `RotateKeys`/`RevokeKey` return, this process rejects the old key.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use moka::Expiry;
+use std::time::Duration;
 
 use super::credential::{CredentialHash, ParsedCredential};
 use crate::error::{Error, Result};
@@ -37,14 +35,14 @@ pub const DEAD_TTL: Duration = Duration::from_secs(900);
 /// Bound on cached lookups.
 const MAX_ENTRIES: u64 = 1_000_000;
 
-type Entry = Option<Arc<CredentialRecord>>;
-
 /// In-memory credential index over the store.
 pub struct KeyIndex {
     /// The database, for misses.
     store: Store,
     /// hash → record (or known absence).
-    entries: moka::future::Cache<CredentialHash, Entry>,
+    entries: moka::future::Cache<CredentialHash, Arc<CredentialRecord>>,
+    /// hashes known not to exist.
+    absent: moka::sync::Cache<CredentialHash, ()>,
     /// Ids of credentials that no longer work.
     dead: moka::sync::Cache<String, ()>,
     /// key id → (environment, active), for the minting keys of user tokens.
@@ -53,23 +51,6 @@ pub struct KeyIndex {
     /// hear other replicas' revocations (see `cluster`): every lookup then
     /// goes to the database.
     trusted: std::sync::atomic::AtomicBool,
-}
-
-struct EntryExpiry;
-
-impl Expiry<CredentialHash, Entry> for EntryExpiry {
-    fn expire_after_create(
-        &self,
-        _: &CredentialHash,
-        value: &Entry,
-        _: Instant,
-    ) -> Option<Duration> {
-        Some(if value.is_some() {
-            POSITIVE_TTL
-        } else {
-            NEGATIVE_TTL
-        })
-    }
 }
 
 impl std::fmt::Debug for KeyIndex {
@@ -87,7 +68,11 @@ impl KeyIndex {
             store,
             entries: moka::future::Cache::builder()
                 .max_capacity(MAX_ENTRIES)
-                .expire_after(EntryExpiry)
+                .time_to_live(POSITIVE_TTL)
+                .build(),
+            absent: moka::sync::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(NEGATIVE_TTL)
                 .build(),
             dead: moka::sync::Cache::builder()
                 .max_capacity(MAX_ENTRIES)
@@ -111,16 +96,27 @@ impl KeyIndex {
                 .map(Arc::new)
                 .filter(|r| !r.revoked && !self.is_dead(&r.id)));
         }
+        if self.absent.contains_key(&cred.hash) {
+            return Ok(None);
+        }
         let entry = self
             .entries
             .try_get_with(cred.hash, async move {
-                credentials::lookup(store, cred)
-                    .await
-                    .map(|r| r.map(Arc::new))
+                match credentials::lookup(store, cred).await {
+                    Ok(Some(record)) => Ok(Arc::new(record)),
+                    Ok(None) => Err(Error::NotFound("credential")),
+                    Err(e) => Err(e),
+                }
             })
-            .await
-            .map_err(shared_error)?;
-        Ok(entry.filter(|r| !r.revoked && !self.is_dead(&r.id)))
+            .await;
+        match entry {
+            Ok(record) => Ok(Some(record).filter(|r| !r.revoked && !self.is_dead(&r.id))),
+            Err(e) if matches!(*e, Error::NotFound(_)) => {
+                self.absent.insert(cred.hash, ());
+                Ok(None)
+            }
+            Err(e) => Err(shared_error(e)),
+        }
     }
 
     /// Whether the API key `key_id` exists, belongs to `environment_id` and
@@ -159,6 +155,7 @@ impl KeyIndex {
     /// Drops every cached lookup (not the dead set, which is never wrong).
     pub async fn flush(&self) {
         self.entries.invalidate_all();
+        self.absent.invalidate_all();
         self.by_id.invalidate_all();
     }
 
