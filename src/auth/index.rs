@@ -18,8 +18,32 @@
 //! Kill is called after the transaction commits and before the RPC returns:
 //! once `RotateKeys`/`RevokeKey` return, this process rejects the old key.
 
-use std::sync::Arc;
-use std::time::Duration;
+//! The key index: credential hash → stored record, kept in memory so the
+//! hot path almost never waits on the database.
+//!
+//! - `entries`: found credentials in a `quick_cache` (CLOCK-Pro, sharded,
+//!   a few words of overhead per entry and no bookkeeping on reads, which
+//!   keeps hits fast and memory small at a million keys). Concurrent misses
+//!   for one hash share a single database query (`get_or_insert_async`).
+//!   An entry older than [`POSITIVE_TTL`] is reloaded.
+//! - `absent`: unknown-but-well-formed credentials, for [`NEGATIVE_TTL`],
+//!   so probing costs at most one query per key per TTL.
+//! - `dead`: ids of credentials killed by this process or announced by
+//!   another replica (revoked, rotated away, deleted). A credential never
+//!   comes back to life, so a dead id is final. It is checked on every hit,
+//!   which closes the race where a lookup that read the row *before* the
+//!   revoking transaction committed puts the stale "active" record back into
+//!   `entries` *after* we evicted it. Dead ids are kept for [`DEAD_TTL`],
+//!   longer than an entry plus any lookup, so no stale entry outlives its
+//!   tombstone.
+//!
+//! Kill is called after the transaction commits and before the RPC returns:
+//! once `RotateKeys`/`RevokeKey` return, this process rejects the old key.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use super::credential::{CredentialHash, ParsedCredential};
 use crate::error::{Error, Result};
@@ -33,30 +57,49 @@ pub const NEGATIVE_TTL: Duration = Duration::from_secs(10);
 /// How long a killed id is remembered: longer than any entry can live.
 pub const DEAD_TTL: Duration = Duration::from_secs(900);
 /// Bound on cached lookups.
-const MAX_ENTRIES: u64 = 1_000_000;
+const MAX_ENTRIES: usize = 2_000_000;
+
+/// A resolved credential as cached: the stored record, compacted.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The key id (`key_…`) or admin token id (`adm_…`).
+    pub id: Box<str>,
+    /// The credential's kind.
+    pub kind: super::credential::CredentialKind,
+    /// The account it belongs to.
+    pub account_id: Box<str>,
+    /// The environment, for API keys.
+    pub environment_id: Option<Box<str>>,
+    /// Whether it was revoked when loaded.
+    pub revoked: bool,
+    /// When it was loaded, in seconds since the index was created.
+    loaded: u32,
+}
 
 /// In-memory credential index over the store.
 pub struct KeyIndex {
     /// The database, for misses.
     store: Store,
-    /// hash → record (or known absence).
-    entries: moka::future::Cache<CredentialHash, Arc<CredentialRecord>>,
+    /// Reference point of `Resolved::loaded`.
+    epoch: Instant,
+    /// hash → found credential.
+    entries: quick_cache::sync::Cache<CredentialHash, Arc<Resolved>>,
     /// hashes known not to exist.
     absent: moka::sync::Cache<CredentialHash, ()>,
-    /// Ids of credentials that no longer work.
-    dead: moka::sync::Cache<String, ()>,
+    /// Ids of credentials that no longer work → when they died.
+    dead: RwLock<HashMap<Box<str>, Instant>>,
     /// key id → (environment, active), for the minting keys of user tokens.
     by_id: moka::future::Cache<String, Option<(String, bool)>>,
     /// Whether cached entries may be used. False while this replica cannot
     /// hear other replicas' revocations (see `cluster`): every lookup then
     /// goes to the database.
-    trusted: std::sync::atomic::AtomicBool,
+    trusted: AtomicBool,
 }
 
 impl std::fmt::Debug for KeyIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyIndex")
-            .field("entries", &self.entries.entry_count())
+            .field("entries", &self.entries.len())
             .finish()
     }
 }
@@ -66,57 +109,76 @@ impl KeyIndex {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            entries: moka::future::Cache::builder()
-                .max_capacity(MAX_ENTRIES)
-                .time_to_live(POSITIVE_TTL)
-                .build(),
+            epoch: Instant::now(),
+            entries: quick_cache::sync::Cache::new(MAX_ENTRIES),
             absent: moka::sync::Cache::builder()
-                .max_capacity(MAX_ENTRIES)
+                .max_capacity(MAX_ENTRIES as u64)
                 .time_to_live(NEGATIVE_TTL)
                 .build(),
-            dead: moka::sync::Cache::builder()
-                .max_capacity(MAX_ENTRIES)
-                .time_to_live(DEAD_TTL)
-                .build(),
-            trusted: std::sync::atomic::AtomicBool::new(true),
+            dead: RwLock::new(HashMap::new()),
             by_id: moka::future::Cache::builder()
-                .max_capacity(MAX_ENTRIES)
+                .max_capacity(MAX_ENTRIES as u64)
                 .time_to_live(POSITIVE_TTL)
                 .build(),
+            trusted: AtomicBool::new(true),
         }
+    }
+
+    fn compact(&self, record: CredentialRecord) -> Arc<Resolved> {
+        Arc::new(Resolved {
+            id: record.id.into(),
+            kind: record.kind,
+            account_id: record.account_id.into(),
+            environment_id: record.environment_id.map(Into::into),
+            revoked: record.revoked,
+            loaded: self.epoch.elapsed().as_secs() as u32,
+        })
+    }
+
+    fn usable(&self, r: Arc<Resolved>) -> Option<Arc<Resolved>> {
+        (!r.revoked && !self.is_dead(&r.id)).then_some(r)
     }
 
     /// Resolves a well-formed credential to its active record; `None` if it
     /// is unknown, revoked or killed.
-    pub async fn resolve(&self, cred: &ParsedCredential) -> Result<Option<Arc<CredentialRecord>>> {
+    pub async fn resolve(&self, cred: &ParsedCredential) -> Result<Option<Arc<Resolved>>> {
         let store = &self.store;
         if !self.trusted() {
             let record = credentials::lookup(store, cred).await?;
-            return Ok(record
-                .map(Arc::new)
-                .filter(|r| !r.revoked && !self.is_dead(&r.id)));
+            return Ok(record.map(|r| self.compact(r)).and_then(|r| self.usable(r)));
         }
         if self.absent.contains_key(&cred.hash) {
             return Ok(None);
         }
-        let entry = self
-            .entries
-            .try_get_with(cred.hash, async move {
-                match credentials::lookup(store, cred).await {
-                    Ok(Some(record)) => Ok(Arc::new(record)),
-                    Ok(None) => Err(Error::NotFound("credential")),
-                    Err(e) => Err(e),
+        for _ in 0..2 {
+            let entry = self
+                .entries
+                .get_or_insert_async(&cred.hash, async {
+                    match credentials::lookup(store, cred).await {
+                        Ok(Some(record)) => Ok(self.compact(record)),
+                        Ok(None) => Err(Error::NotFound("credential")),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await;
+            match entry {
+                Ok(r)
+                    if self.epoch.elapsed().as_secs() as u32 - r.loaded
+                        > POSITIVE_TTL.as_secs() as u32 =>
+                {
+                    // Stale: drop it and load again.
+                    self.entries.remove(&cred.hash);
                 }
-            })
-            .await;
-        match entry {
-            Ok(record) => Ok(Some(record).filter(|r| !r.revoked && !self.is_dead(&r.id))),
-            Err(e) if matches!(*e, Error::NotFound(_)) => {
-                self.absent.insert(cred.hash, ());
-                Ok(None)
+                Ok(r) => return Ok(self.usable(r)),
+                Err(Error::NotFound(_)) => {
+                    self.absent.insert(cred.hash, ());
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(shared_error(e)),
         }
+        let record = credentials::lookup(store, cred).await?;
+        Ok(record.map(|r| self.compact(r)).and_then(|r| self.usable(r)))
     }
 
     /// Whether the API key `key_id` exists, belongs to `environment_id` and
@@ -154,7 +216,7 @@ impl KeyIndex {
 
     /// Drops every cached lookup (not the dead set, which is never wrong).
     pub async fn flush(&self) {
-        self.entries.invalidate_all();
+        self.entries.clear();
         self.absent.invalidate_all();
         self.by_id.invalidate_all();
     }
@@ -166,17 +228,26 @@ impl KeyIndex {
 
     /// Whether the credential id was killed.
     pub fn is_dead(&self, id: &str) -> bool {
-        self.dead.contains_key(id)
+        let dead = self.dead.read().expect("dead lock");
+        !dead.is_empty() && dead.contains_key(id)
     }
 
     /// Marks credentials as no longer working. Call after the transaction
     /// that revoked them committed; `hashes` are hex SHA-256 as stored.
     pub async fn kill(&self, killed: Vec<(String, String)>) {
+        let now = Instant::now();
+        {
+            let mut dead = self.dead.write().expect("dead lock");
+            // Forget tombstones older than any cache entry can be.
+            dead.retain(|_, since| now.duration_since(*since) < DEAD_TTL);
+            for (id, _) in &killed {
+                dead.insert(id.as_str().into(), now);
+            }
+        }
         for (id, hash_hex) in killed {
             self.by_id.invalidate(&id).await;
-            self.dead.insert(id, ());
             if let Some(hash) = parse_hex(&hash_hex) {
-                self.entries.invalidate(&hash).await;
+                self.entries.remove(&hash);
             }
         }
     }

@@ -163,12 +163,12 @@ async fn authenticate(auth: &Authenticator, headers: &HeaderMap) -> Result<Calle
         .ok_or(Error::Unauthenticated)?;
     Ok(match (record.kind, &record.environment_id) {
         (CredentialKind::Admin, _) => Caller::Admin(AdminCaller {
-            scope: AccountScope::new(record.account_id.clone()),
-            token_id: record.id.clone(),
+            scope: AccountScope::new(record.account_id.to_string()),
+            token_id: record.id.to_string(),
         }),
         (CredentialKind::Secret, Some(env)) => Caller::Environment(EnvCaller {
-            scope: EnvironmentScope::new(record.account_id.clone(), env.clone()),
-            key_id: record.id.clone(),
+            scope: EnvironmentScope::new(record.account_id.to_string(), env.to_string()),
+            key_id: record.id.to_string(),
             kind: CredentialKind::Secret,
             principal: Principal::Server,
         }),
@@ -192,7 +192,8 @@ async fn authenticate_frontend(
         .ok_or(Error::Unauthenticated)?;
     let env = record
         .environment_id
-        .clone()
+        .as_deref()
+        .map(str::to_owned)
         .ok_or(Error::Unauthenticated)?;
     let principal = match bearer {
         None => Principal::Anonymous,
@@ -209,8 +210,8 @@ async fn authenticate_frontend(
         }
     };
     Ok(Caller::Environment(EnvCaller {
-        scope: EnvironmentScope::new(record.account_id.clone(), env),
-        key_id: record.id.clone(),
+        scope: EnvironmentScope::new(record.account_id.to_string(), env),
+        key_id: record.id.to_string(),
         kind: CredentialKind::Publishable,
         principal,
     }))
