@@ -53,6 +53,13 @@ pub struct ServeSettings {
     /// and no key given, `<database>.master.key` is created (mode 0600).
     #[arg(long = "master-key-file", env = "PULSE_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Failed authentications allowed per peer address per second, after
+    /// the burst; beyond it failures get RESOURCE_EXHAUSTED + retry-after.
+    #[arg(long, env = "PULSE_FAILED_AUTH_PER_SECOND", default_value_t = 10)]
+    pub failed_auth_per_second: u32,
+    /// Failed authentications a peer address may burst.
+    #[arg(long, env = "PULSE_FAILED_AUTH_BURST", default_value_t = 100)]
+    pub failed_auth_burst: u32,
 }
 
 impl ServeSettings {
@@ -63,6 +70,9 @@ impl ServeSettings {
             database,
             master_key,
             master_key_file: None,
+            // Tests make many failed calls on purpose; the limit has its own test.
+            failed_auth_per_second: 10_000,
+            failed_auth_burst: 10_000,
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::api::account::AccountApi;
 use crate::api::auth::AuthApi;
 use crate::api::data::DataApi;
 use crate::api::environment::EnvironmentApi;
+use crate::auth::ratelimit::FailedAuthLimiter;
 use crate::auth::tokens::TokenService;
 use crate::auth::{AuthLayer, KeyIndex, sealing};
 use crate::cluster::Cluster;
@@ -35,6 +36,51 @@ use crate::store::accounts::NewAccount;
 use crate::telemetry::RpcTraceLayer;
 use sea_orm::DbBackend;
 
+/// Request limits. Every request message of ours fits in well under
+/// [`MAX_MESSAGE_BYTES`] (a 10,000-character comment is at most 40 KB).
+mod limits {
+    use std::time::Duration;
+
+    /// Largest request or response message.
+    pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+    /// Largest request metadata (all headers).
+    pub const MAX_METADATA_BYTES: u32 = 16 * 1024;
+    /// Default deadline of an RPC (a shorter `grpc-timeout` wins).
+    pub const RPC_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Concurrent streams per HTTP/2 connection.
+    pub const STREAMS_PER_CONNECTION: usize = 1024;
+
+    /// Applies the message-size limits to a generated service.
+    pub fn bounded<S: Bounded>(service: S) -> S {
+        service.bound(MAX_MESSAGE_BYTES)
+    }
+
+    /// Generated servers all have these two builders; a trait lets one
+    /// function apply them.
+    pub trait Bounded {
+        fn bound(self, limit: usize) -> Self;
+    }
+
+    macro_rules! bounded {
+        ($($server:ty),*) => {
+            $(impl Bounded for $server {
+                fn bound(self, limit: usize) -> Self {
+                    self.max_decoding_message_size(limit).max_encoding_message_size(limit)
+                }
+            })*
+        };
+    }
+    use super::*;
+    bounded!(
+        AccountServiceServer<AccountApi>,
+        EnvironmentServiceServer<EnvironmentApi>,
+        AuthServiceServer<AuthApi>,
+        RoomServiceServer<DataApi>,
+        ThreadServiceServer<DataApi>,
+        UserServiceServer<DataApi>
+    );
+}
+
 /// A server that is ready to serve: database migrated, port bound.
 #[derive(Debug)]
 pub struct Application {
@@ -44,6 +90,8 @@ pub struct Application {
     state: AppState,
     /// The account created on an empty database, to print once.
     bootstrap: Option<NewAccount>,
+    /// The per-peer failed-authentication limit.
+    failed_auth: FailedAuthLimiter,
 }
 
 impl Application {
@@ -77,6 +125,10 @@ impl Application {
                 cluster,
             },
             bootstrap,
+            failed_auth: FailedAuthLimiter::new(
+                settings.failed_auth_per_second,
+                settings.failed_auth_burst,
+            ),
         })
     }
 
@@ -123,19 +175,37 @@ impl Application {
 
         let state = self.state;
         Server::builder()
+            // Limits: a slow or hostile client cannot hold unbounded work.
+            .timeout(limits::RPC_TIMEOUT)
+            .concurrency_limit_per_connection(limits::STREAMS_PER_CONNECTION)
+            .http2_max_header_list_size(Some(limits::MAX_METADATA_BYTES))
             .layer(RpcTraceLayer)
-            .layer(AuthLayer::new(state.index.clone(), state.tokens.clone()))
+            .layer(AuthLayer::new(
+                state.index.clone(),
+                state.tokens.clone(),
+                self.failed_auth,
+            ))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(AccountServiceServer::new(AccountApi::new(state.clone())))
-            .add_service(EnvironmentServiceServer::new(EnvironmentApi::new(
+            .add_service(limits::bounded(AccountServiceServer::new(AccountApi::new(
                 state.clone(),
+            ))))
+            .add_service(limits::bounded(EnvironmentServiceServer::new(
+                EnvironmentApi::new(state.clone()),
             )))
-            .add_service(AuthServiceServer::new(AuthApi::new(state.clone())))
-            .add_service(RoomServiceServer::new(DataApi::new(state.clone())))
-            .add_service(ThreadServiceServer::new(DataApi::new(state.clone())))
-            .add_service(UserServiceServer::new(DataApi::new(state.clone())))
+            .add_service(limits::bounded(AuthServiceServer::new(AuthApi::new(
+                state.clone(),
+            ))))
+            .add_service(limits::bounded(RoomServiceServer::new(DataApi::new(
+                state.clone(),
+            ))))
+            .add_service(limits::bounded(ThreadServiceServer::new(DataApi::new(
+                state.clone(),
+            ))))
+            .add_service(limits::bounded(UserServiceServer::new(DataApi::new(
+                state.clone(),
+            ))))
             .serve_with_incoming_shutdown(
                 // Nagle + delayed ACK would add ~40 ms to responses written
                 // in several frames (headers, data, trailers).

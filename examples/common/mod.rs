@@ -43,6 +43,7 @@ pub fn start_server(database_url: &str, master_key: &str, expect_token: bool) ->
             database_url,
         ])
         .env("PULSE_MASTER_KEY", master_key)
+        .env("PULSE_FAILED_AUTH_BURST", "1000000")
         .env(
             "PULSE_DATABASE_MAX_CONNECTIONS",
             std::env::var("PULSE_DATABASE_MAX_CONNECTIONS").unwrap_or_else(|_| "16".into()),

@@ -23,9 +23,11 @@ use super::context::{AdminCaller, Caller, EnvCaller, Principal};
 use super::credential::{self, CredentialKind};
 use super::index::KeyIndex;
 use super::policy::{self, Policy};
+use super::ratelimit::FailedAuthLimiter;
 use super::tokens::TokenService;
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
+use tonic::transport::server::TcpConnectInfo;
 
 /// Metadata key carrying the publishable key of frontend calls.
 pub const PUBLISHABLE_KEY_HEADER: &str = "x-pulse-publishable-key";
@@ -41,13 +43,22 @@ pub struct AuthLayer {
 struct Authenticator {
     index: Arc<KeyIndex>,
     tokens: Arc<TokenService>,
+    failures: FailedAuthLimiter,
 }
 
 impl AuthLayer {
     /// A layer resolving keys through `index` and user tokens through `tokens`.
-    pub fn new(index: Arc<KeyIndex>, tokens: Arc<TokenService>) -> Self {
+    pub fn new(
+        index: Arc<KeyIndex>,
+        tokens: Arc<TokenService>,
+        failures: FailedAuthLimiter,
+    ) -> Self {
         Self {
-            auth: Arc::new(Authenticator { index, tokens }),
+            auth: Arc::new(Authenticator {
+                index,
+                tokens,
+                failures,
+            }),
         }
     }
 }
@@ -96,6 +107,19 @@ where
                 match authorize(&auth, policy, request.headers()).await {
                     Ok(caller) => {
                         request.extensions_mut().insert(caller);
+                    }
+                    Err(Error::Unauthenticated) => {
+                        let peer = request
+                            .extensions()
+                            .get::<TcpConnectInfo>()
+                            .and_then(TcpConnectInfo::remote_addr)
+                            .map(|a| a.ip());
+                        let wait = peer.and_then(|ip| auth.failures.failed(ip));
+                        return Ok(match wait {
+                            Some(wait) => too_many_failures(wait),
+                            None => Status::from(Error::Unauthenticated),
+                        }
+                        .into_http());
                     }
                     Err(err) => return Ok(Status::from(err).into_http()),
                 }
@@ -219,4 +243,14 @@ async fn authenticate_frontend(
 
 fn now_secs() -> i64 {
     crate::domain::time::now_micros() / 1_000_000
+}
+
+/// RESOURCE_EXHAUSTED with `retry-after` (whole seconds, at least 1).
+fn too_many_failures(wait: std::time::Duration) -> Status {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut status = Status::resource_exhausted("too many failed authentications; retry later");
+    if let Ok(value) = secs.to_string().parse() {
+        status.metadata_mut().insert("retry-after", value);
+    }
+    status
 }

@@ -6,6 +6,7 @@ pub mod credential;
 pub mod index;
 pub mod layer;
 pub mod policy;
+pub mod ratelimit;
 pub mod sealing;
 pub mod tokens;
 

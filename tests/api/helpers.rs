@@ -179,9 +179,14 @@ pub struct TestApp {
 
 /// Starts a server on a fresh database.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts a server on a fresh database with adjusted settings.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSettings)) -> TestApp {
     init_test_log();
     let (url, dir) = fresh_database(backend).await;
-    let mut app = start(backend, url, dir, None).await;
+    let mut app = start_with(backend, url, dir, None, adjust).await;
     assert!(
         !app.admin_token.is_empty(),
         "an empty database bootstraps an admin token"
@@ -196,13 +201,24 @@ async fn start(
     dir: Option<tempfile::TempDir>,
     previous: Option<(String, String)>,
 ) -> TestApp {
-    let settings = ServeSettings::for_tests(
+    start_with(backend, url, dir, previous, |_| {}).await
+}
+
+async fn start_with(
+    backend: Backend,
+    url: String,
+    dir: Option<tempfile::TempDir>,
+    previous: Option<(String, String)>,
+    adjust: impl FnOnce(&mut ServeSettings),
+) -> TestApp {
+    let mut settings = ServeSettings::for_tests(
         DatabaseSettings {
             url: url.clone(),
             max_connections: 4,
         },
         Some(test_master_key().parse().unwrap()),
     );
+    adjust(&mut settings);
     let mut app = Application::build(&settings).await.expect("build app");
     let addr = app.local_addr();
     let (account_id, admin_token) = match (app.take_bootstrap(), previous) {
@@ -365,6 +381,7 @@ pub fn spawn_process(database_url: &str, envs: &[(&str, &str)]) -> ServeProcess 
         database_url,
     ])
     .env("PULSE_MASTER_KEY", test_master_key())
+    .env("PULSE_FAILED_AUTH_BURST", "1000000")
     .env_remove("RUST_LOG")
     .env_remove("PULSE_LOG_FORMAT")
     .stdin(Stdio::null())

@@ -11,6 +11,7 @@ mod grpcurl;
 mod interleavings;
 mod isolation;
 mod keys;
+mod limits;
 mod logs;
 mod pagination;
 mod persistence;
