@@ -112,6 +112,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let index = Arc::new(KeyIndex::new(store.clone()));
+        index.spawn_usage_writer();
         let tokens = Arc::new(TokenService::new(store.clone(), master));
         let cluster = Arc::new(Cluster::new(store.backend() == DbBackend::Postgres));
         // Listen for other replicas' revocations before serving anything.

@@ -56,6 +56,10 @@ pub const POSITIVE_TTL: Duration = Duration::from_secs(300);
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(10);
 /// How long a killed id is remembered: longer than any entry can live.
 pub const DEAD_TTL: Duration = Duration::from_secs(900);
+/// A credential's `last_use_time` is written at most this often.
+pub const USE_RECORD_EVERY: Duration = Duration::from_secs(60);
+/// How often queued `last_use_time`s are written.
+pub const USE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Bound on cached lookups.
 const MAX_ENTRIES: usize = 2_000_000;
 
@@ -74,6 +78,9 @@ pub struct Resolved {
     pub revoked: bool,
     /// When it was loaded, in seconds since the index was created.
     loaded: u32,
+    /// When this process last queued a `last_use_time` write for it, in
+    /// seconds since the index was created (0: never).
+    last_recorded: std::sync::atomic::AtomicU32,
 }
 
 /// In-memory credential index over the store.
@@ -90,6 +97,8 @@ pub struct KeyIndex {
     dead: RwLock<HashMap<Box<str>, Instant>>,
     /// key id → (environment, active), for the minting keys of user tokens.
     by_id: moka::future::Cache<String, Option<(String, bool)>>,
+    /// Credentials used since the last flush: id, kind, time (µs).
+    pending_use: std::sync::Mutex<Vec<(Box<str>, super::credential::CredentialKind, i64)>>,
     /// Whether cached entries may be used. False while this replica cannot
     /// hear other replicas' revocations (see `cluster`): every lookup then
     /// goes to the database.
@@ -121,6 +130,7 @@ impl KeyIndex {
                 .time_to_live(POSITIVE_TTL)
                 .build(),
             trusted: AtomicBool::new(true),
+            pending_use: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -132,6 +142,7 @@ impl KeyIndex {
             environment_id: record.environment_id.map(Into::into),
             revoked: record.revoked,
             loaded: self.epoch.elapsed().as_secs() as u32,
+            last_recorded: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -201,6 +212,48 @@ impl KeyIndex {
             .await
             .map_err(shared_error)?;
         Ok(matches!(state, Some((env, true)) if env == environment_id) && !self.is_dead(key_id))
+    }
+
+    /// Notes that a credential authenticated a call. Queues a
+    /// `last_use_time` write at most once a minute per credential (per
+    /// process); the write itself happens in the background
+    /// ([`KeyIndex::spawn_usage_writer`]), never on the request's path.
+    pub fn touch(&self, r: &Resolved) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.epoch.elapsed().as_secs() as u32 + 1;
+        let last = r.last_recorded.load(Relaxed);
+        if last != 0 && now - last < USE_RECORD_EVERY.as_secs() as u32 {
+            return;
+        }
+        if r.last_recorded
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_ok()
+        {
+            let at = crate::domain::time::now_micros();
+            self.pending_use
+                .lock()
+                .expect("pending lock")
+                .push((r.id.clone(), r.kind, at));
+        }
+    }
+
+    /// Writes queued `last_use_time`s every [`USE_FLUSH_EVERY`], batched.
+    pub fn spawn_usage_writer(self: &Arc<Self>) {
+        let index = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(USE_FLUSH_EVERY);
+            loop {
+                tick.tick().await;
+                let Some(index) = index.upgrade() else { return };
+                let batch = std::mem::take(&mut *index.pending_use.lock().expect("pending lock"));
+                if !batch.is_empty()
+                    && let Err(e) = credentials::record_use(&index.store, &batch).await
+                {
+                    // Best effort: usage times are informational.
+                    tracing::debug!(error = %e, "could not record last use times");
+                }
+            }
+        });
     }
 
     /// Whether cached entries are used.

@@ -185,6 +185,7 @@ async fn authenticate(auth: &Authenticator, headers: &HeaderMap) -> Result<Calle
         .resolve(&cred)
         .await?
         .ok_or(Error::Unauthenticated)?;
+    auth.index.touch(&record);
     Ok(match (record.kind, &record.environment_id) {
         (CredentialKind::Admin, _) => Caller::Admin(AdminCaller {
             scope: AccountScope::new(record.account_id.to_string()),
@@ -233,6 +234,7 @@ async fn authenticate_frontend(
             }
         }
     };
+    auth.index.touch(&record);
     Ok(Caller::Environment(EnvCaller {
         scope: EnvironmentScope::new(record.account_id.to_string(), env),
         key_id: record.id.to_string(),

@@ -70,3 +70,34 @@ pub async fn key_state(store: &Store, key_id: &str) -> Result<Option<(String, bo
         .await?;
     Ok(row.map(|k| (k.environment_id, k.revoke_time.is_none())))
 }
+
+/// Writes `last_use_time` for credentials that authenticated calls, one
+/// statement per table and distinct time.
+pub async fn record_use(store: &Store, used: &[(Box<str>, CredentialKind, i64)]) -> Result<()> {
+    use sea_orm::sea_query::Expr;
+    let latest = used.iter().map(|(_, _, t)| *t).max().unwrap_or_default();
+    let ids = |admin: bool| -> Vec<String> {
+        let distinct: std::collections::BTreeSet<&str> = used
+            .iter()
+            .filter(|(_, kind, _)| (*kind == CredentialKind::Admin) == admin)
+            .map(|(id, _, _)| &**id)
+            .collect();
+        distinct.into_iter().map(str::to_owned).collect()
+    };
+    let (admins, keys) = (ids(true), ids(false));
+    if !admins.is_empty() {
+        admin_token::Entity::update_many()
+            .col_expr(admin_token::Column::LastUseTime, Expr::value(latest))
+            .filter(admin_token::Column::Id.is_in(admins))
+            .exec(store.writer())
+            .await?;
+    }
+    if !keys.is_empty() {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::LastUseTime, Expr::value(latest))
+            .filter(api_key::Column::Id.is_in(keys))
+            .exec(store.writer())
+            .await?;
+    }
+    Ok(())
+}

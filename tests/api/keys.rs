@@ -233,4 +233,74 @@ both_backends!(
     rotation_kills_the_old_pair_at_once,
     revocation_is_immediate_and_idempotent,
     credentials_are_checked_before_and_against_the_rpc,
+    last_use_times_are_recorded_at_most_once_a_minute,
 );
+
+async fn last_use_times_are_recorded_at_most_once_a_minute(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create_environment("Production").await;
+    let env_id = created.environment.unwrap().id;
+    let sk_id = created.secret_key_info.unwrap().id;
+    let mut envs = app.environments().await;
+    let mut auth = app.auth().await;
+    let sk_use = |keys: &[pb::ApiKey]| keys.iter().find(|k| k.id == sk_id).unwrap().last_use_time;
+    let list = |mut envs: pb::environment_service_client::EnvironmentServiceClient<
+        tonic::transport::Channel,
+    >| {
+        let env_id = env_id.clone();
+        let token = app.admin_token.clone();
+        async move {
+            envs.list_keys(bearer(
+                pb::ListKeysRequest {
+                    environment_id: env_id,
+                    ..Default::default()
+                },
+                &token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .keys
+        }
+    };
+    assert!(
+        sk_use(&list(envs.clone()).await).is_none(),
+        "never used yet"
+    );
+
+    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
+        .await
+        .unwrap();
+    // Written in the background within about a second.
+    let mut first = None;
+    for _ in 0..50 {
+        first = sk_use(&list(envs.clone()).await);
+        if first.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let first = first.expect("last_use_time recorded");
+    // More calls within the minute: no new write.
+    for _ in 0..20 {
+        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(sk_use(&list(envs.clone()).await), Some(first));
+    // The admin token used for all this has one too.
+    let tokens = app
+        .accounts()
+        .await
+        .list_admin_tokens(bearer(
+            pb::ListAdminTokensRequest::default(),
+            &app.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .admin_tokens;
+    assert!(tokens[0].last_use_time.is_some());
+    let _ = &mut envs;
+}
