@@ -138,6 +138,7 @@ async fn main() {
                 .rotate_keys(authed(
                     pb::RotateKeysRequest {
                         environment_id: env_id.clone(),
+                        ..Default::default()
                     },
                     &admin,
                 ))

@@ -128,30 +128,38 @@ impl Cluster {
         self.acks.lock().expect("acks lock").remove(revision);
     }
 
-    /// Queues the notification of killed credentials in `db`'s transaction,
-    /// to be delivered at its commit. No-op on SQLite.
+    /// Queues the notification of killed credentials (`r`) and of
+    /// credentials whose revocation is scheduled for later (`e`: evict and
+    /// reload) in `db`'s transaction, delivered at its commit. No-op on SQLite.
     pub async fn publish(
         &self,
         db: &impl ConnectionTrait,
         revision: &str,
         killed: &[Killed],
+        evicted: &[Killed],
     ) -> Result<()> {
         if db.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
-        let head = format!("r|{revision}|{}|", self.me);
-        let mut payload = head.clone();
-        for (id, hash) in killed {
-            if payload.len() + id.len() + hash.len() + 2 > MAX_PAYLOAD {
-                notify(db, &payload).await?;
-                payload = head.clone();
+        for (tag, list) in [("r", killed), ("e", evicted)] {
+            if list.is_empty() && tag == "e" {
+                continue;
             }
-            payload.push_str(id);
-            payload.push(',');
-            payload.push_str(hash);
-            payload.push(';');
+            let head = format!("{tag}|{revision}|{}|", self.me);
+            let mut payload = head.clone();
+            for (id, hash) in list {
+                if payload.len() + id.len() + hash.len() + 2 > MAX_PAYLOAD {
+                    notify(db, &payload).await?;
+                    payload = head.clone();
+                }
+                payload.push_str(id);
+                payload.push(',');
+                payload.push_str(hash);
+                payload.push(';');
+            }
+            notify(db, &payload).await?;
         }
-        notify(db, &payload).await
+        Ok(())
     }
 
     /// Runs the listener and the pinger until the process ends (PostgreSQL).
@@ -239,13 +247,17 @@ impl Cluster {
                     .expect("live lock")
                     .insert(replica.to_owned(), now);
             }
-            (Some("r"), Some(revision), Some(origin), Some(list)) => {
-                let killed: Vec<Killed> = list
+            (Some(tag @ ("r" | "e")), Some(revision), Some(origin), Some(list)) => {
+                let listed: Vec<Killed> = list
                     .split(';')
                     .filter_map(|pair| pair.split_once(','))
                     .map(|(id, hash)| (id.to_owned(), hash.to_owned()))
                     .collect();
-                index.kill(killed).await;
+                if tag == "r" {
+                    index.kill(listed).await;
+                } else {
+                    index.evict(listed).await;
+                }
                 if origin != self.me {
                     let _ = self.ack_tx(revision, index).await;
                 }
@@ -290,6 +302,18 @@ pub struct Notice<'a> {
 impl Notice<'_> {
     /// Queues the announcement in the transaction `db` (sent at its commit).
     pub async fn publish(&self, db: &impl ConnectionTrait, killed: &[Killed]) -> Result<()> {
-        self.cluster.publish(db, self.revision, killed).await
+        self.cluster.publish(db, self.revision, killed, &[]).await
+    }
+
+    /// Same, with credentials whose revocation is scheduled for later.
+    pub async fn publish_with_scheduled(
+        &self,
+        db: &impl ConnectionTrait,
+        killed: &[Killed],
+        scheduled: &[Killed],
+    ) -> Result<()> {
+        self.cluster
+            .publish(db, self.revision, killed, scheduled)
+            .await
     }
 }

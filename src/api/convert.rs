@@ -59,7 +59,12 @@ pub fn api_key(m: api_key::Model) -> pb::ApiKey {
         } else {
             String::new()
         },
-        state: if m.revoke_time.is_some() {
+        // A revocation scheduled by a grace-period rotation keeps the key
+        // active until its time.
+        state: if m
+            .revoke_time
+            .is_some_and(|t| t <= crate::domain::time::now_micros())
+        {
             pb::ApiKeyState::Revoked
         } else {
             pb::ApiKeyState::Active

@@ -153,14 +153,32 @@ impl EnvironmentService for EnvironmentApi {
             &request.get_ref().environment_id,
         )?;
         let revision = self.state.cluster.next_revision();
+        let grace = match request.get_ref().old_key_expire_seconds {
+            s @ 0..=604_800 => i64::from(s) * 1_000_000,
+            _ => {
+                return Err(Error::invalid(
+                    "old_key_expire_seconds",
+                    "must be between 0 and 604800",
+                )
+                .into());
+            }
+        };
         let rotation = keys::rotate_keys(
             &self.state.store,
             &admin.scope,
             &env_id,
+            grace,
             self.state.notice(&revision),
         )
         .await?;
-        self.kill_keys(&revision, &rotation.revoked).await;
+        let (dead, later): (Vec<_>, Vec<_>) = rotation
+            .revoked
+            .iter()
+            .cloned()
+            .partition(|k| k.revoke_time.is_some_and(|t| t <= rotation.now));
+        self.state
+            .changed(&revision, keys::killed(&dead), keys::killed(&later))
+            .await;
         Ok(Response::new(pb::RotateKeysResponse {
             publishable_key: Some(convert::api_key(rotation.pair.publishable)),
             secret_key: rotation.pair.secret_plaintext.into_exposed(),

@@ -34,7 +34,15 @@ impl AppState {
     /// credentials at once, then every live replica has acknowledged (see
     /// [`crate::cluster`]) before the RPC returns.
     pub async fn killed(&self, revision: &str, killed: Vec<Killed>) {
+        self.changed(revision, killed, Vec::new()).await;
+    }
+
+    /// Like [`AppState::killed`], plus credentials whose revocation was
+    /// scheduled for later: they are re-read so every replica enforces the
+    /// deadline.
+    pub async fn changed(&self, revision: &str, killed: Vec<Killed>, scheduled: Vec<Killed>) {
         self.index.kill(killed).await;
+        self.index.evict(scheduled).await;
         self.cluster.await_acks(revision).await;
     }
 

@@ -74,8 +74,8 @@ pub struct Resolved {
     pub account_id: Box<str>,
     /// The environment, for API keys.
     pub environment_id: Option<Box<str>>,
-    /// Whether it was revoked when loaded.
-    pub revoked: bool,
+    /// When it is revoked, µs (possibly in the future: a grace period).
+    pub revoke_at: Option<i64>,
     /// When it was loaded, in seconds since the index was created.
     loaded: u32,
     /// When this process last queued a `last_use_time` write for it, in
@@ -96,7 +96,7 @@ pub struct KeyIndex {
     /// Ids of credentials that no longer work → when they died.
     dead: RwLock<HashMap<Box<str>, Instant>>,
     /// key id → (environment, active), for the minting keys of user tokens.
-    by_id: moka::future::Cache<String, Option<(String, bool)>>,
+    by_id: moka::future::Cache<String, Option<(String, Option<i64>)>>,
     /// Credentials used since the last flush: id, kind, time (µs).
     pending_use: std::sync::Mutex<Vec<(Box<str>, super::credential::CredentialKind, i64)>>,
     /// Whether cached entries may be used. False while this replica cannot
@@ -140,14 +140,14 @@ impl KeyIndex {
             kind: record.kind,
             account_id: record.account_id.into(),
             environment_id: record.environment_id.map(Into::into),
-            revoked: record.revoked,
+            revoke_at: record.revoke_time,
             loaded: self.epoch.elapsed().as_secs() as u32,
             last_recorded: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
     fn usable(&self, r: Arc<Resolved>) -> Option<Arc<Resolved>> {
-        (!r.revoked && !self.is_dead(&r.id)).then_some(r)
+        (!revoked(r.revoke_at) && !self.is_dead(&r.id)).then_some(r)
     }
 
     /// Resolves a well-formed credential to its active record; `None` if it
@@ -201,7 +201,9 @@ impl KeyIndex {
         let store = &self.store;
         if !self.trusted() {
             let state = credentials::key_state(store, key_id).await?;
-            return Ok(matches!(state, Some((env, true)) if env == environment_id));
+            return Ok(
+                matches!(state, Some((env, revoke)) if env == environment_id && !revoked(revoke)),
+            );
         }
         let id = key_id.to_owned();
         let state = self
@@ -211,7 +213,21 @@ impl KeyIndex {
             })
             .await
             .map_err(shared_error)?;
-        Ok(matches!(state, Some((env, true)) if env == environment_id) && !self.is_dead(key_id))
+        Ok(
+            matches!(state, Some((env, revoke)) if env == environment_id && !revoked(revoke))
+                && !self.is_dead(key_id),
+        )
+    }
+
+    /// Drops cached lookups so they are read again (a revocation was
+    /// scheduled for later: the credential still works until then).
+    pub async fn evict(&self, evicted: Vec<(String, String)>) {
+        for (id, hash_hex) in evicted {
+            self.by_id.invalidate(&id).await;
+            if let Some(hash) = parse_hex(&hash_hex) {
+                self.entries.remove(&hash);
+            }
+        }
     }
 
     /// Notes that a credential authenticated a call. Queues a
@@ -304,6 +320,11 @@ impl KeyIndex {
             }
         }
     }
+}
+
+/// Whether a revocation time has come.
+fn revoked(revoke_at: Option<i64>) -> bool {
+    revoke_at.is_some_and(|t| t <= crate::domain::time::now_micros())
 }
 
 /// moka shares a loader's error among waiters behind an `Arc`.

@@ -21,8 +21,8 @@ pub struct CredentialRecord {
     pub account_id: String,
     /// The environment, for API keys.
     pub environment_id: Option<String>,
-    /// Whether it was revoked.
-    pub revoked: bool,
+    /// When it was (or is scheduled to be) revoked, µs.
+    pub revoke_time: Option<i64>,
 }
 
 /// Finds the record of a well-formed credential; `None` if unknown.
@@ -38,7 +38,7 @@ pub async fn lookup(store: &Store, cred: &ParsedCredential) -> Result<Option<Cre
             kind: CredentialKind::Admin,
             account_id: t.account_id,
             environment_id: None,
-            revoked: t.revoke_time.is_some(),
+            revoke_time: t.revoke_time,
         }));
     }
     let row = api_key::Entity::find()
@@ -57,18 +57,18 @@ pub async fn lookup(store: &Store, cred: &ParsedCredential) -> Result<Option<Cre
             kind,
             account_id: k.account_id,
             environment_id: Some(k.environment_id),
-            revoked: k.revoke_time.is_some(),
+            revoke_time: k.revoke_time,
         })
     }))
 }
 
-/// Whether an API key id exists and is active, with its environment.
-pub async fn key_state(store: &Store, key_id: &str) -> Result<Option<(String, bool)>> {
+/// An API key's environment and revocation time (possibly in the future).
+pub async fn key_state(store: &Store, key_id: &str) -> Result<Option<(String, Option<i64>)>> {
     let row = api_key::Entity::find()
         .filter(api_key::Column::Id.eq(key_id))
         .one(store.reader())
         .await?;
-    Ok(row.map(|k| (k.environment_id, k.revoke_time.is_none())))
+    Ok(row.map(|k| (k.environment_id, k.revoke_time)))
 }
 
 /// Writes `last_use_time` for credentials that authenticated calls, one

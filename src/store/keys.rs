@@ -34,8 +34,10 @@ pub struct NewKeyPair {
 pub struct Rotation {
     /// The new pair.
     pub pair: NewKeyPair,
-    /// Keys that were active and are now revoked.
+    /// Keys that were active, with their (possibly future) revocation time.
     pub revoked: Vec<api_key::Model>,
+    /// The rotation's time: keys revoked at or before it are dead now.
+    pub now: i64,
 }
 
 /// Inserts a new key pair for `env` (inside the caller's transaction).
@@ -105,41 +107,51 @@ pub async fn list_keys(
 
 /// Revokes every active key of the environment and creates a new pair, in
 /// one transaction: a crash leaves either the old pair or the new one.
+/// With `grace_micros` > 0 the old secret keys are scheduled to stop
+/// working that much later instead of at once (publishable keys: at once).
 pub async fn rotate_keys(
     store: &Store,
     scope: &AccountScope,
     environment_id: &str,
+    grace_micros: i64,
     notice: Notice<'_>,
 ) -> Result<Rotation> {
     let now = now_micros();
     let tx = store.writer().begin().await?;
     let env = environments::find(&tx, scope, environment_id).await?;
+    // Active: not revoked, or revocation scheduled in the future.
     let active = api_key::Entity::find()
         .filter(api_key::Column::EnvironmentId.eq(&env.id))
-        .filter(api_key::Column::RevokeTime.is_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(api_key::Column::RevokeTime.is_null())
+                .add(api_key::Column::RevokeTime.gt(now)),
+        )
         .order_by_asc(api_key::Column::Seq)
         .all(&tx)
         .await?;
-    api_key::Entity::update_many()
-        .col_expr(
-            api_key::Column::RevokeTime,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .filter(api_key::Column::EnvironmentId.eq(&env.id))
-        .filter(api_key::Column::RevokeTime.is_null())
-        .exec(&tx)
-        .await?;
+    let mut revoked = Vec::with_capacity(active.len());
+    for key in active {
+        let planned = if key.kind == api_key::KIND_SECRET && grace_micros > 0 {
+            now + grace_micros
+        } else {
+            now
+        };
+        let at = key.revoke_time.map_or(planned, |t| t.min(planned));
+        let mut model: api_key::ActiveModel = key.into();
+        model.revoke_time = Set(Some(at));
+        revoked.push(model.update(&tx).await?);
+    }
     let pair = insert_pair(&tx, &env, now).await?;
-    notice.publish(&tx, &killed(&active)).await?;
+    let (now_dead, later): (Vec<_>, Vec<_>) = revoked
+        .iter()
+        .cloned()
+        .partition(|k| k.revoke_time.is_some_and(|t| t <= now));
+    notice
+        .publish_with_scheduled(&tx, &killed(&now_dead), &killed(&later))
+        .await?;
     tx.commit().await?;
-    let revoked = active
-        .into_iter()
-        .map(|mut k| {
-            k.revoke_time = Some(now);
-            k
-        })
-        .collect();
-    Ok(Rotation { pair, revoked })
+    Ok(Rotation { pair, revoked, now })
 }
 
 /// Revokes one of the scope's keys (idempotent). Returns the key and
@@ -157,7 +169,8 @@ pub async fn revoke_key(
         .one(&tx)
         .await?
         .ok_or(Error::NotFound("key"))?;
-    if key.revoke_time.is_some() {
+    let now = now_micros();
+    if key.revoke_time.is_some_and(|t| t <= now) {
         return Ok((key, false));
     }
     let mut active: api_key::ActiveModel = key.into();

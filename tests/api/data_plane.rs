@@ -478,6 +478,7 @@ async fn tokens_die_with_their_key_and_environment(backend: Backend) {
         .rotate_keys(bearer(
             pb::RotateKeysRequest {
                 environment_id: prod.id.clone(),
+                ..Default::default()
             },
             &app.admin_token,
         ))

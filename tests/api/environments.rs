@@ -268,6 +268,7 @@ async fn accounts_are_isolated(backend: Backend) {
         envs.rotate_keys(bearer(
             pb::RotateKeysRequest {
                 environment_id: env_id.clone(),
+                ..Default::default()
             },
             &theirs,
         ))

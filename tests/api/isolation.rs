@@ -317,6 +317,7 @@ async fn wrong_credentials_never_reach_production(backend: Backend) {
         .rotate_keys(bearer(
             pb::RotateKeysRequest {
                 environment_id: prod.id.clone(),
+                ..Default::default()
             },
             &admin,
         ))
@@ -337,6 +338,7 @@ async fn wrong_credentials_never_reach_production(backend: Backend) {
         .rotate_keys(bearer(
             pb::RotateKeysRequest {
                 environment_id: prod.id.clone(),
+                ..Default::default()
             },
             &admin,
         ))

@@ -67,6 +67,7 @@ async fn rotation_kills_the_old_pair_at_once(backend: Backend) {
         .rotate_keys(bearer(
             pb::RotateKeysRequest {
                 environment_id: env_id.clone(),
+                ..Default::default()
             },
             &app.admin_token,
         ))
@@ -234,6 +235,7 @@ both_backends!(
     revocation_is_immediate_and_idempotent,
     credentials_are_checked_before_and_against_the_rpc,
     last_use_times_are_recorded_at_most_once_a_minute,
+    grace_period_rotation_keeps_the_old_secret_until_its_deadline,
 );
 
 async fn last_use_times_are_recorded_at_most_once_a_minute(backend: Backend) {
@@ -303,4 +305,99 @@ async fn last_use_times_are_recorded_at_most_once_a_minute(backend: Backend) {
         .admin_tokens;
     assert!(tokens[0].last_use_time.is_some());
     let _ = &mut envs;
+}
+
+async fn grace_period_rotation_keeps_the_old_secret_until_its_deadline(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create_environment("Production").await;
+    let env_id = created.environment.unwrap().id;
+    let old_pk = created.publishable_key.unwrap().value;
+    let old_sk = created.secret_key.clone();
+    let mut envs = app.environments().await;
+    let mut auth = app.auth().await;
+    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk))
+        .await
+        .unwrap();
+
+    assert_code(
+        envs.rotate_keys(bearer(
+            pb::RotateKeysRequest {
+                environment_id: env_id.clone(),
+                old_key_expire_seconds: -1,
+            },
+            &app.admin_token,
+        ))
+        .await,
+        Code::InvalidArgument,
+    );
+    let started = std::time::Instant::now();
+    let rotated = envs
+        .rotate_keys(bearer(
+            pb::RotateKeysRequest {
+                environment_id: env_id.clone(),
+                old_key_expire_seconds: 2,
+            },
+            &app.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // The old publishable key dies at once; the old secret key lives on.
+    assert_code(
+        auth.list_signing_keys(frontend(pb::ListSigningKeysRequest {}, &old_pk, None))
+            .await,
+        Code::Unauthenticated,
+    );
+    let old_sk_meta = rotated
+        .keys
+        .iter()
+        .find(|k| k.kind == pb::ApiKeyKind::Secret as i32)
+        .unwrap();
+    assert_eq!(
+        old_sk_meta.state,
+        pb::ApiKeyState::Active as i32,
+        "active until its revoke_time"
+    );
+    assert!(old_sk_meta.revoke_time.is_some());
+    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk))
+        .await
+        .unwrap();
+    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &rotated.secret_key))
+        .await
+        .unwrap();
+    // Works until the deadline, not after.
+    while started.elapsed() < std::time::Duration::from_millis(1500) {
+        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2200).saturating_sub(started.elapsed()))
+        .await;
+    assert_code(
+        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk)).await,
+        Code::Unauthenticated,
+    );
+    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &rotated.secret_key))
+        .await
+        .unwrap();
+    let keys = envs
+        .list_keys(bearer(
+            pb::ListKeysRequest {
+                environment_id: env_id,
+                ..Default::default()
+            },
+            &app.admin_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    let states: Vec<i32> = keys.iter().map(|k| k.state).collect();
+    let active = pb::ApiKeyState::Active as i32;
+    assert_eq!(
+        states.iter().filter(|s| **s == active).count(),
+        2,
+        "only the new pair: {states:?}"
+    );
 }

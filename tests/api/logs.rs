@@ -37,6 +37,7 @@ async fn no_secret_in_trace_logs(backend: Backend) {
             .rotate_keys(bearer(
                 pb::RotateKeysRequest {
                     environment_id: env_id,
+                    ..Default::default()
                 },
                 &ak,
             ))

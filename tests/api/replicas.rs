@@ -124,6 +124,7 @@ async fn postgres_three_replicas_never_accept_a_rotated_key() {
             .rotate_keys(bearer(
                 pb::RotateKeysRequest {
                     environment_id: env_id.clone(),
+                    ..Default::default()
                 },
                 &admin,
             ))
