@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use common::{CallFn, authed, drive, start_server};
+use common::{CallFn, authed, drive, health_call, start_server};
 use pulse::pb;
 use tonic::transport::Channel;
 
@@ -97,16 +97,7 @@ async fn main() {
     ];
 
     let mut scenarios: Vec<(&str, usize, CallFn)> = Vec::new();
-    let health: CallFn = Arc::new(|ch, _| {
-        Box::pin(async move {
-            tonic_health::pb::health_client::HealthClient::new(ch)
-                .check(tonic_health::pb::HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(|_| ())
-        })
-    });
+    let health = health_call();
     scenarios.push(("health (baseline)", args.concurrency, health.clone()));
     {
         let sk = sk.clone();

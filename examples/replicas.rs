@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{CallFn, authed, drive, start_server};
+use common::{CallFn, authed, drive, health_call, start_server};
 use hdrhistogram::Histogram;
 use pulse::pb;
 use sea_orm::{ConnectionTrait, Database};
@@ -89,16 +89,7 @@ async fn main() {
         let env_id = created.environment.unwrap().id;
         let sk = vec![("authorization", format!("Bearer {}", created.secret_key))];
 
-        let health: CallFn = Arc::new(|ch, _| {
-            Box::pin(async move {
-                tonic_health::pb::health_client::HealthClient::new(ch)
-                    .check(tonic_health::pb::HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await
-                    .map(|_| ())
-            })
-        });
+        let health = health_call();
         let whoami: CallFn = {
             let sk = sk.clone();
             Arc::new(move |ch, _| {

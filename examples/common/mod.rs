@@ -162,3 +162,17 @@ pub async fn drive(
         errors,
     }
 }
+
+/// The bare-tonic baseline: `grpc.health.v1.Health/Check`.
+pub fn health_call() -> CallFn {
+    Arc::new(|ch, _| {
+        Box::pin(async move {
+            tonic_health::pb::health_client::HealthClient::new(ch)
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|_| ())
+        })
+    })
+}
