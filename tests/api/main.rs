@@ -17,3 +17,4 @@ mod pagination;
 mod persistence;
 mod readme;
 mod replicas;
+mod shutdown;
