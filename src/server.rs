@@ -81,6 +81,47 @@ mod limits {
     );
 }
 
+/// Every service health reports on ("" is the server as a whole).
+const HEALTH_SERVICES: &[&str] = &[
+    "",
+    "pulse.v1.AccountService",
+    "pulse.v1.EnvironmentService",
+    "pulse.v1.AuthService",
+    "pulse.v1.RoomService",
+    "pulse.v1.ThreadService",
+    "pulse.v1.UserService",
+];
+
+async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    for service in HEALTH_SERVICES {
+        health.set_service_status(*service, status).await;
+    }
+}
+
+/// Health follows the database: NOT_SERVING while it cannot be reached (so
+/// load balancers and readiness probes route around this replica), SERVING
+/// again as soon as it answers. Checked every second, 2 s timeout.
+async fn watch_database(store: Store, health: tonic_health::server::HealthReporter) {
+    let mut serving = true;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let ok = tokio::time::timeout(std::time::Duration::from_secs(2), store.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if ok != serving {
+            serving = ok;
+            if ok {
+                tracing::info!("database reachable again: SERVING");
+                set_health(&health, ServingStatus::Serving).await;
+            } else {
+                tracing::warn!("database unreachable: NOT_SERVING");
+                set_health(&health, ServingStatus::NotServing).await;
+            }
+        }
+    }
+}
+
 /// A server that is ready to serve: database migrated, port bound.
 #[derive(Debug)]
 pub struct Application {
@@ -153,17 +194,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
         // Migrations are done by the time we serve.
-        health
-            .set_serving::<AccountServiceServer<AccountApi>>()
-            .await;
-        health
-            .set_serving::<EnvironmentServiceServer<EnvironmentApi>>()
-            .await;
-        health.set_serving::<AuthServiceServer<AuthApi>>().await;
-        health.set_serving::<RoomServiceServer<DataApi>>().await;
-        health.set_serving::<ThreadServiceServer<DataApi>>().await;
-        health.set_serving::<UserServiceServer<DataApi>>().await;
-        health.set_service_status("", ServingStatus::Serving).await;
+        set_health(&health, ServingStatus::Serving).await;
+        let watcher = tokio::spawn(watch_database(self.state.store.clone(), health));
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -217,6 +249,7 @@ impl Application {
             )
             .await
             .context("serving gRPC")?;
+        watcher.abort();
         Ok(())
     }
 }

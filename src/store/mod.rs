@@ -86,6 +86,11 @@ impl Store {
         })
     }
 
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.read.ping().await?)
+    }
+
     /// The database backend.
     pub fn backend(&self) -> DbBackend {
         self.backend

@@ -324,6 +324,28 @@ async fn postgres_unavailable_when_the_database_is_gone() {
         Code::Unavailable,
     );
     assert!(!status.message().contains(&app.admin_token));
+
+    // Health follows: NOT_SERVING within a few seconds, for load balancers.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel().await);
+    let mut not_serving = false;
+    for _ in 0..50 {
+        let r = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if r.status == tonic_health::pb::health_check_response::ServingStatus::NotServing as i32 {
+            not_serving = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        not_serving,
+        "health turns NOT_SERVING when the database is gone"
+    );
 }
 
 both_backends!(
