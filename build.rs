@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[
     "proto/pulse/v1/account.proto",
+    "proto/pulse/v1/audit.proto",
     "proto/pulse/v1/environment.proto",
     "proto/pulse/v1/auth.proto",
     "proto/pulse/v1/room.proto",

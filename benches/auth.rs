@@ -263,11 +263,15 @@ async fn data_scale() {
             .await
             .unwrap();
         store.prepare().await.unwrap();
-        let account = pulse::store::accounts::create_account(&store, "scale")
-            .await
-            .unwrap()
-            .account
-            .id;
+        let account = pulse::store::accounts::create_account(
+            &store,
+            "scale",
+            &pulse::domain::audit::Actor::local("bench"),
+        )
+        .await
+        .unwrap()
+        .account
+        .id;
         for chunk in 0..500 {
             let values: Vec<String> = (0..500)
                 .map(|i| format!("('env_s{chunk}x{i}', '{account}', 'env {chunk}-{i}', 0, 0)"))

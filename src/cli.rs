@@ -71,9 +71,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("opening the database")?;
             store.migrate().await.context("migrating")?;
-            let created = accounts::create_account(&store, &name)
-                .await
-                .context("creating the account")?;
+            let created =
+                accounts::create_account(&store, &name, &crate::domain::audit::Actor::local("cli"))
+                    .await
+                    .context("creating the account")?;
             if json {
                 println!(
                     "{}",

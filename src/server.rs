@@ -16,6 +16,7 @@ use tonic_health::ServingStatus;
 
 use crate::api::AppState;
 use crate::api::account::AccountApi;
+use crate::api::audit::AuditApi;
 use crate::api::auth::AuthApi;
 use crate::api::data::DataApi;
 use crate::api::environment::EnvironmentApi;
@@ -26,6 +27,7 @@ use crate::cluster::Cluster;
 use crate::config::ServeSettings;
 use crate::pb;
 use crate::pb::account_service_server::AccountServiceServer;
+use crate::pb::audit_service_server::AuditServiceServer;
 use crate::pb::auth_service_server::AuthServiceServer;
 use crate::pb::environment_service_server::EnvironmentServiceServer;
 use crate::pb::room_service_server::RoomServiceServer;
@@ -73,6 +75,7 @@ mod limits {
     use super::*;
     bounded!(
         AccountServiceServer<AccountApi>,
+        AuditServiceServer<AuditApi>,
         EnvironmentServiceServer<EnvironmentApi>,
         AuthServiceServer<AuthApi>,
         RoomServiceServer<DataApi>,
@@ -85,6 +88,7 @@ mod limits {
 const HEALTH_SERVICES: &[&str] = &[
     "",
     "pulse.v1.AccountService",
+    "pulse.v1.AuditService",
     "pulse.v1.EnvironmentService",
     "pulse.v1.AuthService",
     "pulse.v1.RoomService",
@@ -222,6 +226,9 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(limits::bounded(AccountServiceServer::new(AccountApi::new(
+                state.clone(),
+            ))))
+            .add_service(limits::bounded(AuditServiceServer::new(AuditApi::new(
                 state.clone(),
             ))))
             .add_service(limits::bounded(EnvironmentServiceServer::new(

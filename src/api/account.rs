@@ -40,7 +40,9 @@ impl AccountService for AccountApi {
     ) -> Result<Response<pb::CreateAdminTokenResponse>, Status> {
         let admin = context::admin(&request)?;
         let name = parse_display_name("display_name", &request.get_ref().display_name)?;
-        let created = accounts::create_admin_token(&self.state.store, &admin.scope, &name).await?;
+        let created =
+            accounts::create_admin_token(&self.state.store, &admin.scope, &name, &admin.actor)
+                .await?;
         Ok(Response::new(pb::CreateAdminTokenResponse {
             admin_token: Some(convert::admin_token(created.admin_token)),
             token: created.token.into_exposed(),
@@ -73,6 +75,7 @@ impl AccountService for AccountApi {
             &self.state.store,
             &admin.scope,
             &id,
+            &admin.actor,
             self.state.notice(&revision),
         )
         .await?;

@@ -3,7 +3,7 @@
 use crate::domain::time::to_timestamp;
 use crate::pb;
 use crate::store::entity::{
-    account, admin_token, api_key, comment, environment, room, thread, user,
+    account, admin_token, api_key, audit_event, comment, environment, room, thread, user,
 };
 
 /// An account.
@@ -45,6 +45,7 @@ pub fn environment(m: environment::Model) -> pb::Environment {
 /// An API key's metadata. `value` is only ever set for publishable keys.
 pub fn api_key(m: api_key::Model) -> pb::ApiKey {
     let publishable = m.kind == api_key::KIND_PUBLISHABLE;
+    let state = api_key_state(&m, crate::domain::time::now_micros()) as i32;
     pb::ApiKey {
         id: m.id,
         environment_id: m.environment_id,
@@ -59,19 +60,40 @@ pub fn api_key(m: api_key::Model) -> pb::ApiKey {
         } else {
             String::new()
         },
-        // A revocation scheduled by a grace-period rotation keeps the key
-        // active until its time.
-        state: if m
-            .revoke_time
-            .is_some_and(|t| t <= crate::domain::time::now_micros())
-        {
-            pb::ApiKeyState::Revoked
-        } else {
-            pb::ApiKeyState::Active
-        } as i32,
+        state,
         create_time: Some(to_timestamp(m.create_time)),
         revoke_time: m.revoke_time.map(to_timestamp),
         last_use_time: m.last_use_time.map(to_timestamp),
+        expire_time: m.expire_time.map(to_timestamp),
+    }
+}
+
+/// A key's state at `now`. A revocation scheduled by a grace-period
+/// rotation keeps the key active until its time; whichever of revocation
+/// and expiry came first names the state of a key that stopped working.
+fn api_key_state(m: &api_key::Model, now: i64) -> pb::ApiKeyState {
+    match (
+        m.revoke_time.filter(|&t| t <= now),
+        m.expire_time.filter(|&t| t <= now),
+    ) {
+        (Some(r), Some(e)) if e < r => pb::ApiKeyState::Expired,
+        (Some(_), _) => pb::ApiKeyState::Revoked,
+        (None, Some(_)) => pb::ApiKeyState::Expired,
+        (None, None) => pb::ApiKeyState::Active,
+    }
+}
+
+/// An audit event.
+pub fn audit_event(m: audit_event::Model) -> pb::AuditEvent {
+    pb::AuditEvent {
+        id: m.id,
+        r#type: m.event_type,
+        actor: m.actor,
+        environment_id: m.environment_id.unwrap_or_default(),
+        target_id: m.target_id,
+        request_id: m.request_id,
+        peer: m.peer,
+        create_time: Some(to_timestamp(m.create_time)),
     }
 }
 

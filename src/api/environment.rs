@@ -4,10 +4,12 @@ use tonic::{Request, Response, Status};
 
 use super::{AppState, convert};
 use crate::auth::context;
+use crate::auth::credential::CredentialKind;
 use crate::domain::ids::{IdKind, parse_id};
 use crate::domain::names::parse_display_name;
 use crate::domain::names::parse_resource_id;
 use crate::domain::page::PageRequest;
+use crate::domain::time::{now_micros, parse_expire_time};
 use crate::error::Error;
 use crate::pb::{self, environment_service_server::EnvironmentService};
 use crate::store::entity::api_key;
@@ -39,11 +41,14 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::CreateEnvironmentResponse>, Status> {
         let admin = context::admin(&request)?;
         let name = parse_display_name("display_name", &request.get_ref().display_name)?;
-        let (env, pair) =
-            environments::create_environment(&self.state.store, &admin.scope, &name, |env| {
-                self.state.tokens.new_signing_key(env)
-            })
-            .await?;
+        let (env, pair) = environments::create_environment(
+            &self.state.store,
+            &admin.scope,
+            &name,
+            |env| self.state.tokens.new_signing_key(env),
+            &admin.actor,
+        )
+        .await?;
         Ok(Response::new(pb::CreateEnvironmentResponse {
             environment: Some(convert::environment(env)),
             publishable_key: Some(convert::api_key(pair.publishable)),
@@ -102,8 +107,14 @@ impl EnvironmentService for EnvironmentApi {
             .into());
         }
         let name = parse_display_name("environment.display_name", &env.display_name)?;
-        let env =
-            environments::rename_environment(&self.state.store, &admin.scope, &id, &name).await?;
+        let env = environments::rename_environment(
+            &self.state.store,
+            &admin.scope,
+            &id,
+            &name,
+            &admin.actor,
+        )
+        .await?;
         Ok(Response::new(convert::environment(env)))
     }
 
@@ -118,6 +129,7 @@ impl EnvironmentService for EnvironmentApi {
             &self.state.store,
             &admin.scope,
             &id,
+            &admin.actor,
             self.state.notice(&revision),
         )
         .await?;
@@ -168,6 +180,7 @@ impl EnvironmentService for EnvironmentApi {
             &admin.scope,
             &env_id,
             grace,
+            &admin.actor,
             self.state.notice(&revision),
         )
         .await?;
@@ -198,11 +211,53 @@ impl EnvironmentService for EnvironmentApi {
             &self.state.store,
             &admin.scope,
             &id,
+            &admin.actor,
             self.state.notice(&revision),
         )
         .await?;
         self.kill_keys(&revision, std::slice::from_ref(&key)).await;
         Ok(Response::new(convert::api_key(key)))
+    }
+
+    async fn create_key(
+        &self,
+        request: Request<pb::CreateKeyRequest>,
+    ) -> Result<Response<pb::CreateKeyResponse>, Status> {
+        let admin = context::admin(&request)?;
+        let req = request.get_ref();
+        let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
+        let kind = match pb::ApiKeyKind::try_from(req.kind) {
+            Ok(pb::ApiKeyKind::Publishable) => CredentialKind::Publishable,
+            Ok(pb::ApiKeyKind::Secret) => CredentialKind::Secret,
+            _ => {
+                return Err(Error::invalid(
+                    "kind",
+                    "must be API_KEY_KIND_PUBLISHABLE or API_KEY_KIND_SECRET",
+                )
+                .into());
+            }
+        };
+        let expire_time = req
+            .expire_time
+            .as_ref()
+            .map(|t| parse_expire_time("expire_time", t, now_micros()))
+            .transpose()?;
+        let created = keys::create_key(
+            &self.state.store,
+            &admin.scope,
+            &env_id,
+            kind,
+            expire_time,
+            &admin.actor,
+        )
+        .await?;
+        Ok(Response::new(pb::CreateKeyResponse {
+            key: Some(convert::api_key(created.key)),
+            secret_key: created
+                .secret_plaintext
+                .map(|s| s.into_exposed())
+                .unwrap_or_default(),
+        }))
     }
 
     async fn get_environment_stats(

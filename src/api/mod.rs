@@ -3,6 +3,7 @@
 //! the result to proto. Handlers never build SQL.
 
 pub mod account;
+pub mod audit;
 pub mod auth;
 pub mod convert;
 pub mod data;

@@ -4,6 +4,7 @@
 use tonic::Request;
 
 use super::credential::CredentialKind;
+use crate::domain::audit::Actor;
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
 
@@ -23,6 +24,9 @@ pub struct AdminCaller {
     pub scope: AccountScope,
     /// The admin token's id, `adm_…`.
     pub token_id: String,
+    /// Who the audit log says made a change: the token, with the request's
+    /// id and peer address.
+    pub actor: Actor,
 }
 
 /// An environment credential's caller context.

@@ -10,6 +10,7 @@
 //! failure it answers UNAUTHENTICATED (one generic message, whatever the
 //! reason) or PERMISSION_DENIED without calling the handler.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -25,12 +26,17 @@ use super::index::KeyIndex;
 use super::policy::{self, Policy};
 use super::ratelimit::FailedAuthLimiter;
 use super::tokens::TokenService;
+use crate::domain::audit::Actor;
+use crate::domain::ids;
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
 use tonic::transport::server::TcpConnectInfo;
 
 /// Metadata key carrying the publishable key of frontend calls.
 pub const PUBLISHABLE_KEY_HEADER: &str = "x-pulse-publishable-key";
+/// Metadata key of the request id: read from admin requests (or made up)
+/// and echoed in their response headers, and stored in the audit log.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Layer that resolves credentials through a [`KeyIndex`].
 #[derive(Clone, Debug)]
@@ -103,18 +109,21 @@ where
         let auth = self.auth.clone();
         Box::pin(async move {
             let policy = policy::for_path(request.uri().path());
+            let mut request_id = None;
             if policy != Policy::Public {
-                match authorize(&auth, policy, request.headers()).await {
+                let peer = request
+                    .extensions()
+                    .get::<TcpConnectInfo>()
+                    .and_then(TcpConnectInfo::remote_addr);
+                match authorize(&auth, policy, request.headers(), peer).await {
                     Ok(caller) => {
+                        if let Caller::Admin(admin) = &caller {
+                            request_id = Some(admin.actor.request_id.clone());
+                        }
                         request.extensions_mut().insert(caller);
                     }
                     Err(Error::Unauthenticated) => {
-                        let peer = request
-                            .extensions()
-                            .get::<TcpConnectInfo>()
-                            .and_then(TcpConnectInfo::remote_addr)
-                            .map(|a| a.ip());
-                        let wait = peer.and_then(|ip| auth.failures.failed(ip));
+                        let wait = peer.and_then(|a| auth.failures.failed(a.ip()));
                         return Ok(match wait {
                             Some(wait) => too_many_failures(wait),
                             None => Status::from(Error::Unauthenticated),
@@ -124,15 +133,25 @@ where
                     Err(err) => return Ok(Status::from(err).into_http()),
                 }
             }
-            inner.call(request).await
+            let mut response = inner.call(request).await?;
+            // Admin calls are audited under this id; tell the caller which.
+            if let Some(value) = request_id.and_then(|id| http::HeaderValue::from_str(&id).ok()) {
+                response.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            Ok(response)
         })
     }
 }
 
 /// Authenticates the request's credential, then checks it against the
 /// RPC's policy.
-async fn authorize(auth: &Authenticator, policy: Policy, headers: &HeaderMap) -> Result<Caller> {
-    let caller = authenticate(auth, headers).await?;
+async fn authorize(
+    auth: &Authenticator,
+    policy: Policy,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Caller> {
+    let caller = authenticate(auth, headers, peer).await?;
     let allowed = match (&caller, policy) {
         (_, Policy::Public) => true,
         (Caller::Admin(_), policy) => policy == Policy::Admin,
@@ -159,7 +178,11 @@ async fn authorize(auth: &Authenticator, policy: Policy, headers: &HeaderMap) ->
 }
 
 /// Resolves the request's credentials to a caller, or UNAUTHENTICATED.
-async fn authenticate(auth: &Authenticator, headers: &HeaderMap) -> Result<Caller> {
+async fn authenticate(
+    auth: &Authenticator,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Caller> {
     let bearer = match headers.get(http::header::AUTHORIZATION) {
         Some(value) => Some(
             value
@@ -190,6 +213,15 @@ async fn authenticate(auth: &Authenticator, headers: &HeaderMap) -> Result<Calle
         (CredentialKind::Admin, _) => Caller::Admin(AdminCaller {
             scope: AccountScope::new(record.account_id.to_string()),
             token_id: record.id.to_string(),
+            actor: Actor {
+                actor: record.id.to_string(),
+                request_id: headers
+                    .get(REQUEST_ID_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(ids::accept_request_id)
+                    .unwrap_or_else(ids::new_request_id),
+                peer: peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string()),
+            },
         }),
         (CredentialKind::Secret, Some(env)) => Caller::Environment(EnvCaller {
             scope: EnvironmentScope::new(record.account_id.to_string(), env.to_string()),

@@ -28,6 +28,8 @@ pub enum IdKind {
     Comment,
     /// `sig_…` (user-token signing key)
     SigningKey,
+    /// `evt_…` (audit event)
+    AuditEvent,
 }
 
 impl IdKind {
@@ -41,6 +43,7 @@ impl IdKind {
             IdKind::Thread => "th_",
             IdKind::Comment => "cm_",
             IdKind::SigningKey => "sig_",
+            IdKind::AuditEvent => "evt_",
         }
     }
 }
@@ -64,6 +67,18 @@ pub fn base62(bytes: &[u8]) -> String {
 /// A new random id of `kind` (96 random bits).
 pub fn new_id(kind: IdKind) -> String {
     format!("{}{}", kind.prefix(), base62(&random_bytes::<12>()))
+}
+
+/// A new request id (`req_…`), for requests that came without `x-request-id`.
+pub fn new_request_id() -> String {
+    format!("req_{}", base62(&random_bytes::<12>()))
+}
+
+/// A client-chosen request id is kept if it is 1–128 printable ASCII
+/// characters (it is stored and echoed, so it must be harmless).
+pub fn accept_request_id(value: &str) -> Option<String> {
+    (!value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| value.to_owned())
 }
 
 /// Checks that `value` is shaped like an id of `kind`; `field` names the

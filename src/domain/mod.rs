@@ -1,6 +1,7 @@
 //! Domain types and rules, without I/O. Values of these types are valid by
 //! construction: they are built only by `parse` functions.
 
+pub mod audit;
 pub mod content;
 pub mod ids;
 pub mod names;

@@ -20,3 +20,50 @@ pub fn to_timestamp(micros: i64) -> prost_types::Timestamp {
         nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32,
     }
 }
+
+/// Longest a key may be made to live with an expiry: ten years.
+const MAX_EXPIRY_MICROS: i64 = 10 * 366 * 24 * 3600 * 1_000_000;
+
+/// Validates a requested expiry: a well-formed timestamp in the future and
+/// at most ten years away. Returns it in microseconds.
+pub fn parse_expire_time(
+    field: &str,
+    t: &prost_types::Timestamp,
+    now: i64,
+) -> Result<i64, crate::error::Error> {
+    let invalid = |why: &str| crate::error::Error::invalid(field, why);
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(invalid("nanos must be between 0 and 999999999"));
+    }
+    let micros = t
+        .seconds
+        .checked_mul(1_000_000)
+        .and_then(|s| s.checked_add(i64::from(t.nanos / 1_000)))
+        .ok_or_else(|| invalid("is out of range"))?;
+    if micros <= now {
+        return Err(invalid("must be in the future"));
+    }
+    if micros - now > MAX_EXPIRY_MICROS {
+        return Err(invalid("must be at most ten years from now"));
+    }
+    Ok(micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expire_times() {
+        let now = 1_800_000_000_000_000;
+        let at = |seconds, nanos| prost_types::Timestamp { seconds, nanos };
+        assert_eq!(
+            parse_expire_time("t", &at(1_800_000_060, 0), now).unwrap(),
+            now + 60_000_000
+        );
+        assert!(parse_expire_time("t", &at(1_799_999_999, 0), now).is_err());
+        assert!(parse_expire_time("t", &at(1_800_000_060, -1), now).is_err());
+        assert!(parse_expire_time("t", &at(i64::MAX, 0), now).is_err());
+        assert!(parse_expire_time("t", &at(1_800_000_000 + 11 * 366 * 86400, 0), now).is_err());
+    }
+}

@@ -6,10 +6,12 @@ use sea_orm::{
 };
 
 use super::Store;
+use super::audit::{self, Subject};
 use super::entity::{account, admin_token};
 use super::paging::fetch_page;
 use crate::auth::credential::{self, CredentialKind, hash_hex};
 use crate::cluster::Notice;
+use crate::domain::audit::{Actor, EventType};
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::page::PageRequest;
 use crate::domain::scope::AccountScope;
@@ -43,13 +45,21 @@ pub async fn count(db: &impl ConnectionTrait) -> Result<u64> {
 }
 
 /// Creates an account with its first admin token, in one transaction.
-pub async fn create_account(store: &Store, display_name: &str) -> Result<NewAccount> {
-    create_account_in(store.writer(), display_name).await
+pub async fn create_account(
+    store: &Store,
+    display_name: &str,
+    actor: &Actor,
+) -> Result<NewAccount> {
+    create_account_in(store.writer(), display_name, actor).await
 }
 
 /// Creates an account with its first admin token, in a transaction (or
 /// savepoint) of `db`.
-pub(crate) async fn create_account_in<C>(db: &C, display_name: &str) -> Result<NewAccount>
+pub(crate) async fn create_account_in<C>(
+    db: &C,
+    display_name: &str,
+    actor: &Actor,
+) -> Result<NewAccount>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -64,8 +74,19 @@ where
     .insert(&tx)
     .await?;
     let scope = AccountScope::new(account.id.clone());
+    audit::record(
+        &tx,
+        actor,
+        EventType::AccountCreated,
+        Subject {
+            account_id: &account.id,
+            environment_id: None,
+            target_id: &account.id,
+        },
+    )
+    .await?;
     let NewAdminToken { admin_token, token } =
-        insert_admin_token(&tx, &scope, "first token").await?;
+        insert_admin_token(&tx, &scope, "first token", actor).await?;
     tx.commit().await?;
     Ok(NewAccount {
         account,
@@ -88,14 +109,19 @@ pub async fn create_admin_token(
     store: &Store,
     scope: &AccountScope,
     display_name: &str,
+    actor: &Actor,
 ) -> Result<NewAdminToken> {
-    insert_admin_token(store.writer(), scope, display_name).await
+    let tx = store.writer().begin().await?;
+    let created = insert_admin_token(&tx, scope, display_name, actor).await?;
+    tx.commit().await?;
+    Ok(created)
 }
 
 async fn insert_admin_token(
     db: &impl ConnectionTrait,
     scope: &AccountScope,
     display_name: &str,
+    actor: &Actor,
 ) -> Result<NewAdminToken> {
     let cred = credential::generate(CredentialKind::Admin);
     let model = admin_token::ActiveModel {
@@ -110,6 +136,17 @@ async fn insert_admin_token(
         ..Default::default()
     }
     .insert(db)
+    .await?;
+    audit::record(
+        db,
+        actor,
+        EventType::AdminTokenCreated,
+        Subject {
+            account_id: scope.account_id(),
+            environment_id: None,
+            target_id: &model.id,
+        },
+    )
     .await?;
     Ok(NewAdminToken {
         admin_token: model,
@@ -134,6 +171,7 @@ pub async fn revoke_admin_token(
     store: &Store,
     scope: &AccountScope,
     id: &str,
+    actor: &Actor,
     notice: Notice<'_>,
 ) -> Result<(admin_token::Model, bool)> {
     let tx = store.writer().begin().await?;
@@ -149,6 +187,17 @@ pub async fn revoke_admin_token(
     let mut active: admin_token::ActiveModel = token.into();
     active.revoke_time = Set(Some(now_micros()));
     let token = active.update(&tx).await?;
+    audit::record(
+        &tx,
+        actor,
+        EventType::AdminTokenRevoked,
+        Subject {
+            account_id: scope.account_id(),
+            environment_id: None,
+            target_id: &token.id,
+        },
+    )
+    .await?;
     notice
         .publish(&tx, &[(token.id.clone(), token.token_hash.clone())])
         .await?;

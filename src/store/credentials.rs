@@ -21,7 +21,7 @@ pub struct CredentialRecord {
     pub account_id: String,
     /// The environment, for API keys.
     pub environment_id: Option<String>,
-    /// When it was (or is scheduled to be) revoked, µs.
+    /// When it stops (or stopped) working — revoked or expired — µs.
     pub revoke_time: Option<i64>,
 }
 
@@ -46,6 +46,7 @@ pub async fn lookup(store: &Store, cred: &ParsedCredential) -> Result<Option<Cre
         .one(store.reader())
         .await?;
     Ok(row.and_then(|k| {
+        let end = k.end_time();
         let kind = match k.kind.as_str() {
             api_key::KIND_PUBLISHABLE => CredentialKind::Publishable,
             api_key::KIND_SECRET => CredentialKind::Secret,
@@ -56,8 +57,8 @@ pub async fn lookup(store: &Store, cred: &ParsedCredential) -> Result<Option<Cre
             id: k.id,
             kind,
             account_id: k.account_id,
+            revoke_time: end,
             environment_id: Some(k.environment_id),
-            revoke_time: k.revoke_time,
         })
     }))
 }
@@ -68,7 +69,10 @@ pub async fn key_state(store: &Store, key_id: &str) -> Result<Option<(String, Op
         .filter(api_key::Column::Id.eq(key_id))
         .one(store.reader())
         .await?;
-    Ok(row.map(|k| (k.environment_id, k.revoke_time)))
+    Ok(row.map(|k| {
+        let end = k.end_time();
+        (k.environment_id, end)
+    }))
 }
 
 /// Writes `last_use_time` for credentials that authenticated calls, one

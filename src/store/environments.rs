@@ -6,12 +6,14 @@ use sea_orm::{
 };
 
 use super::Store;
+use super::audit::{self, Subject};
 use super::entity::{api_key, comment, environment, room, signing_key, thread, user};
 use super::keys::{self, NewKeyPair};
 use super::paging::fetch_page;
 use super::signing_keys;
 use crate::auth::tokens::NewSigningKey;
 use crate::cluster::Notice;
+use crate::domain::audit::{Actor, EventType};
 use crate::domain::ids::{IdKind, new_id};
 use crate::domain::page::PageRequest;
 use crate::domain::scope::AccountScope;
@@ -34,6 +36,7 @@ pub async fn create_environment(
     scope: &AccountScope,
     display_name: &str,
     signing_key: impl FnOnce(&str) -> NewSigningKey,
+    actor: &Actor,
 ) -> Result<(environment::Model, NewKeyPair)> {
     let now = now_micros();
     let tx = store.writer().begin().await?;
@@ -51,8 +54,15 @@ pub async fn create_environment(
     }
     .insert(&tx)
     .await?;
-    let pair = keys::insert_pair(&tx, &env, now).await?;
-    signing_keys::insert(&tx, &env.id, signing_key(&env.id)).await?;
+    let on = |target_id| Subject {
+        account_id: scope.account_id(),
+        environment_id: Some(&env.id),
+        target_id,
+    };
+    audit::record(&tx, actor, EventType::EnvironmentCreated, on(&env.id)).await?;
+    let pair = keys::insert_pair(&tx, &env, now, actor).await?;
+    let signing = signing_keys::insert(&tx, &env.id, signing_key(&env.id)).await?;
+    audit::record(&tx, actor, EventType::SigningKeyCreated, on(&signing.id)).await?;
     tx.commit().await?;
     Ok((env, pair))
 }
@@ -97,6 +107,7 @@ pub async fn rename_environment(
     scope: &AccountScope,
     id: &str,
     display_name: &str,
+    actor: &Actor,
 ) -> Result<environment::Model> {
     let tx = store.writer().begin().await?;
     let env = find(&tx, scope, id).await?;
@@ -104,6 +115,12 @@ pub async fn rename_environment(
     active.display_name = Set(display_name.to_owned());
     active.update_time = Set(now_micros());
     let env = active.update(&tx).await?;
+    let subject = Subject {
+        account_id: scope.account_id(),
+        environment_id: Some(&env.id),
+        target_id: &env.id,
+    };
+    audit::record(&tx, actor, EventType::EnvironmentRenamed, subject).await?;
     tx.commit().await?;
     Ok(env)
 }
@@ -114,6 +131,7 @@ pub async fn delete_environment(
     store: &Store,
     scope: &AccountScope,
     id: &str,
+    actor: &Actor,
     notice: Notice<'_>,
 ) -> Result<DeletedEnvironment> {
     let tx = store.writer().begin().await?;
@@ -141,6 +159,12 @@ pub async fn delete_environment(
         .filter(environment::Column::Id.eq(&env.id))
         .exec(&tx)
         .await?;
+    let subject = Subject {
+        account_id: scope.account_id(),
+        environment_id: Some(&env.id),
+        target_id: &env.id,
+    };
+    audit::record(&tx, actor, EventType::EnvironmentDeleted, subject).await?;
     tx.commit().await?;
     Ok(DeletedEnvironment {
         environment: env,

@@ -7,6 +7,7 @@
 //! same pool.
 
 pub mod accounts;
+pub mod audit;
 pub mod counters;
 pub mod credentials;
 pub mod entity;
@@ -114,7 +115,10 @@ impl Store {
         let tx = self.lock_for_migration().await?;
         Migrator::up(&tx, None).await?;
         let created = if accounts::count(&tx).await? == 0 {
-            Some(accounts::create_account_in(&tx, "default").await?)
+            {
+                let actor = crate::domain::audit::Actor::local("bootstrap");
+                Some(accounts::create_account_in(&tx, "default", &actor).await?)
+            }
         } else {
             None
         };

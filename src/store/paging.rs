@@ -5,7 +5,8 @@ use sea_orm::{
 };
 
 use super::entity::{
-    account, admin_token, api_key, comment, environment, room, signing_key, thread, user,
+    account, admin_token, api_key, audit_event, comment, environment, room, signing_key, thread,
+    user,
 };
 use crate::domain::page::PageRequest;
 use crate::error::Result;
@@ -29,6 +30,7 @@ sequenced!(
     account,
     admin_token,
     api_key,
+    audit_event,
     comment,
     environment,
     room,

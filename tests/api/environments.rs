@@ -211,15 +211,7 @@ async fn accounts_are_isolated(backend: Backend) {
     let env_id = mine.environment.unwrap().id;
     let sk_key_id = mine.secret_key_info.unwrap().id;
 
-    let store = pulse::store::Store::connect(&pulse::config::DatabaseSettings::from_url(
-        &app.database_url,
-    ))
-    .await
-    .unwrap();
-    let other = pulse::store::accounts::create_account(&store, "other")
-        .await
-        .unwrap();
-    let theirs = other.token.expose().to_owned();
+    let theirs = app.create_account("other", "test").await;
 
     // Every RPC that names a resource of another account: NOT_FOUND.
     assert_code(

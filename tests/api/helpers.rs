@@ -263,6 +263,10 @@ impl TestApp {
         pb::environment_service_client::EnvironmentServiceClient::new(self.channel().await)
     }
 
+    pub async fn audit(&self) -> pb::audit_service_client::AuditServiceClient<Channel> {
+        pb::audit_service_client::AuditServiceClient::new(self.channel().await)
+    }
+
     pub async fn auth(&self) -> pb::auth_service_client::AuthServiceClient<Channel> {
         pb::auth_service_client::AuthServiceClient::new(self.channel().await)
     }
@@ -280,6 +284,38 @@ impl TestApp {
             .await
             .expect("create environment")
             .into_inner()
+    }
+
+    /// Every key of an environment (one page; tests stay under 50).
+    pub async fn list_keys(&self, environment_id: &str) -> Vec<pb::ApiKey> {
+        self.environments()
+            .await
+            .list_keys(bearer(
+                pb::ListKeysRequest {
+                    environment_id: environment_id.into(),
+                    ..Default::default()
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("list keys")
+            .into_inner()
+            .keys
+    }
+
+    /// A second account, created in the database as `pulse account create`
+    /// does; returns its admin token.
+    pub async fn create_account(&self, name: &str, actor: &str) -> String {
+        let store = pulse::store::Store::connect(&pulse::config::DatabaseSettings::from_url(
+            &self.database_url,
+        ))
+        .await
+        .expect("open the test database");
+        let actor = pulse::domain::audit::Actor::local(actor);
+        let created = pulse::store::accounts::create_account(&store, name, &actor)
+            .await
+            .expect("create account");
+        created.token.expose().to_owned()
     }
 
     /// Stops the server gracefully and waits for it.

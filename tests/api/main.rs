@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod audit;
 mod cli;
 mod data_plane;
 mod deploy;
@@ -10,6 +11,7 @@ mod environments;
 mod grpcurl;
 mod interleavings;
 mod isolation;
+mod key_lifecycle;
 mod keys;
 mod limits;
 mod logs;

@@ -38,6 +38,19 @@ pub struct Model {
     pub revoke_time: Option<i64>,
     /// Last authenticated use, µs (approximate).
     pub last_use_time: Option<i64>,
+    /// When the key stops working by itself, µs; `None`: never.
+    pub expire_time: Option<i64>,
+}
+
+impl Model {
+    /// When the key stops (or stopped) working: the earlier of its
+    /// revocation and its expiry.
+    pub fn end_time(&self) -> Option<i64> {
+        match (self.revoke_time, self.expire_time) {
+            (Some(r), Some(e)) => Some(r.min(e)),
+            (r, e) => r.or(e),
+        }
+    }
 }
 
 /// No relations are navigated through sea-orm.

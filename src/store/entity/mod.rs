@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin_token;
 pub mod api_key;
+pub mod audit_event;
 pub mod comment;
 pub mod environment;
 pub mod room;

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261128_000001_core;
 mod m20261128_000002_data_plane;
 mod m20261128_000003_environment_counters;
+mod m20261129_000004_audit_and_expiry;
 
 /// Every migration of the schema.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_core::Migration),
             Box::new(m20261128_000002_data_plane::Migration),
             Box::new(m20261128_000003_environment_counters::Migration),
+            Box::new(m20261129_000004_audit_and_expiry::Migration),
         ]
     }
 }

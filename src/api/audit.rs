@@ -1,0 +1,54 @@
+//! `pulse.v1.AuditService`: the account's audit log.
+
+use tonic::{Request, Response, Status};
+
+use super::{AppState, convert};
+use crate::auth::context;
+use crate::domain::audit::EventType;
+use crate::domain::ids::{IdKind, parse_id};
+use crate::domain::page::PageRequest;
+use crate::pb::{self, audit_service_server::AuditService};
+use crate::store::audit::{self, Filter};
+
+/// Handlers of `AuditService`.
+#[derive(Clone, Debug)]
+pub struct AuditApi {
+    state: AppState,
+}
+
+impl AuditApi {
+    /// Handlers over `state`.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for AuditApi {
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let admin = context::admin(&request)?;
+        let req = request.get_ref();
+        let filter = Filter {
+            environment_id: match req.environment_id.as_str() {
+                "" => None,
+                env => Some(parse_id(IdKind::Environment, "environment_id", env)?),
+            },
+            event_type: match req.r#type.as_str() {
+                "" => None,
+                t => Some(EventType::parse("type", t)?),
+            },
+        };
+        // The token is bound to the filters: another filter is another list.
+        let list = format!("audit/{}/{}", req.environment_id, req.r#type);
+        let page = PageRequest::parse(&list, req.page_size, &req.page_token)?;
+        let (rows, next_page_token) =
+            audit::list_events(&self.state.store, &admin.scope, &filter, &page).await?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: rows.into_iter().map(convert::audit_event).collect(),
+            next_page_token,
+        }))
+    }
+}
