@@ -60,6 +60,29 @@ pub struct ServeSettings {
     /// Failed authentications a peer address may burst.
     #[arg(long, env = "PULSE_FAILED_AUTH_BURST", default_value_t = 100)]
     pub failed_auth_burst: u32,
+    #[command(flatten)]
+    pub tls: TlsSettings,
+}
+
+/// TLS for the gRPC port (rustls, ring). Off unless a certificate is given.
+#[derive(Clone, Debug, Default, Args)]
+pub struct TlsSettings {
+    /// PEM certificate chain of the server; turns TLS on (needs --tls-key).
+    #[arg(long = "tls-cert", env = "PULSE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the server certificate.
+    #[arg(long = "tls-key", env = "PULSE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): when set, every client must present a
+    /// certificate signed by one of them (mutual TLS for internal services).
+    /// Credentials are still required on top: the certificate admits the
+    /// connection, the token says who is calling.
+    #[arg(
+        long = "tls-client-ca",
+        env = "PULSE_TLS_CLIENT_CA",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl ServeSettings {
@@ -73,6 +96,7 @@ impl ServeSettings {
             // Tests make many failed calls on purpose; the limit has its own test.
             failed_auth_per_second: 10_000,
             failed_auth_burst: 10_000,
+            tls: TlsSettings::default(),
         }
     }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::api::AppState;
@@ -24,7 +24,7 @@ use crate::auth::ratelimit::FailedAuthLimiter;
 use crate::auth::tokens::TokenService;
 use crate::auth::{AuthLayer, KeyIndex, sealing};
 use crate::cluster::Cluster;
-use crate::config::ServeSettings;
+use crate::config::{ServeSettings, TlsSettings};
 use crate::pb;
 use crate::pb::account_service_server::AccountServiceServer;
 use crate::pb::audit_service_server::AuditServiceServer;
@@ -137,12 +137,35 @@ pub struct Application {
     bootstrap: Option<NewAccount>,
     /// The per-peer failed-authentication limit.
     failed_auth: FailedAuthLimiter,
+    /// TLS, when configured.
+    tls: Option<ServerTlsConfig>,
+}
+
+/// Reads the TLS files named by the settings; `None` when TLS is off.
+fn load_tls(settings: &TlsSettings) -> anyhow::Result<Option<ServerTlsConfig>> {
+    let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).with_context(|| format!("reading the TLS {what} {}", path.display()))
+    };
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(
+        read(cert, "certificate")?,
+        read(key, "key")?,
+    ));
+    if let Some(ca) = &settings.tls_client_ca {
+        config = config
+            .client_ca_root(Certificate::from_pem(read(ca, "client CA")?))
+            .client_auth_optional(false);
+    }
+    Ok(Some(config))
 }
 
 impl Application {
     /// Connects to the database, migrates, creates the default account if
     /// the database is empty, and binds the listen address.
     pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
+        let tls = load_tls(&settings.tls)?;
         // Fail on a missing or bad master key before touching the database.
         let master = sealing::resolve(
             settings.master_key.as_ref().map(|k| k.expose()),
@@ -175,6 +198,7 @@ impl Application {
                 settings.failed_auth_per_second,
                 settings.failed_auth_burst,
             ),
+            tls,
         })
     }
 
@@ -211,7 +235,11 @@ impl Application {
             .build_v1alpha()?;
 
         let state = self.state;
-        Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls).context("configuring TLS")?;
+        }
+        builder
             // Limits: a slow or hostile client cannot hold unbounded work.
             .timeout(limits::RPC_TIMEOUT)
             .concurrency_limit_per_connection(limits::STREAMS_PER_CONNECTION)

@@ -20,3 +20,4 @@ mod persistence;
 mod readme;
 mod replicas;
 mod shutdown;
+mod tls;
