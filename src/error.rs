@@ -75,16 +75,34 @@ fn is_unavailable(err: &DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
     match err {
         DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
-            &**e,
-            Sqlx::Io(_)
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                Sqlx::Io(_)
                 | Sqlx::PoolTimedOut
                 | Sqlx::PoolClosed
                 | Sqlx::WorkerCrashed
-                | Sqlx::Tls(_)
-        ),
+                | Sqlx::Tls(_) => true,
+                Sqlx::Database(db) => db.code().is_some_and(|c| unavailable_code(&c)),
+                _ => false,
+            }
+        }
         _ => false,
     }
+}
+
+/// Database error codes that mean "the database cannot serve this now"
+/// (retryable), not "this statement is wrong".
+fn unavailable_code(code: &str) -> bool {
+    // SQLite reports (extended) result codes as numbers; the primary code
+    // is the low byte: BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13,
+    // CANTOPEN 14.
+    if let Ok(n) = code.parse::<u32>() {
+        return matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14);
+    }
+    // PostgreSQL SQLSTATEs: connection exceptions (08…), insufficient
+    // resources such as a full disk (53…), operator intervention such as
+    // shutdown (57P…), read-only transaction (25006).
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || code == "25006"
 }
 
 impl From<Error> for Status {

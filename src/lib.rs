@@ -27,6 +27,7 @@ pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod gate;
 pub mod pb;
 pub mod server;
 pub mod store;

@@ -25,6 +25,7 @@ use crate::auth::tokens::TokenService;
 use crate::auth::{AuthLayer, KeyIndex, sealing};
 use crate::cluster::Cluster;
 use crate::config::{ServeSettings, TlsSettings};
+use crate::gate::DatabaseGate;
 use crate::pb;
 use crate::pb::account_service_server::AccountServiceServer;
 use crate::pb::audit_service_server::AuditServiceServer;
@@ -102,7 +103,8 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
     }
 }
 
-/// Health follows the database: NOT_SERVING while it cannot be reached (so
+/// Health follows the database: NOT_SERVING while it cannot be reached or
+/// written (so
 /// load balancers and readiness probes route around this replica), SERVING
 /// again as soon as it answers. Checked every second, 2 s timeout.
 async fn watch_database(store: Store, health: tonic_health::server::HealthReporter) {
@@ -110,9 +112,10 @@ async fn watch_database(store: Store, health: tonic_health::server::HealthReport
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let ok = tokio::time::timeout(std::time::Duration::from_secs(2), store.ping())
+        let ok = tokio::time::timeout(std::time::Duration::from_secs(2), store.probe())
             .await
             .is_ok_and(|r| r.is_ok());
+        store.set_reachable(ok);
         if ok != serving {
             serving = ok;
             if ok {
@@ -245,6 +248,7 @@ impl Application {
             .concurrency_limit_per_connection(limits::STREAMS_PER_CONNECTION)
             .http2_max_header_list_size(Some(limits::MAX_METADATA_BYTES))
             .layer(RpcTraceLayer)
+            .layer(DatabaseGate::new(state.store.clone()))
             .layer(AuthLayer::new(
                 state.index.clone(),
                 state.tokens.clone(),

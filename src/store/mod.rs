@@ -20,6 +20,9 @@ pub mod signing_keys;
 pub mod threads;
 pub mod users;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -50,6 +53,10 @@ pub struct Store {
     write: DatabaseConnection,
     /// Which database we talk to.
     backend: DbBackend,
+    /// Set while the health probe finds the database unreachable or
+    /// unwritable, so calls fail fast instead of each waiting out the
+    /// connection timeout (see [`crate::gate`]).
+    down: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -62,6 +69,7 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 backend: DbBackend::Postgres,
+                down: Arc::default(),
             });
         }
         if !url.starts_with("sqlite:") {
@@ -76,6 +84,7 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 backend: DbBackend::Sqlite,
+                down: Arc::default(),
             });
         }
         let write = Database::connect(options(url, 1)).await?;
@@ -84,12 +93,40 @@ impl Store {
             read,
             write,
             backend: DbBackend::Sqlite,
+            down: Arc::default(),
         })
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
         Ok(self.read.ping().await?)
+    }
+
+    /// Records what the last health probe found.
+    pub fn set_reachable(&self, reachable: bool) {
+        self.down.store(!reachable, Ordering::Relaxed);
+    }
+
+    /// Whether the last health probe failed.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    /// Whether the database can take writes now, for health. PostgreSQL: a
+    /// round trip (a server that answers takes writes, or says why). SQLite:
+    /// a real one-row write, because a file that can no longer be written
+    /// (disk full, I/O error) still answers reads.
+    pub async fn probe(&self) -> Result<()> {
+        if self.backend != DbBackend::Sqlite {
+            return self.ping().await;
+        }
+        self.write
+            .execute_unprepared(&format!(
+                "INSERT OR REPLACE INTO pulse_heartbeat (id, beat) VALUES (1, {})",
+                crate::domain::time::now_micros()
+            ))
+            .await?;
+        Ok(())
     }
 
     /// The database backend.
@@ -145,6 +182,12 @@ impl Store {
         if self.backend == DbBackend::Sqlite {
             self.write
                 .execute_unprepared("CREATE TABLE IF NOT EXISTS pulse_migration_lock (id INTEGER)")
+                .await?;
+            // The health probe's one row (see `probe`); not schema, so not a migration.
+            self.write
+                .execute_unprepared(
+                    "CREATE TABLE IF NOT EXISTS pulse_heartbeat (id INTEGER PRIMARY KEY, beat BIGINT)",
+                )
                 .await?;
         }
         let tx = self.write.begin().await?;

@@ -195,6 +195,12 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSett
     app
 }
 
+/// A server on a database the test prepared itself (e.g. its own cluster).
+pub async fn spawn_app_on(backend: Backend, url: String) -> TestApp {
+    init_test_log();
+    start(backend, url, None, None).await
+}
+
 async fn start(
     backend: Backend,
     url: String,

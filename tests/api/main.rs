@@ -8,6 +8,7 @@ mod cli;
 mod data_plane;
 mod deploy;
 mod environments;
+mod faults;
 mod grpcurl;
 mod interleavings;
 mod isolation;
