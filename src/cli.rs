@@ -105,7 +105,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             created.token.expose()
         );
     }
-    tracing::info!(listen = %app.local_addr(), backend = ?app_backend(&settings), "pulse serving");
+    tracing::info!(listen = %app.local_addr(), metrics = ?app.metrics_addr(), backend = ?app_backend(&settings), "pulse serving");
     app.run_until_stopped(shutdown_signal()).await?;
     tracing::info!("pulse stopped");
     Ok(())

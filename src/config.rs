@@ -62,6 +62,9 @@ pub struct ServeSettings {
     pub failed_auth_burst: u32,
     #[command(flatten)]
     pub tls: TlsSettings,
+    /// Serve Prometheus metrics on this address at `/metrics` (off unless set).
+    #[arg(long, env = "PULSE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// TLS for the gRPC port (rustls, ring). Off unless a certificate is given.
@@ -97,6 +100,7 @@ impl ServeSettings {
             failed_auth_per_second: 10_000,
             failed_auth_burst: 10_000,
             tls: TlsSettings::default(),
+            metrics_listen: None,
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod gate;
+pub mod metrics;
 pub mod pb;
 pub mod server;
 pub mod store;

@@ -26,6 +26,7 @@ use crate::auth::{AuthLayer, KeyIndex, sealing};
 use crate::cluster::Cluster;
 use crate::config::{ServeSettings, TlsSettings};
 use crate::gate::DatabaseGate;
+use crate::metrics::{self, Metrics};
 use crate::pb;
 use crate::pb::account_service_server::AccountServiceServer;
 use crate::pb::audit_service_server::AuditServiceServer;
@@ -142,6 +143,8 @@ pub struct Application {
     failed_auth: FailedAuthLimiter,
     /// TLS, when configured.
     tls: Option<ServerTlsConfig>,
+    /// Metrics and their bound listener, when configured.
+    metrics: Option<(Arc<Metrics>, TcpListener)>,
 }
 
 /// Reads the TLS files named by the settings; `None` when TLS is off.
@@ -169,6 +172,10 @@ impl Application {
     /// the database is empty, and binds the listen address.
     pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
         let tls = load_tls(&settings.tls)?;
+        let metrics = match settings.metrics_listen {
+            Some(addr) => Some((Arc::new(Metrics::default()), metrics::bind(addr).await?)),
+            None => None,
+        };
         // Fail on a missing or bad master key before touching the database.
         let master = sealing::resolve(
             settings.master_key.as_ref().map(|k| k.expose()),
@@ -202,6 +209,7 @@ impl Application {
                 settings.failed_auth_burst,
             ),
             tls,
+            metrics,
         })
     }
 
@@ -210,6 +218,11 @@ impl Application {
         self.listener
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// The metrics listener's address, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(_, l)| l.local_addr().ok())
     }
 
     /// The account created on an empty database, if this start created it.
@@ -238,6 +251,18 @@ impl Application {
             .build_v1alpha()?;
 
         let state = self.state;
+        let (metrics, metrics_task) = match self.metrics {
+            Some((metrics, listener)) => {
+                let task = tokio::spawn(crate::metrics::serve(
+                    listener,
+                    metrics.clone(),
+                    state.index.clone(),
+                    state.store.clone(),
+                ));
+                (Some(metrics), Some(task))
+            }
+            None => (None, None),
+        };
         let mut builder = Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).context("configuring TLS")?;
@@ -247,12 +272,13 @@ impl Application {
             .timeout(limits::RPC_TIMEOUT)
             .concurrency_limit_per_connection(limits::STREAMS_PER_CONNECTION)
             .http2_max_header_list_size(Some(limits::MAX_METADATA_BYTES))
-            .layer(RpcTraceLayer)
+            .layer(RpcTraceLayer::new(metrics.clone()))
             .layer(DatabaseGate::new(state.store.clone()))
             .layer(AuthLayer::new(
                 state.index.clone(),
                 state.tokens.clone(),
                 self.failed_auth,
+                metrics,
             ))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -289,6 +315,9 @@ impl Application {
             .await
             .context("serving gRPC")?;
         watcher.abort();
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
         Ok(())
     }
 }

@@ -6,6 +6,9 @@
 //! credentials. Per-RPC spans are at `debug`, so the default level costs
 //! nothing per request.
 
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::LogFormat;
@@ -52,16 +55,29 @@ pub fn init(format: LogFormat) {
 }
 
 /// Tower layer that gives every RPC one `debug` span-like event with its
-/// method, gRPC code and latency. At the default `info` level it costs one
+/// method, gRPC code and latency, and records it in the metrics when they
+/// are on. At the default `info` level without metrics it costs one
 /// `Instant::now()` and a disabled-callsite check.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RpcTraceLayer;
+#[derive(Clone, Debug, Default)]
+pub struct RpcTraceLayer {
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl RpcTraceLayer {
+    /// A layer that also records into `metrics`, if given.
+    pub fn new(metrics: Option<Arc<Metrics>>) -> Self {
+        Self { metrics }
+    }
+}
 
 impl<S> tower::Layer<S> for RpcTraceLayer {
     type Service = RpcTrace<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcTrace { inner }
+        RpcTrace {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
@@ -69,6 +85,7 @@ impl<S> tower::Layer<S> for RpcTraceLayer {
 #[derive(Clone, Debug)]
 pub struct RpcTrace<S> {
     inner: S,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for RpcTrace<S>
@@ -91,7 +108,8 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let enabled = tracing::enabled!(tracing::Level::DEBUG);
-        let method = enabled.then(|| request.uri().path().to_owned());
+        let metrics = self.metrics.clone();
+        let method = (enabled || metrics.is_some()).then(|| request.uri().path().to_owned());
         let start = std::time::Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -105,12 +123,16 @@ where
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<i32>().ok())
                     .unwrap_or(0);
+                let elapsed = start.elapsed();
                 tracing::debug!(
                     rpc.method = %method,
                     rpc.code = ?tonic::Code::from_i32(code),
-                    latency_us = start.elapsed().as_micros() as u64,
+                    latency_us = elapsed.as_micros() as u64,
                     "rpc"
                 );
+                if let Some(metrics) = metrics {
+                    metrics.rpc(&method, tonic::Code::from_i32(code), elapsed.as_secs_f64());
+                }
             }
             Ok(response)
         })

@@ -41,7 +41,7 @@
 //! once `RotateKeys`/`RevokeKey` return, this process rejects the old key.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -103,6 +103,10 @@ pub struct KeyIndex {
     /// hear other replicas' revocations (see `cluster`): every lookup then
     /// goes to the database.
     trusted: AtomicBool,
+    /// Credential resolutions, and how many of them queried the database
+    /// (for the key-cache metrics).
+    resolves: AtomicU64,
+    lookups: AtomicU64,
 }
 
 impl std::fmt::Debug for KeyIndex {
@@ -130,6 +134,8 @@ impl KeyIndex {
                 .time_to_live(POSITIVE_TTL)
                 .build(),
             trusted: AtomicBool::new(true),
+            resolves: AtomicU64::new(0),
+            lookups: AtomicU64::new(0),
             pending_use: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -154,8 +160,9 @@ impl KeyIndex {
     /// is unknown, revoked or killed.
     pub async fn resolve(&self, cred: &ParsedCredential) -> Result<Option<Arc<Resolved>>> {
         let store = &self.store;
+        self.resolves.fetch_add(1, Ordering::Relaxed);
         if !self.trusted() {
-            let record = credentials::lookup(store, cred).await?;
+            let record = self.lookup(store, cred).await?;
             return Ok(record.map(|r| self.compact(r)).and_then(|r| self.usable(r)));
         }
         if self.absent.contains_key(&cred.hash) {
@@ -165,7 +172,7 @@ impl KeyIndex {
             let entry = self
                 .entries
                 .get_or_insert_async(&cred.hash, async {
-                    match credentials::lookup(store, cred).await {
+                    match self.lookup(store, cred).await {
                         Ok(Some(record)) => Ok(self.compact(record)),
                         Ok(None) => Err(Error::NotFound("credential")),
                         Err(e) => Err(e),
@@ -188,8 +195,24 @@ impl KeyIndex {
                 Err(e) => return Err(e),
             }
         }
-        let record = credentials::lookup(store, cred).await?;
+        let record = self.lookup(store, cred).await?;
         Ok(record.map(|r| self.compact(r)).and_then(|r| self.usable(r)))
+    }
+
+    async fn lookup(
+        &self,
+        store: &Store,
+        cred: &ParsedCredential,
+    ) -> Result<Option<CredentialRecord>> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        credentials::lookup(store, cred).await
+    }
+
+    /// (served from memory, read from the database) since start.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        let resolves = self.resolves.load(Ordering::Relaxed);
+        let lookups = self.lookups.load(Ordering::Relaxed);
+        (resolves.saturating_sub(lookups), lookups)
     }
 
     /// Whether the API key `key_id` exists, belongs to `environment_id` and

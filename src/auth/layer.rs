@@ -30,6 +30,7 @@ use crate::domain::audit::Actor;
 use crate::domain::ids;
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use tonic::transport::server::TcpConnectInfo;
 
 /// Metadata key carrying the publishable key of frontend calls.
@@ -50,6 +51,7 @@ struct Authenticator {
     index: Arc<KeyIndex>,
     tokens: Arc<TokenService>,
     failures: FailedAuthLimiter,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl AuthLayer {
@@ -58,12 +60,14 @@ impl AuthLayer {
         index: Arc<KeyIndex>,
         tokens: Arc<TokenService>,
         failures: FailedAuthLimiter,
+        metrics: Option<Arc<Metrics>>,
     ) -> Self {
         Self {
             auth: Arc::new(Authenticator {
                 index,
                 tokens,
                 failures,
+                metrics,
             }),
         }
     }
@@ -124,13 +128,25 @@ where
                     }
                     Err(Error::Unauthenticated) => {
                         let wait = peer.and_then(|a| auth.failures.failed(a.ip()));
+                        if let Some(metrics) = &auth.metrics {
+                            let reason = match wait {
+                                Some(_) => "rate_limited",
+                                None => failure_reason(request.headers()),
+                            };
+                            metrics.auth_failure(reason);
+                        }
                         return Ok(match wait {
                             Some(wait) => too_many_failures(wait),
                             None => Status::from(Error::Unauthenticated),
                         }
                         .into_http());
                     }
-                    Err(err) => return Ok(Status::from(err).into_http()),
+                    Err(err) => {
+                        if let Some(metrics) = &auth.metrics {
+                            metrics.auth_failure("permission_denied");
+                        }
+                        return Ok(Status::from(err).into_http());
+                    }
                 }
             }
             let mut response = inner.call(request).await?;
@@ -273,6 +289,28 @@ async fn authenticate_frontend(
         kind: CredentialKind::Publishable,
         principal,
     }))
+}
+
+/// Why a request's credentials were refused, for the metrics only (the
+/// caller always gets the one generic message). Runs on failures only.
+fn failure_reason(headers: &HeaderMap) -> &'static str {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .map(|v| v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")));
+    let pk = headers
+        .get(PUBLISHABLE_KEY_HEADER)
+        .map(|v| v.to_str().ok().and_then(credential::parse));
+    match (bearer, pk) {
+        (None, None) => "missing",
+        (_, Some(None)) | (Some(None), _) => "malformed",
+        (Some(Some(_)), Some(Some(_))) => "bad_user_token",
+        (None, Some(Some(_))) => "unknown_or_revoked",
+        (Some(Some(token)), None) => match credential::parse(token) {
+            None => "malformed",
+            Some(c) if c.kind == CredentialKind::Publishable => "publishable_key_alone",
+            Some(_) => "unknown_or_revoked",
+        },
+    }
 }
 
 fn now_secs() -> i64 {

@@ -44,6 +44,19 @@ const MIGRATION_LOCK_ID: i64 = 0x70_75_6c_73_65;
 /// UNAVAILABLE.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// One connection pool's size, for metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolStats {
+    /// `main` (PostgreSQL), or `read` / `write` (SQLite).
+    pub pool: &'static str,
+    /// Connections open.
+    pub open: u32,
+    /// Of which idle.
+    pub idle: u32,
+    /// The most it may open.
+    pub max: u32,
+}
+
 /// Handle to the database: a read pool and a write pool.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -100,6 +113,35 @@ impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
         Ok(self.read.ping().await?)
+    }
+
+    /// Sizes of the connection pools, for metrics.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        let of = |pool: &'static str, db: &DatabaseConnection| -> Option<PoolStats> {
+            let (open, idle, max) = match self.backend {
+                DbBackend::Postgres => {
+                    let p = db.get_postgres_connection_pool();
+                    (p.size(), p.num_idle(), p.options().get_max_connections())
+                }
+                _ => {
+                    let p = db.get_sqlite_connection_pool();
+                    (p.size(), p.num_idle(), p.options().get_max_connections())
+                }
+            };
+            Some(PoolStats {
+                pool,
+                open,
+                idle: u32::try_from(idle).ok()?,
+                max,
+            })
+        };
+        match self.backend {
+            DbBackend::Postgres => of("main", &self.write).into_iter().collect(),
+            _ => [of("read", &self.read), of("write", &self.write)]
+                .into_iter()
+                .flatten()
+                .collect(),
+        }
     }
 
     /// Records what the last health probe found.

@@ -167,6 +167,8 @@ fn init_test_log() {
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The metrics listener, when the test turned metrics on.
+    pub metrics_addr: Option<SocketAddr>,
     pub backend: Backend,
     /// The bootstrap account's id and admin token.
     pub account_id: String,
@@ -227,6 +229,7 @@ async fn start_with(
     adjust(&mut settings);
     let mut app = Application::build(&settings).await.expect("build app");
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let (account_id, admin_token) = match (app.take_bootstrap(), previous) {
         (Some(created), _) => (created.account.id, created.token.expose().to_owned()),
         (None, Some(prev)) => prev,
@@ -238,6 +241,7 @@ async fn start_with(
     }));
     TestApp {
         addr,
+        metrics_addr,
         backend,
         account_id,
         admin_token,

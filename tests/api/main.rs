@@ -16,6 +16,7 @@ mod key_lifecycle;
 mod keys;
 mod limits;
 mod logs;
+mod metrics;
 mod pagination;
 mod persistence;
 mod readme;
