@@ -1,9 +1,11 @@
-//! The `pulse` command line: `serve`, `migrate`, `account create`.
+//! The `pulse` command line: `serve`, `migrate`, `account create`, and the
+//! ops commands `env`, `keys`, `stats` (see [`crate::ops`]).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::{DatabaseSettings, LogFormat, ServeSettings};
+use crate::ops;
 use crate::server::Application;
 use crate::store::{Store, accounts};
 
@@ -30,6 +32,27 @@ pub enum Command {
     /// Manage accounts directly in the database.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Manage environments on a running server (gRPC; PULSE_ADDR, PULSE_ADMIN_TOKEN).
+    Env {
+        #[command(flatten)]
+        connection: ops::Connection,
+        #[command(subcommand)]
+        command: ops::EnvCommand,
+    },
+    /// Manage an environment's API keys on a running server.
+    Keys {
+        #[command(flatten)]
+        connection: ops::Connection,
+        #[command(subcommand)]
+        command: ops::KeysCommand,
+    },
+    /// Show an environment's counts of rooms, threads, users and comments.
+    Stats {
+        #[command(flatten)]
+        connection: ops::Connection,
+        /// The environment's id, `env_…`.
+        environment_id: String,
+    },
 }
 
 /// `pulse account …`
@@ -51,6 +74,18 @@ pub enum AccountCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     crate::telemetry::init(cli.log_format);
     match cli.command {
+        Command::Env {
+            connection,
+            command,
+        } => ops::env(connection, command).await,
+        Command::Keys {
+            connection,
+            command,
+        } => ops::keys(connection, command).await,
+        Command::Stats {
+            connection,
+            environment_id,
+        } => ops::stats(connection, environment_id).await,
         Command::Serve(settings) => serve(settings).await,
         Command::Migrate(database) => {
             let store = Store::connect(&database)

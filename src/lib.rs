@@ -29,6 +29,7 @@ pub mod domain;
 pub mod error;
 pub mod gate;
 pub mod metrics;
+pub mod ops;
 pub mod pb;
 pub mod server;
 pub mod store;

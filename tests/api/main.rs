@@ -17,6 +17,7 @@ mod keys;
 mod limits;
 mod logs;
 mod metrics;
+mod ops_cli;
 mod pagination;
 mod persistence;
 mod readme;

@@ -1,0 +1,423 @@
+//! Ops commands that talk gRPC to a running server: `pulse env …`,
+//! `pulse keys …`, `pulse stats …`. Human tables by default, `--json` for
+//! scripts; the server and credential come from `PULSE_ADDR` and
+//! `PULSE_ADMIN_TOKEN` (or flags). A failed call prints its gRPC code and
+//! message and exits non-zero.
+
+mod output;
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use tonic::transport::Channel;
+
+use crate::domain::secret::Secret;
+use crate::pb;
+use crate::pb::environment_service_client::EnvironmentServiceClient;
+use output::{Table, api_key_json, environment_json, time};
+
+/// Where the server is and how to authenticate.
+#[derive(Clone, Debug, Args)]
+pub struct Connection {
+    /// The server, e.g. `http://127.0.0.1:50051` (`https://` for TLS).
+    #[arg(
+        long,
+        env = "PULSE_ADDR",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    pub addr: String,
+    /// An admin token, `ak_…`.
+    #[arg(long, env = "PULSE_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub admin_token: Option<Secret>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Show progress on stderr when listing takes longer than this (ms).
+    #[arg(
+        long,
+        env = "PULSE_PROGRESS_AFTER_MS",
+        default_value_t = 1000,
+        hide = true,
+        global = true
+    )]
+    pub progress_after_ms: u64,
+}
+
+/// `pulse env …`
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Create an environment; prints its keys (the secret key only this once).
+    Create {
+        /// Display name, e.g. Production.
+        name: String,
+    },
+    /// List every environment (all pages).
+    List {
+        /// Environments per request.
+        #[arg(long, default_value_t = 1000)]
+        page_size: i32,
+    },
+    /// Show one environment.
+    Get {
+        /// The environment's id, `env_…`.
+        id: String,
+    },
+    /// Rename an environment.
+    Rename {
+        /// The environment's id.
+        id: String,
+        /// The new display name.
+        name: String,
+    },
+    /// Delete an environment with its keys and data.
+    Delete {
+        /// The environment's id.
+        id: String,
+    },
+}
+
+/// `pulse keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List an environment's keys.
+    List {
+        /// The environment's id.
+        environment_id: String,
+    },
+    /// Replace the environment's keys with a new pair.
+    Rotate {
+        /// The environment's id.
+        environment_id: String,
+        /// Keep the old secret key working this many seconds (max 604800).
+        #[arg(long, default_value_t = 0)]
+        old_key_expire_seconds: i32,
+    },
+    /// Revoke one key.
+    Revoke {
+        /// The key's id, `key_…`.
+        key_id: String,
+    },
+}
+
+/// A connected admin client.
+struct Admin {
+    envs: EnvironmentServiceClient<Channel>,
+    token: Secret,
+    conn: Connection,
+}
+
+impl Admin {
+    async fn connect(conn: Connection) -> anyhow::Result<Self> {
+        let token = conn
+            .admin_token
+            .clone()
+            .ok_or_else(|| anyhow!("no admin token: set PULSE_ADMIN_TOKEN or --admin-token"))?;
+        let channel = Channel::from_shared(conn.addr.clone())
+            .with_context(|| format!("bad server address {:?}", conn.addr))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .with_context(|| format!("cannot reach {}", conn.addr))?;
+        Ok(Self {
+            envs: EnvironmentServiceClient::new(channel),
+            token,
+            conn,
+        })
+    }
+
+    /// `message` with the admin token attached.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Ok(value) = format!("Bearer {}", self.token.expose()).parse() {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
+    }
+}
+
+/// A failed call as the user sees it: code and message.
+fn failed(status: tonic::Status) -> anyhow::Error {
+    anyhow!("{:?}: {}", status.code(), status.message())
+}
+
+/// Runs `pulse env …`.
+pub async fn env(conn: Connection, command: EnvCommand) -> anyhow::Result<()> {
+    let mut admin = Admin::connect(conn).await?;
+    match command {
+        EnvCommand::Create { name } => {
+            let request = admin.request(pb::CreateEnvironmentRequest { display_name: name });
+            let created = admin
+                .envs
+                .create_environment(request)
+                .await
+                .map_err(failed)?
+                .into_inner();
+            let env = created.environment.unwrap_or_default();
+            let pk = created.publishable_key.unwrap_or_default();
+            if admin.conn.json {
+                print_json(&json!({
+                    "environment": environment_json(&env),
+                    "publishable_key": pk.value,
+                    "secret_key": created.secret_key,
+                }));
+            } else {
+                println!("environment  {} ({})", env.id, env.display_name);
+                println!("publishable  {}", pk.value);
+                println!(
+                    "secret       {}   (shown once: store it now)",
+                    created.secret_key
+                );
+            }
+        }
+        EnvCommand::List { page_size } => {
+            let envs = list_all(&mut admin, page_size).await?;
+            if admin.conn.json {
+                print_json(&json!(
+                    envs.iter().map(environment_json).collect::<Vec<_>>()
+                ));
+            } else {
+                let mut table = Table::new(["ID", "NAME", "CREATED"]);
+                for e in &envs {
+                    table.row([e.id.clone(), e.display_name.clone(), time(&e.create_time)]);
+                }
+                table.print();
+            }
+        }
+        EnvCommand::Get { id } => {
+            let request = admin.request(pb::GetEnvironmentRequest { id });
+            let env = admin
+                .envs
+                .get_environment(request)
+                .await
+                .map_err(failed)?
+                .into_inner();
+            print_environment(&admin, &env);
+        }
+        EnvCommand::Rename { id, name } => {
+            let request = admin.request(pb::UpdateEnvironmentRequest {
+                environment: Some(pb::Environment {
+                    id,
+                    display_name: name,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["display_name".into()],
+                }),
+            });
+            let env = admin
+                .envs
+                .update_environment(request)
+                .await
+                .map_err(failed)?
+                .into_inner();
+            print_environment(&admin, &env);
+        }
+        EnvCommand::Delete { id } => {
+            let request = admin.request(pb::DeleteEnvironmentRequest { id: id.clone() });
+            admin
+                .envs
+                .delete_environment(request)
+                .await
+                .map_err(failed)?;
+            if admin.conn.json {
+                print_json(&json!({ "deleted": id }));
+            } else {
+                println!("deleted {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_environment(admin: &Admin, env: &pb::Environment) {
+    if admin.conn.json {
+        print_json(&environment_json(env));
+    } else {
+        let mut table = Table::new(["ID", "NAME", "CREATED", "UPDATED"]);
+        table.row([
+            env.id.clone(),
+            env.display_name.clone(),
+            time(&env.create_time),
+            time(&env.update_time),
+        ]);
+        table.print();
+    }
+}
+
+/// Every environment, page by page. Says how far it got on stderr when it
+/// takes longer than `--progress-after-ms` (a second by default).
+async fn list_all(admin: &mut Admin, page_size: i32) -> anyhow::Result<Vec<pb::Environment>> {
+    let start = Instant::now();
+    let after = Duration::from_millis(admin.conn.progress_after_ms);
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    let mut progress = false;
+    loop {
+        let request = admin.request(pb::ListEnvironmentsRequest {
+            page_size,
+            page_token,
+        });
+        let page = admin
+            .envs
+            .list_environments(request)
+            .await
+            .map_err(failed)?
+            .into_inner();
+        all.extend(page.environments);
+        if start.elapsed() >= after {
+            progress = true;
+            // Overwrite one line on a terminal; one line a page in a log.
+            let end = if std::io::stderr().is_terminal() {
+                "\r"
+            } else {
+                "\n"
+            };
+            eprint!("listing environments… {} so far{end}", all.len());
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    if progress {
+        eprintln!(
+            "listed {} environments in {:.1} s",
+            all.len(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(all)
+}
+
+/// Runs `pulse keys …`.
+pub async fn keys(conn: Connection, command: KeysCommand) -> anyhow::Result<()> {
+    let mut admin = Admin::connect(conn).await?;
+    match command {
+        KeysCommand::List { environment_id } => {
+            let mut keys = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let request = admin.request(pb::ListKeysRequest {
+                    environment_id: environment_id.clone(),
+                    page_size: 1000,
+                    page_token,
+                });
+                let page = admin
+                    .envs
+                    .list_keys(request)
+                    .await
+                    .map_err(failed)?
+                    .into_inner();
+                keys.extend(page.keys);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            print_keys(&admin, &keys);
+        }
+        KeysCommand::Rotate {
+            environment_id,
+            old_key_expire_seconds,
+        } => {
+            let request = admin.request(pb::RotateKeysRequest {
+                environment_id,
+                old_key_expire_seconds,
+            });
+            let rotated = admin
+                .envs
+                .rotate_keys(request)
+                .await
+                .map_err(failed)?
+                .into_inner();
+            let pk = rotated.publishable_key.unwrap_or_default();
+            if admin.conn.json {
+                print_json(&json!({
+                    "publishable_key": pk.value,
+                    "secret_key": rotated.secret_key,
+                    "revoked": rotated.keys.iter().map(api_key_json).collect::<Vec<_>>(),
+                }));
+            } else {
+                println!("publishable  {}", pk.value);
+                println!(
+                    "secret       {}   (shown once: store it now)",
+                    rotated.secret_key
+                );
+                println!("revoked      {} key(s)", rotated.keys.len());
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            let request = admin.request(pb::RevokeKeyRequest { id: key_id });
+            let key = admin
+                .envs
+                .revoke_key(request)
+                .await
+                .map_err(failed)?
+                .into_inner();
+            print_keys(&admin, std::slice::from_ref(&key));
+        }
+    }
+    Ok(())
+}
+
+fn print_keys(admin: &Admin, keys: &[pb::ApiKey]) {
+    if admin.conn.json {
+        print_json(&json!(keys.iter().map(api_key_json).collect::<Vec<_>>()));
+        return;
+    }
+    let mut table = Table::new(["ID", "KIND", "PREFIX", "STATE", "CREATED", "LAST USED"]);
+    for k in keys {
+        let kind = output::kind(k.kind);
+        let state = output::state(k.state);
+        table.row([
+            k.id.clone(),
+            kind.to_owned(),
+            k.prefix.clone(),
+            state.to_owned(),
+            time(&k.create_time),
+            time(&k.last_use_time),
+        ]);
+    }
+    table.print();
+}
+
+/// Runs `pulse stats ENV`.
+pub async fn stats(conn: Connection, environment_id: String) -> anyhow::Result<()> {
+    let mut admin = Admin::connect(conn).await?;
+    let request = admin.request(pb::GetEnvironmentStatsRequest { environment_id });
+    let stats = admin
+        .envs
+        .get_environment_stats(request)
+        .await
+        .map_err(failed)?
+        .into_inner();
+    if admin.conn.json {
+        print_json(&json!({
+            "rooms": stats.room_count,
+            "threads": stats.thread_count,
+            "users": stats.user_count,
+            "comments": stats.comment_count,
+        }));
+    } else {
+        let mut table = Table::new(["ROOMS", "THREADS", "USERS", "COMMENTS"]);
+        table.row(
+            [
+                stats.room_count,
+                stats.thread_count,
+                stats.user_count,
+                stats.comment_count,
+            ]
+            .map(|n| n.to_string()),
+        );
+        table.print();
+    }
+    Ok(())
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}
