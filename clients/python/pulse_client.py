@@ -1,0 +1,136 @@
+"""A tiny typed wrapper over the generated Pulse stubs.
+
+It only sets the auth metadata each kind of caller needs; requests and
+responses are the generated messages. Generate the stubs first:
+``./generate.sh``.
+
+    admin = Admin("127.0.0.1:50051", admin_token)
+    created = admin.environments.CreateEnvironment(
+        environment_pb2.CreateEnvironmentRequest(display_name="Production"),
+        metadata=admin.metadata)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+import grpc
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "generated"))
+
+from pulse.v1 import (  # noqa: E402  (generated, found through sys.path)
+    audit_pb2,
+    audit_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    environment_pb2,
+    environment_pb2_grpc,
+    room_pb2,
+    room_pb2_grpc,
+)
+
+__all__ = [
+    "Admin",
+    "Backend",
+    "Frontend",
+    "audit_pb2",
+    "auth_pb2",
+    "environment_pb2",
+    "room_pb2",
+]
+
+
+@dataclass
+class _Caller:
+    """A channel plus the metadata that authenticates this caller."""
+
+    target: str
+    channel: grpc.Channel = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.channel = grpc.insecure_channel(self.target)
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+@dataclass
+class Admin(_Caller):
+    """An ops service with an admin token (``ak_…``)."""
+
+    admin_token: str = ""
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.admin_token}"),)
+
+    @property
+    def environments(self) -> environment_pb2_grpc.EnvironmentServiceStub:
+        return environment_pb2_grpc.EnvironmentServiceStub(self.channel)
+
+    @property
+    def audit(self) -> audit_pb2_grpc.AuditServiceStub:
+        return audit_pb2_grpc.AuditServiceStub(self.channel)
+
+    def create_environment(self, name: str) -> environment_pb2.CreateEnvironmentResponse:
+        return self.environments.CreateEnvironment(
+            environment_pb2.CreateEnvironmentRequest(display_name=name), metadata=self.metadata
+        )
+
+    def rotate_keys(self, environment_id: str) -> environment_pb2.RotateKeysResponse:
+        return self.environments.RotateKeys(
+            environment_pb2.RotateKeysRequest(environment_id=environment_id), metadata=self.metadata
+        )
+
+
+@dataclass
+class Backend(_Caller):
+    """A customer's backend with its secret key (``sk_…``)."""
+
+    secret_key: str = ""
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.secret_key}"),)
+
+    def mint_user_token(self, user_id: str, name: str = "") -> auth_pb2.MintUserTokenResponse:
+        stub = auth_pb2_grpc.AuthServiceStub(self.channel)
+        return stub.MintUserToken(
+            auth_pb2.MintUserTokenRequest(user_id=user_id, user_info=auth_pb2.UserInfo(name=name)),
+            metadata=self.metadata,
+        )
+
+    def who_am_i(self) -> auth_pb2.WhoAmIResponse:
+        return auth_pb2_grpc.AuthServiceStub(self.channel).WhoAmI(
+            auth_pb2.WhoAmIRequest(), metadata=self.metadata
+        )
+
+
+@dataclass
+class Frontend(_Caller):
+    """An end user's app: the publishable key (``pk_…``) and a user token."""
+
+    publishable_key: str = ""
+    user_token: str = ""
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("x-pulse-publishable-key", self.publishable_key),
+            ("authorization", f"Bearer {self.user_token}"),
+        )
+
+    @property
+    def rooms(self) -> room_pb2_grpc.RoomServiceStub:
+        return room_pb2_grpc.RoomServiceStub(self.channel)
+
+    def who_am_i(self) -> auth_pb2.WhoAmIResponse:
+        return auth_pb2_grpc.AuthServiceStub(self.channel).WhoAmI(
+            auth_pb2.WhoAmIRequest(), metadata=self.metadata
+        )
