@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod audit;
 mod cli;
+mod cookbook;
 mod data_plane;
 mod deploy;
 mod environments;

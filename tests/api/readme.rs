@@ -16,9 +16,15 @@ fn walkthrough() -> String {
         .find("## Command line")
         .map(|i| start + i)
         .expect("next section");
+    sh_blocks(&readme[start..end])
+}
+
+/// The ```sh blocks of a piece of markdown, as one script (lines that set
+/// `AK` or `ADDR` are left out: the test sets them).
+pub fn sh_blocks(markdown: &str) -> String {
     let mut script = String::new();
     let mut in_block = false;
-    for line in readme[start..end].lines() {
+    for line in markdown.lines() {
         if line.starts_with("```sh") {
             in_block = true;
         } else if line.starts_with("```") {
@@ -31,25 +37,37 @@ fn walkthrough() -> String {
     script
 }
 
-async fn readme_walkthrough_works_as_written(backend: Backend) {
-    let app = spawn_app(backend).await;
+/// Runs `script` with bash in a scratch directory, grpcurl and the `pulse`
+/// binary on PATH, `AK` and `ADDR` pointing at `app`. Returns stdout and
+/// stderr together, and whether bash succeeded.
+pub fn run_script(app: &crate::helpers::TestApp, script: &str, strict: bool) -> (String, bool) {
     let dir = tempfile::tempdir().unwrap();
     let grpcurl_dir = std::path::Path::new(&grpcurl())
         .parent()
         .unwrap()
         .to_owned();
+    let pulse_dir = std::path::Path::new(env!("CARGO_BIN_EXE_pulse"))
+        .parent()
+        .unwrap()
+        .to_owned();
     let path = format!(
-        "{}:{}",
+        "{}:{}:{}",
         grpcurl_dir.display(),
+        pulse_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = Command::new("bash")
+    let mut bash = Command::new("bash");
+    if strict {
+        bash.args(["-euo", "pipefail"]);
+    }
+    let out = bash
         .arg("-c")
-        .arg(walkthrough())
+        .arg(script)
         .current_dir(dir.path())
         .env("PATH", path)
         .env("AK", &app.admin_token)
         .env("ADDR", app.addr.to_string())
+        .env_remove("RUST_LOG")
         .output()
         .expect("run bash");
     let text = format!(
@@ -57,6 +75,12 @@ async fn readme_walkthrough_works_as_written(backend: Backend) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    (text, out.status.success())
+}
+
+async fn readme_walkthrough_works_as_written(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (text, _) = run_script(&app, &walkthrough(), false);
     for broken in [
         "Error invoking method",
         "bad input",
