@@ -16,6 +16,10 @@ pub struct Cli {
     /// Log format.
     #[arg(long, env = "PULSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Export traces (a span per RPC) over OTLP/gRPC to this endpoint, e.g.
+    /// `http://127.0.0.1:4317` (builds with the `otel` feature).
+    #[arg(long, env = "PULSE_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -72,7 +76,7 @@ pub enum AccountCommand {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    crate::telemetry::init(cli.log_format);
+    let _telemetry = crate::telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref());
     match cli.command {
         Command::Env {
             connection,

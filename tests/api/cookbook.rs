@@ -8,7 +8,10 @@ use crate::readme::{run_script, sh_blocks};
 async fn ops_cookbook_works_as_written(backend: Backend) {
     let app = spawn_app(backend).await;
     let script = sh_blocks(include_str!("../../docs/ops.md"));
-    assert!(script.matches("grpcurl -plaintext").count() >= 20, "{script}");
+    assert!(
+        script.matches("grpcurl -plaintext").count() >= 20,
+        "{script}"
+    );
     let (text, ok) = run_script(&app, &script, true);
     assert!(ok, "a cookbook command failed:\n{text}");
     for broken in [

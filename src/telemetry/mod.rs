@@ -34,9 +34,46 @@ pub fn filter(default: &str) -> EnvFilter {
     filter
 }
 
-/// Installs the global subscriber writing to stderr. Call once, from `main`.
-pub fn init(format: LogFormat) {
+#[cfg(feature = "otel")]
+mod otel;
+
+/// Keeps trace export running; flushes it when dropped. Hold it until the
+/// process ends.
+#[derive(Debug, Default)]
+pub struct Guard {
+    #[cfg(feature = "otel")]
+    _otel: Option<otel::Guard>,
+}
+
+/// Whether RPCs get spans (trace export is on).
+static SPANS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Installs the global subscriber writing to stderr, and the OpenTelemetry
+/// exporter when `otlp_endpoint` is set (cargo feature `otel`). Call once,
+/// from `main`.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Guard {
+    #[allow(unused_mut)]
+    let mut guard = Guard::default();
+    #[cfg(feature = "otel")]
+    let otel_layer = match otlp_endpoint.map(otel::layer) {
+        Some(Ok((layer, otel_guard))) => {
+            guard._otel = Some(otel_guard);
+            SPANS.store(true, std::sync::atomic::Ordering::Relaxed);
+            Some(layer)
+        }
+        Some(Err(err)) => {
+            eprintln!("warning: OpenTelemetry export disabled: {err:#}");
+            None
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "otel"))]
+    if otlp_endpoint.is_some() {
+        eprintln!("warning: --otlp-endpoint ignored: this build has no `otel` feature");
+    }
     let registry = tracing_subscriber::registry().with(filter("info"));
+    #[cfg(feature = "otel")]
+    let registry = registry.with(otel_layer);
     let result = match format {
         LogFormat::Text => registry
             .with(fmt::layer().with_writer(std::io::stderr))
@@ -52,6 +89,12 @@ pub fn init(format: LogFormat) {
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+    guard
+}
+
+/// Whether RPCs get spans (only when traces are exported).
+pub fn spans_enabled() -> bool {
+    SPANS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Tower layer that gives every RPC one `debug` span-like event with its
@@ -111,9 +154,35 @@ where
         let metrics = self.metrics.clone();
         let method = (enabled || metrics.is_some()).then(|| request.uri().path().to_owned());
         let start = std::time::Instant::now();
-        let future = self.inner.call(request);
+        let span = spans_enabled().then(|| {
+            let path = request.uri().path();
+            tracing::info_span!(
+                "rpc",
+                otel.name = %path,
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.method = %path,
+                rpc.grpc.status_code = tracing::field::Empty,
+            )
+        });
+        let future = {
+            let _entered = span.as_ref().map(tracing::Span::enter);
+            self.inner.call(request)
+        };
         Box::pin(async move {
-            let response = future.await?;
+            let response = match &span {
+                Some(span) => tracing::Instrument::instrument(future, span.clone()).await?,
+                None => future.await?,
+            };
+            if let Some(span) = &span {
+                let code = response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .unwrap_or(0);
+                span.record("rpc.grpc.status_code", code);
+            }
             if let Some(method) = method {
                 // Errors are trailers-only responses: the code is in the
                 // headers. Absent means OK (or a streamed error).
