@@ -160,7 +160,7 @@ pub fn test_master_key() -> &'static str {
 
 fn init_test_log() {
     if std::env::var("TEST_LOG").is_ok() {
-        std::mem::forget(pulse::telemetry::init(pulse::config::LogFormat::Text, None));
+        let _ = pulse::telemetry::init(pulse::config::LogFormat::Text, None);
     }
 }
 
