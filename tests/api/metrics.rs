@@ -95,9 +95,9 @@ async fn metrics_count_calls_failures_and_cache(backend: Backend) {
     assert_eq!(
         sample(
             &text,
-            "pulse_rpc_duration_seconds_count{service=\"pulse.v1.AuthService\",method=\"WhoAmI\"}"
+            "pulse_rpc_duration_seconds_count{service=\"pulse.v1.AuthService\",method=\"WhoAmI\",code=\"Unauthenticated\"}"
         ),
-        7.0
+        4.0
     );
     for (reason, n) in [
         ("missing", 1.0),
