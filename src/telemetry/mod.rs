@@ -175,23 +175,10 @@ where
                 None => future.await?,
             };
             if let Some(span) = &span {
-                let code = response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<i32>().ok())
-                    .unwrap_or(0);
-                span.record("rpc.grpc.status_code", code);
+                span.record("rpc.grpc.status_code", grpc_code(&response));
             }
             if let Some(method) = method {
-                // Errors are trailers-only responses: the code is in the
-                // headers. Absent means OK (or a streamed error).
-                let code = response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<i32>().ok())
-                    .unwrap_or(0);
+                let code = grpc_code(&response);
                 let elapsed = start.elapsed();
                 tracing::debug!(
                     rpc.method = %method,
@@ -206,4 +193,15 @@ where
             Ok(response)
         })
     }
+}
+
+/// The gRPC status code of a response. Errors are trailers-only responses:
+/// the code is in the headers. Absent means OK (or a streamed error).
+fn grpc_code(response: &http::Response<tonic::body::Body>) -> i32 {
+    response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .unwrap_or(0)
 }
