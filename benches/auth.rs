@@ -245,7 +245,7 @@ fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 /// Pagination depth and stats cost at scale: 250,000 environments in one
 /// account, 1,000,000 comments in one environment.
 async fn data_scale() {
-    use pulse::domain::page::PageRequest;
+    use pulse::domain::page::PageSealer;
     use pulse::domain::scope::AccountScope;
     println!("\n| data at scale | p50 ms | p99 ms |");
     println!("|---|---:|---:|");
@@ -312,14 +312,17 @@ async fn data_scale() {
         );
         let account_scope = AccountScope::new_for_bench(account.clone());
         // Page 1 and page 1,000 (50 per page) of ListEnvironments.
-        let first = PageRequest::parse("environments", 50, "").unwrap();
+        let pages = PageSealer::new([7; 32]);
+        let first = pages.parse(&account, "environments", 50, "").unwrap();
         let (page, _) =
             pulse::store::environments::list_environments(&store, &account_scope, &first)
                 .await
                 .unwrap();
         let base_seq = page[0].seq - 1;
         let deep_token = first.next_token(base_seq + 999 * 50);
-        let deep = PageRequest::parse("environments", 50, &deep_token).unwrap();
+        let deep = pages
+            .parse(&account, "environments", 50, &deep_token)
+            .unwrap();
         for (label, req) in [
             ("ListEnvironments page 1", first),
             ("ListEnvironments page 1,000", deep),

@@ -72,6 +72,30 @@ pub enum AccountCommand {
         #[command(flatten)]
         database: DatabaseSettings,
     },
+    /// Manage an account's admin tokens directly in the database.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `pulse account token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an admin token for an account, without an admin token: the
+    /// way back in after the account's last token was revoked. Needs
+    /// database access (run it where `pulse serve` runs); audited with the
+    /// actor `cli`.
+    Create {
+        /// The account's id, `acct_…`.
+        account_id: String,
+        /// Label for the token.
+        #[arg(long, default_value = "recovered with pulse account token create")]
+        name: String,
+        /// Print one JSON line `{"admin_token_id": …, "admin_token": …}`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
 }
 
 /// Runs a parsed command line.
@@ -99,6 +123,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Account(AccountCommand::Token(TokenCommand::Create {
+            account_id,
+            name,
+            json,
+            database,
+        })) => recover_token(account_id, name, json, database).await,
         Command::Account(AccountCommand::Create {
             name,
             json,
@@ -132,6 +162,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `pulse account token create`.
+async fn recover_token(
+    account_id: String,
+    name: String,
+    json: bool,
+    database: DatabaseSettings,
+) -> anyhow::Result<()> {
+    let name = crate::domain::names::parse_display_name("--name", &name)
+        .map_err(|e| anyhow::anyhow!("invalid token name: {e:?}"))?;
+    let store = Store::connect(&database)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("migrating")?;
+    let actor = crate::domain::audit::Actor::local("cli");
+    let created = match accounts::recover_admin_token(&store, &account_id, &name, &actor).await {
+        Ok(created) => created,
+        Err(crate::error::Error::NotFound(_)) => {
+            anyhow::bail!("account {account_id:?} not found in this database")
+        }
+        Err(e) => return Err(anyhow::anyhow!("creating the admin token: {e}")),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "admin_token_id": created.admin_token.id,
+                "admin_token": created.token.expose(),
+            })
+        );
+    } else {
+        println!(
+            "admin token {} for {account_id} (shown once): {}",
+            created.admin_token.id,
+            created.token.expose()
+        );
+    }
+    Ok(())
 }
 
 async fn serve(settings: ServeSettings) -> anyhow::Result<()> {

@@ -60,11 +60,62 @@ pub struct ServeSettings {
     /// Failed authentications a peer address may burst.
     #[arg(long, env = "PULSE_FAILED_AUTH_BURST", default_value_t = 100)]
     pub failed_auth_burst: u32,
+    /// Database lookups of credentials not in memory ("cold" lookups)
+    /// allowed per second over all callers (and as a burst). Beyond it a
+    /// lookup waits up to a second for its turn, then fails UNAVAILABLE, so
+    /// a flood of made-up keys costs the database a bounded rate of queries.
+    #[arg(long, env = "PULSE_COLD_LOOKUPS_PER_SECOND", default_value_t = 2000)]
+    pub cold_lookups_per_second: u32,
+    #[command(flatten)]
+    pub connections: ConnectionSettings,
     #[command(flatten)]
     pub tls: TlsSettings,
     /// Serve Prometheus metrics on this address at `/metrics` (off unless set).
     #[arg(long, env = "PULSE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Limits on the gRPC port's connections, so idle or half-open sockets
+/// cannot exhaust the server (see SECURITY.md).
+#[derive(Clone, Debug, Args)]
+pub struct ConnectionSettings {
+    /// Seconds a new connection has to send the HTTP/2 preface and its
+    /// first complete request frame; it is closed otherwise.
+    #[arg(long, env = "PULSE_HANDSHAKE_TIMEOUT", default_value_t = 10)]
+    pub handshake_timeout: u64,
+    /// Seconds a connection may go without sending a request frame (headers,
+    /// data, reset, window update) before it is closed. Clients reconnect.
+    #[arg(long, env = "PULSE_IDLE_TIMEOUT", default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// Seconds between HTTP/2 keepalive pings the server sends.
+    #[arg(long, env = "PULSE_KEEPALIVE_INTERVAL", default_value_t = 30)]
+    pub keepalive_interval: u64,
+    /// Seconds a keepalive ping may go unanswered before the connection
+    /// is closed.
+    #[arg(long, env = "PULSE_KEEPALIVE_TIMEOUT", default_value_t = 10)]
+    pub keepalive_timeout: u64,
+    /// Most open connections; beyond it new connections are closed as soon
+    /// as they are accepted. Lowered at start to fit the process's file
+    /// descriptor limit (whose soft value is raised to the hard one).
+    #[arg(
+        id = "connection_cap",
+        long = "max-connections",
+        env = "PULSE_MAX_CONNECTIONS",
+        default_value_t = 10_000
+    )]
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: 10,
+            idle_timeout: 300,
+            keepalive_interval: 30,
+            keepalive_timeout: 10,
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// TLS for the gRPC port (rustls, ring). Off unless a certificate is given.
@@ -99,6 +150,8 @@ impl ServeSettings {
             // Tests make many failed calls on purpose; the limit has its own test.
             failed_auth_per_second: 10_000,
             failed_auth_burst: 10_000,
+            cold_lookups_per_second: 2000,
+            connections: ConnectionSettings::default(),
             tls: TlsSettings::default(),
             metrics_listen: None,
         }

@@ -65,7 +65,45 @@ impl From<DbErr> for Error {
         if is_unavailable(&err) {
             return Error::Unavailable(err.to_string());
         }
+        if is_data_error(&err) {
+            // A value the database refuses (PostgreSQL SQLSTATE class 22,
+            // SQLite MISMATCH/TOOBIG): the request's fault, never an outage
+            // to retry. Validation should catch these first; log the detail.
+            tracing::debug!(error = %err, "value refused by the database");
+            return Error::invalid("request", "contains a value that cannot be stored");
+        }
         Error::Internal(err.to_string())
+    }
+}
+
+/// The database's own error code, tagged with whose code it is: SQLite's
+/// numeric result codes and PostgreSQL's SQLSTATEs overlap as strings
+/// ("22021", a NUL byte in text, is also SQLite's BUSY in its low byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DbCode<'a> {
+    /// An (extended) SQLite result code.
+    Sqlite(u32),
+    /// A PostgreSQL SQLSTATE.
+    Postgres(&'a str),
+}
+
+fn with_code<T>(err: &DbErr, f: impl FnOnce(DbCode<'_>) -> T) -> Option<T> {
+    use sea_orm::sqlx::Error as Sqlx;
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return None;
+    };
+    let Sqlx::Database(db) = &**e else {
+        return None;
+    };
+    let code = db.code()?;
+    if db
+        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        Some(f(DbCode::Sqlite(code.parse().ok()?)))
+    } else {
+        Some(f(DbCode::Postgres(&code)))
     }
 }
 
@@ -82,7 +120,7 @@ fn is_unavailable(err: &DbErr) -> bool {
                 | Sqlx::PoolClosed
                 | Sqlx::WorkerCrashed
                 | Sqlx::Tls(_) => true,
-                Sqlx::Database(db) => db.code().is_some_and(|c| unavailable_code(&c)),
+                Sqlx::Database(_) => with_code(err, unavailable_code).unwrap_or(false),
                 _ => false,
             }
         }
@@ -90,19 +128,34 @@ fn is_unavailable(err: &DbErr) -> bool {
     }
 }
 
+/// Whether the database refused a value of the request.
+fn is_data_error(err: &DbErr) -> bool {
+    with_code(err, data_code).unwrap_or(false)
+}
+
 /// Database error codes that mean "the database cannot serve this now"
 /// (retryable), not "this statement is wrong".
-fn unavailable_code(code: &str) -> bool {
-    // SQLite reports (extended) result codes as numbers; the primary code
-    // is the low byte: BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13,
-    // CANTOPEN 14.
-    if let Ok(n) = code.parse::<u32>() {
-        return matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14);
+pub(crate) fn unavailable_code(code: DbCode<'_>) -> bool {
+    match code {
+        // The primary code is the low byte: BUSY 5, LOCKED 6, READONLY 8,
+        // IOERR 10, FULL 13, CANTOPEN 14.
+        DbCode::Sqlite(n) => matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14),
+        // Connection exceptions (08…), insufficient resources such as a
+        // full disk (53…), operator intervention such as shutdown (57P…),
+        // read-only transaction (25006).
+        DbCode::Postgres(s) => {
+            s.starts_with("08") || s.starts_with("53") || s.starts_with("57P") || s == "25006"
+        }
     }
-    // PostgreSQL SQLSTATEs: connection exceptions (08…), insufficient
-    // resources such as a full disk (53…), operator intervention such as
-    // shutdown (57P…), read-only transaction (25006).
-    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || code == "25006"
+}
+
+/// Database error codes that mean "this value cannot be stored": SQLite
+/// TOOBIG 18 and MISMATCH 20; PostgreSQL data exceptions (class 22).
+pub(crate) fn data_code(code: DbCode<'_>) -> bool {
+    match code {
+        DbCode::Sqlite(n) => matches!(n & 0xff, 18 | 20),
+        DbCode::Postgres(s) => s.starts_with("22"),
+    }
 }
 
 impl From<Error> for Status {
@@ -142,3 +195,25 @@ impl From<Error> for Status {
 
 /// Result with the service's error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_errors_are_never_unavailability() {
+        // 22021 (NUL in text) parsed as a number has SQLite BUSY's low byte.
+        for sqlstate in ["22021", "22001", "22P02", "23505", "23503"] {
+            assert!(!unavailable_code(DbCode::Postgres(sqlstate)), "{sqlstate}");
+        }
+        assert!(data_code(DbCode::Postgres("22021")));
+        assert!(!data_code(DbCode::Postgres("23505")));
+        assert!(unavailable_code(DbCode::Postgres("57P01")));
+        assert!(unavailable_code(DbCode::Postgres("08006")));
+        assert!(unavailable_code(DbCode::Sqlite(5)));
+        assert!(unavailable_code(DbCode::Sqlite(261))); // BUSY_RECOVERY
+        assert!(!unavailable_code(DbCode::Sqlite(19))); // CONSTRAINT
+        assert!(!unavailable_code(DbCode::Sqlite(2067))); // CONSTRAINT_UNIQUE
+        assert!(data_code(DbCode::Sqlite(20)));
+    }
+}

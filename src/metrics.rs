@@ -61,6 +61,8 @@ pub struct Metrics {
     auth_failures: Family<ReasonLabels, Counter>,
     key_cache: Family<CacheLabels, Gauge>,
     pool: Family<PoolLabels, Gauge>,
+    connections: Gauge,
+    connections_closed: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -97,6 +99,18 @@ impl Default for Metrics {
             "Database pool connections by pool (read, write) and state (open, idle, max)",
             pool.clone(),
         );
+        let connections = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Client connections open on the gRPC port",
+            connections.clone(),
+        );
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Client connections the server closed, by reason (shed, handshake_timeout, idle_timeout)",
+            connections_closed.clone(),
+        );
         Self {
             registry,
             rpc_requests,
@@ -104,17 +118,55 @@ impl Default for Metrics {
             auth_failures,
             key_cache,
             pool,
+            connections,
+            connections_closed,
         }
     }
+}
+
+/// The (service, method) labels of a request path: only RPCs this server
+/// serves, from its descriptors, so label sets are bounded whatever paths
+/// callers send; anything else is counted as `unknown`/`unknown`.
+fn known_rpc(path: &str) -> (&'static str, &'static str) {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static KNOWN: OnceLock<HashMap<String, (&'static str, &'static str)>> = OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        use prost::Message;
+        let mut known = HashMap::new();
+        for set in [
+            crate::pb::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(set) else {
+                continue;
+            };
+            for file in &set.file {
+                for service in &file.service {
+                    let full = format!("{}.{}", file.package(), service.name());
+                    let service_label: &'static str = Box::leak(full.clone().into_boxed_str());
+                    for method in &service.method {
+                        let method_label: &'static str =
+                            Box::leak(method.name().to_owned().into_boxed_str());
+                        known.insert(
+                            format!("/{full}/{}", method.name()),
+                            (service_label, method_label),
+                        );
+                    }
+                }
+            }
+        }
+        known
+    });
+    known.get(path).copied().unwrap_or(("unknown", "unknown"))
 }
 
 impl Metrics {
     /// Records one finished RPC (`path` is `/package.Service/Method`).
     pub fn rpc(&self, path: &str, code: tonic::Code, seconds: f64) {
-        let (service, method) = path
-            .trim_start_matches('/')
-            .split_once('/')
-            .unwrap_or((path, ""));
+        let (service, method) = known_rpc(path);
         let labels = RpcLabels {
             service: service.to_owned(),
             method: method.to_owned(),
@@ -122,6 +174,23 @@ impl Metrics {
         };
         self.rpc_requests.get_or_create(&labels).inc();
         self.rpc_duration.get_or_create(&labels).observe(seconds);
+    }
+
+    /// A client connection was accepted.
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+    }
+
+    /// An accepted client connection ended.
+    pub fn connection_dropped(&self) {
+        self.connections.dec();
+    }
+
+    /// The server closed (or refused) a connection, and why.
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// Records a refused authentication.

@@ -6,7 +6,6 @@ use super::{AppState, convert};
 use crate::auth::context;
 use crate::domain::ids::{IdKind, parse_id};
 use crate::domain::names::parse_display_name;
-use crate::domain::page::PageRequest;
 use crate::pb::{self, account_service_server::AccountService};
 use crate::store::accounts;
 
@@ -55,7 +54,12 @@ impl AccountService for AccountApi {
     ) -> Result<Response<pb::ListAdminTokensResponse>, Status> {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
-        let page = PageRequest::parse("admin_tokens", req.page_size, &req.page_token)?;
+        let page = self.state.pages.parse(
+            admin.scope.account_id(),
+            "admin_tokens",
+            req.page_size,
+            &req.page_token,
+        )?;
         let (rows, next_page_token) =
             accounts::list_admin_tokens(&self.state.store, &admin.scope, &page).await?;
         Ok(Response::new(pb::ListAdminTokensResponse {

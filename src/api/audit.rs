@@ -6,7 +6,6 @@ use super::{AppState, convert};
 use crate::auth::context;
 use crate::domain::audit::EventType;
 use crate::domain::ids::{IdKind, parse_id};
-use crate::domain::page::PageRequest;
 use crate::pb::{self, audit_service_server::AuditService};
 use crate::store::audit::{self, Filter};
 
@@ -43,7 +42,12 @@ impl AuditService for AuditApi {
         };
         // The token is bound to the filters: another filter is another list.
         let list = format!("audit/{}/{}", req.environment_id, req.r#type);
-        let page = PageRequest::parse(&list, req.page_size, &req.page_token)?;
+        let page = self.state.pages.parse(
+            admin.scope.account_id(),
+            &list,
+            req.page_size,
+            &req.page_token,
+        )?;
         let (rows, next_page_token) =
             audit::list_events(&self.state.store, &admin.scope, &filter, &page).await?;
         Ok(Response::new(pb::ListAuditEventsResponse {

@@ -9,7 +9,6 @@ use crate::auth::context::{self, EnvCaller};
 use crate::domain::content::{parse_body, parse_metadata};
 use crate::domain::ids::{IdKind, parse_id};
 use crate::domain::names::parse_resource_id;
-use crate::domain::page::PageRequest;
 use crate::error::{Error, Result};
 use crate::pb::{
     self, room_service_server::RoomService, thread_service_server::ThreadService,
@@ -92,7 +91,12 @@ impl RoomService for DataApi {
     ) -> Result<Response<pb::ListRoomsResponse>, Status> {
         let caller = context::environment(&request)?;
         let req = request.get_ref();
-        let page = PageRequest::parse("rooms", req.page_size, &req.page_token)?;
+        let page = self.state.pages.parse(
+            caller.scope.environment_id(),
+            "rooms",
+            req.page_size,
+            &req.page_token,
+        )?;
         let (rows, next_page_token) =
             rooms::list_rooms(&self.state.store, &caller.scope, &page).await?;
         Ok(Response::new(pb::ListRoomsResponse {
@@ -136,7 +140,8 @@ impl ThreadService for DataApi {
         let caller = context::environment(&request)?;
         let req = request.get_ref();
         let room_id = parse_resource_id("room_id", &req.room_id)?;
-        let page = PageRequest::parse(
+        let page = self.state.pages.parse(
+            caller.scope.environment_id(),
             &format!("threads/{room_id}"),
             req.page_size,
             &req.page_token,
@@ -171,7 +176,8 @@ impl ThreadService for DataApi {
         let caller = context::environment(&request)?;
         let req = request.get_ref();
         let thread_id = parse_id(IdKind::Thread, "thread_id", &req.thread_id)?;
-        let page = PageRequest::parse(
+        let page = self.state.pages.parse(
+            caller.scope.environment_id(),
             &format!("comments/{thread_id}"),
             req.page_size,
             &req.page_token,
@@ -232,7 +238,12 @@ impl UserService for DataApi {
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
         let caller = context::environment(&request)?;
         let req = request.get_ref();
-        let page = PageRequest::parse("users", req.page_size, &req.page_token)?;
+        let page = self.state.pages.parse(
+            caller.scope.environment_id(),
+            "users",
+            req.page_size,
+            &req.page_token,
+        )?;
         let (rows, next_page_token) =
             users::list_users(&self.state.store, &caller.scope, &page).await?;
         Ok(Response::new(pb::ListUsersResponse {

@@ -8,7 +8,6 @@ use crate::auth::credential::CredentialKind;
 use crate::domain::ids::{IdKind, parse_id};
 use crate::domain::names::parse_display_name;
 use crate::domain::names::parse_resource_id;
-use crate::domain::page::PageRequest;
 use crate::domain::time::{now_micros, parse_expire_time};
 use crate::error::Error;
 use crate::pb::{self, environment_service_server::EnvironmentService};
@@ -73,7 +72,12 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::ListEnvironmentsResponse>, Status> {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
-        let page = PageRequest::parse("environments", req.page_size, &req.page_token)?;
+        let page = self.state.pages.parse(
+            admin.scope.account_id(),
+            "environments",
+            req.page_size,
+            &req.page_token,
+        )?;
         let (rows, next_page_token) =
             environments::list_environments(&self.state.store, &admin.scope, &page).await?;
         Ok(Response::new(pb::ListEnvironmentsResponse {
@@ -145,7 +149,12 @@ impl EnvironmentService for EnvironmentApi {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
         let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
-        let page = PageRequest::parse(&format!("keys/{env_id}"), req.page_size, &req.page_token)?;
+        let page = self.state.pages.parse(
+            admin.scope.account_id(),
+            &format!("keys/{env_id}"),
+            req.page_size,
+            &req.page_token,
+        )?;
         let (rows, next_page_token) =
             keys::list_keys(&self.state.store, &admin.scope, &env_id, &page).await?;
         Ok(Response::new(pb::ListKeysResponse {
@@ -288,7 +297,12 @@ impl EnvironmentService for EnvironmentApi {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
         let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
-        let page = PageRequest::parse(&format!("rooms/{env_id}"), req.page_size, &req.page_token)?;
+        let page = self.state.pages.parse(
+            admin.scope.account_id(),
+            &format!("rooms/{env_id}"),
+            req.page_size,
+            &req.page_token,
+        )?;
         let scope =
             environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
         let (rows, next_page_token) = rooms::list_rooms(&self.state.store, &scope, &page).await?;
@@ -310,7 +324,12 @@ impl EnvironmentService for EnvironmentApi {
             room => Some(parse_resource_id("room_id", room)?),
         };
         let list = format!("threads/{env_id}/{}", room_id.as_deref().unwrap_or(""));
-        let page = PageRequest::parse(&list, req.page_size, &req.page_token)?;
+        let page = self.state.pages.parse(
+            admin.scope.account_id(),
+            &list,
+            req.page_size,
+            &req.page_token,
+        )?;
         let scope =
             environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
         let (rows, next_page_token) =
@@ -328,7 +347,12 @@ impl EnvironmentService for EnvironmentApi {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
         let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
-        let page = PageRequest::parse(&format!("users/{env_id}"), req.page_size, &req.page_token)?;
+        let page = self.state.pages.parse(
+            admin.scope.account_id(),
+            &format!("users/{env_id}"),
+            req.page_size,
+            &req.page_token,
+        )?;
         let scope =
             environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
         let (rows, next_page_token) = users::list_users(&self.state.store, &scope, &page).await?;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::auth::KeyIndex;
 use crate::auth::tokens::TokenService;
 use crate::cluster::{Cluster, Killed, Notice};
+use crate::domain::page::PageSealer;
 use crate::store::Store;
 
 /// What every handler needs: the store and the key index (to kill
@@ -28,6 +29,8 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     /// Revocation propagation to other replicas.
     pub cluster: Arc<Cluster>,
+    /// Seals page tokens to their list and tenant.
+    pub pages: Arc<PageSealer>,
 }
 
 impl AppState {

@@ -1,26 +1,6 @@
 //! The key index: credential hash → stored record, kept in memory so the
 //! hot path almost never waits on the database.
 //!
-//! Two structures:
-//! - `entries`: an async cache (moka) of found credentials. Concurrent
-//!   misses for one hash share a single database query (`try_get_with`).
-//! - `absent`: unknown-but-well-formed credentials, for [`NEGATIVE_TTL`],
-//!   so probing costs at most one query per key per TTL. Kept apart so the
-//!   big cache needs no per-entry expiry (a timer-wheel node per entry).
-//! - `dead`: ids of credentials killed by this process (revoked, rotated
-//!   away, deleted). A credential never comes back to life, so a dead id is
-//!   final. It is checked on every hit, which closes the race where a lookup
-//!   that read the row *before* the revoking transaction committed puts the
-//!   stale "active" record back into `entries` *after* we evicted it.
-//!   Entries live at most [`POSITIVE_TTL`] and dead ids [`DEAD_TTL`], longer
-//!   than an entry plus any lookup, so no stale entry outlives its tombstone.
-//!
-//! Kill is called after the transaction commits and before the RPC returns:
-//! once `RotateKeys`/`RevokeKey` return, this process rejects the old key.
-
-//! The key index: credential hash → stored record, kept in memory so the
-//! hot path almost never waits on the database.
-//!
 //! - `entries`: found credentials in a `quick_cache` (CLOCK-Pro, sharded,
 //!   a few words of overhead per entry and no bookkeeping on reads, which
 //!   keeps hits fast and memory small at a million keys). Concurrent misses
@@ -39,13 +19,20 @@
 //!
 //! Kill is called after the transaction commits and before the RPC returns:
 //! once `RotateKeys`/`RevokeKey` return, this process rejects the old key.
+//!
+//! Every database lookup (a miss) first passes the [`ColdLookups`] gate:
+//! a flood of made-up credentials costs the database a bounded rate of
+//! queries, and none at all from a peer over its failure quota.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use std::net::IpAddr;
+
 use super::credential::{CredentialHash, ParsedCredential};
+use super::ratelimit::{ColdLookups, FailedAuthLimiter};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::credentials::{self, CredentialRecord};
@@ -60,6 +47,8 @@ pub const DEAD_TTL: Duration = Duration::from_secs(900);
 pub const USE_RECORD_EVERY: Duration = Duration::from_secs(60);
 /// How often queued `last_use_time`s are written.
 pub const USE_FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Cold lookups a second when no limit is configured (benches, tools).
+pub const DEFAULT_COLD_LOOKUPS_PER_SECOND: u32 = 2000;
 /// Bound on cached lookups.
 const MAX_ENTRIES: usize = 2_000_000;
 
@@ -107,6 +96,8 @@ pub struct KeyIndex {
     /// (for the key-cache metrics).
     resolves: AtomicU64,
     lookups: AtomicU64,
+    /// The gate in front of database lookups.
+    cold: ColdLookups,
 }
 
 impl std::fmt::Debug for KeyIndex {
@@ -137,7 +128,17 @@ impl KeyIndex {
             resolves: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
             pending_use: std::sync::Mutex::new(Vec::new()),
+            cold: ColdLookups::new(
+                DEFAULT_COLD_LOOKUPS_PER_SECOND,
+                Arc::new(FailedAuthLimiter::new(u32::MAX, u32::MAX)),
+            ),
         }
+    }
+
+    /// The same index with `cold` as the gate in front of database lookups.
+    pub fn with_cold_lookups(mut self, cold: ColdLookups) -> Self {
+        self.cold = cold;
+        self
     }
 
     fn compact(&self, record: CredentialRecord) -> Arc<Resolved> {
@@ -159,10 +160,20 @@ impl KeyIndex {
     /// Resolves a well-formed credential to its active record; `None` if it
     /// is unknown, revoked or killed.
     pub async fn resolve(&self, cred: &ParsedCredential) -> Result<Option<Arc<Resolved>>> {
+        self.resolve_from(cred, None).await
+    }
+
+    /// [`KeyIndex::resolve`] for a call from `peer`, whose database
+    /// lookups (if any) pass the cold-lookup gate under its address.
+    pub async fn resolve_from(
+        &self,
+        cred: &ParsedCredential,
+        peer: Option<IpAddr>,
+    ) -> Result<Option<Arc<Resolved>>> {
         let store = &self.store;
         self.resolves.fetch_add(1, Ordering::Relaxed);
         if !self.trusted() {
-            let record = self.lookup(store, cred).await?;
+            let record = self.lookup(store, cred, peer).await?;
             return Ok(record.map(|r| self.compact(r)).and_then(|r| self.usable(r)));
         }
         if self.absent.contains_key(&cred.hash) {
@@ -172,7 +183,7 @@ impl KeyIndex {
             let entry = self
                 .entries
                 .get_or_insert_async(&cred.hash, async {
-                    match self.lookup(store, cred).await {
+                    match self.lookup(store, cred, peer).await {
                         Ok(Some(record)) => Ok(self.compact(record)),
                         Ok(None) => Err(Error::NotFound("credential")),
                         Err(e) => Err(e),
@@ -195,7 +206,7 @@ impl KeyIndex {
                 Err(e) => return Err(e),
             }
         }
-        let record = self.lookup(store, cred).await?;
+        let record = self.lookup(store, cred, peer).await?;
         Ok(record.map(|r| self.compact(r)).and_then(|r| self.usable(r)))
     }
 
@@ -203,7 +214,9 @@ impl KeyIndex {
         &self,
         store: &Store,
         cred: &ParsedCredential,
+        peer: Option<IpAddr>,
     ) -> Result<Option<CredentialRecord>> {
+        self.cold.admit(peer).await?;
         self.lookups.fetch_add(1, Ordering::Relaxed);
         credentials::lookup(store, cred).await
     }

@@ -50,7 +50,7 @@ pub struct AuthLayer {
 struct Authenticator {
     index: Arc<KeyIndex>,
     tokens: Arc<TokenService>,
-    failures: FailedAuthLimiter,
+    failures: Arc<FailedAuthLimiter>,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -59,7 +59,7 @@ impl AuthLayer {
     pub fn new(
         index: Arc<KeyIndex>,
         tokens: Arc<TokenService>,
-        failures: FailedAuthLimiter,
+        failures: Arc<FailedAuthLimiter>,
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
         Self {
@@ -127,13 +127,11 @@ where
                         request.extensions_mut().insert(caller);
                     }
                     Err(Error::Unauthenticated) => {
-                        let wait = peer.and_then(|a| auth.failures.failed(a.ip()));
+                        let why = failure_reason(request.headers());
+                        let looked_up = why == "unknown_or_revoked";
+                        let wait = peer.and_then(|a| auth.failures.failed(a.ip(), looked_up));
                         if let Some(metrics) = &auth.metrics {
-                            let reason = match wait {
-                                Some(_) => "rate_limited",
-                                None => failure_reason(request.headers()),
-                            };
-                            metrics.auth_failure(reason);
+                            metrics.auth_failure(if wait.is_some() { "rate_limited" } else { why });
                         }
                         return Ok(match wait {
                             Some(wait) => too_many_failures(wait),
@@ -141,12 +139,24 @@ where
                         }
                         .into_http());
                     }
-                    Err(err) => {
+                    Err(Error::ResourceExhausted(_)) => {
+                        // Refused before any database lookup: the peer is
+                        // over its failure quota, or lookups are capped.
+                        let wait = peer
+                            .and_then(|a| auth.failures.blocked_for(a.ip()))
+                            .unwrap_or(super::ratelimit::COLD_LOOKUP_WAIT);
+                        if let Some(metrics) = &auth.metrics {
+                            metrics.auth_failure("rate_limited");
+                        }
+                        return Ok(too_many_failures(wait).into_http());
+                    }
+                    Err(err @ Error::PermissionDenied(_)) => {
                         if let Some(metrics) = &auth.metrics {
                             metrics.auth_failure("permission_denied");
                         }
                         return Ok(Status::from(err).into_http());
                     }
+                    Err(err) => return Ok(Status::from(err).into_http()),
                 }
             }
             let mut response = inner.call(request).await?;
@@ -199,6 +209,22 @@ async fn authenticate(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Result<Caller> {
+    // Two credentials of one kind: refuse rather than pick one (a proxy
+    // adding a header must not silently change who is calling).
+    if headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+        || headers
+            .get_all(PUBLISHABLE_KEY_HEADER)
+            .iter()
+            .nth(1)
+            .is_some()
+    {
+        return Err(Error::Unauthenticated);
+    }
+    let peer_ip = peer.map(|a| a.ip());
     let bearer = match headers.get(http::header::AUTHORIZATION) {
         Some(value) => Some(
             value
@@ -211,7 +237,7 @@ async fn authenticate(
     };
     if let Some(pk) = headers.get(PUBLISHABLE_KEY_HEADER) {
         let pk = pk.to_str().map_err(|_| Error::Unauthenticated)?;
-        return authenticate_frontend(auth, pk, bearer).await;
+        return authenticate_frontend(auth, pk, bearer, peer_ip).await;
     }
     let token = bearer.ok_or(Error::Unauthenticated)?;
     let cred = credential::parse(token).ok_or(Error::Unauthenticated)?;
@@ -221,7 +247,7 @@ async fn authenticate(
     }
     let record = auth
         .index
-        .resolve(&cred)
+        .resolve_from(&cred, peer_ip)
         .await?
         .ok_or(Error::Unauthenticated)?;
     auth.index.touch(&record);
@@ -254,13 +280,14 @@ async fn authenticate_frontend(
     auth: &Authenticator,
     pk: &str,
     bearer: Option<&str>,
+    peer: Option<std::net::IpAddr>,
 ) -> Result<Caller> {
     let cred = credential::parse(pk)
         .filter(|c| c.kind == CredentialKind::Publishable)
         .ok_or(Error::Unauthenticated)?;
     let record = auth
         .index
-        .resolve(&cred)
+        .resolve_from(&cred, peer)
         .await?
         .ok_or(Error::Unauthenticated)?;
     let env = record

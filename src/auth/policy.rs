@@ -27,7 +27,11 @@ pub fn for_path(path: &str) -> Policy {
     let (service, method) = rest.split_once('/').unwrap_or((rest, ""));
     match (service, method) {
         ("AccountService" | "EnvironmentService" | "AuditService", _) => Policy::Admin,
-        ("AuthService", "MintUserToken") => Policy::Secret,
+        // Destroying other users' content and enumerating the user
+        // directory are backend operations (see the proto comments).
+        ("AuthService", "MintUserToken")
+        | ("RoomService", "DeleteRoom")
+        | ("UserService", "ListUsers") => Policy::Secret,
         ("AuthService", "ListSigningKeys") => Policy::SecretOrPublishable,
         _ => Policy::Environment,
     }
@@ -57,5 +61,11 @@ mod tests {
             Policy::Environment
         );
         assert_eq!(for_path("/pulse.v1.Unknown"), Policy::Environment);
+        assert_eq!(for_path("/pulse.v1.RoomService/DeleteRoom"), Policy::Secret);
+        assert_eq!(for_path("/pulse.v1.UserService/ListUsers"), Policy::Secret);
+        assert_eq!(
+            for_path("/pulse.v1.UserService/GetUser"),
+            Policy::Environment
+        );
     }
 }

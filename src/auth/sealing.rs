@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 /// The key that seals signing keys. `Debug` shows nothing of it.
 pub struct MasterKey {
     key: LessSafeKey,
+    /// HKDF pseudo-random key for deriving keys of other purposes.
+    prk: ring::hkdf::Prk,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -33,7 +35,27 @@ impl MasterKey {
             .map_err(|_| anyhow::anyhow!("the master key must be 32 bytes"))?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            prk: ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"pulse master key").extract(bytes),
         })
+    }
+
+    /// 32 bytes of key material for `purpose` (HKDF-SHA256), so one secret
+    /// to manage yields independent keys: e.g. page tokens are sealed under
+    /// a key that cannot open signing keys.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        struct Len;
+        impl ring::hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let info = [purpose.as_bytes()];
+        let mut out = [0u8; 32];
+        self.prk
+            .expand(&info, Len)
+            .and_then(|okm| okm.fill(&mut out))
+            .expect("32 bytes is a valid HKDF-SHA256 length");
+        out
     }
 
     /// A master key from its base64 text (standard or URL-safe alphabet).

@@ -11,6 +11,7 @@ pub const METADATA_MAX_ENTRIES: usize = 50;
 
 /// Checks a comment body: 1–10,000 characters, not only whitespace.
 pub fn parse_body(field: &str, value: &str) -> Result<String, Error> {
+    reject_nul(field, value)?;
     if value.trim().is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
     }
@@ -36,6 +37,8 @@ pub fn parse_metadata(
         ));
     }
     for (k, v) in value {
+        reject_nul(field, k)?;
+        reject_nul(field, v)?;
         if k.is_empty() || k.chars().count() > 128 {
             return Err(Error::invalid(field, "keys must be 1-128 characters"));
         }
@@ -47,6 +50,15 @@ pub fn parse_metadata(
         }
     }
     Ok(value.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+/// Refuses U+0000 in any text: PostgreSQL cannot store it in `text`, and
+/// both backends must answer alike (INVALID_ARGUMENT, never "retry").
+pub fn reject_nul(field: &str, value: &str) -> Result<(), Error> {
+    if value.contains('\0') {
+        return Err(Error::invalid(field, "must not contain NUL characters"));
+    }
+    Ok(())
 }
 
 /// Checks a bounded free-text field (profile name, avatar URL).
@@ -73,5 +85,8 @@ mod tests {
         assert!(parse_body("b", " ").is_err());
         assert!(parse_body("b", &"x".repeat(10_000)).is_ok());
         assert!(parse_body("b", &"x".repeat(10_001)).is_err());
+        assert!(parse_body("b", "a\0b").is_err());
+        let nul_value = [("k".to_owned(), "v\0".to_owned())].into();
+        assert!(parse_metadata("m", &nul_value).is_err());
     }
 }

@@ -74,11 +74,17 @@ pub fn new_request_id() -> String {
     format!("req_{}", base62(&random_bytes::<12>()))
 }
 
-/// A client-chosen request id is kept if it is 1–128 printable ASCII
-/// characters (it is stored and echoed, so it must be harmless).
+/// A client-chosen request id is kept if it is 1–128 characters of
+/// `[A-Za-z0-9._:-]` (it is stored in the audit log and echoed, so it must
+/// be harmless in any log viewer, shell or page); otherwise the caller gets
+/// a generated one.
 pub fn accept_request_id(value: &str) -> Option<String> {
-    (!value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| value.to_owned())
+    (!value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b)))
+    .then(|| value.to_owned())
 }
 
 /// Checks that `value` is shaped like an id of `kind`; `field` names the

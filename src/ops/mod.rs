@@ -22,7 +22,8 @@ use output::{Table, api_key_json, environment_json, time};
 /// Where the server is and how to authenticate.
 #[derive(Clone, Debug, Args)]
 pub struct Connection {
-    /// The server, e.g. `http://127.0.0.1:50051` (`https://` for TLS).
+    /// The server: `host:port` or `http://host:port` (plaintext), or
+    /// `https://host:port` (TLS).
     #[arg(
         long,
         env = "PULSE_ADDR",
@@ -116,7 +117,13 @@ impl Admin {
             .admin_token
             .clone()
             .ok_or_else(|| anyhow!("no admin token: set PULSE_ADMIN_TOKEN or --admin-token"))?;
-        let channel = Channel::from_shared(conn.addr.clone())
+        // `host:port` as `--listen` and grpcurl write it means plaintext.
+        let url = if conn.addr.contains("://") {
+            conn.addr.clone()
+        } else {
+            format!("http://{}", conn.addr)
+        };
+        let channel = Channel::from_shared(url)
             .with_context(|| format!("bad server address {:?}", conn.addr))?
             .connect_timeout(Duration::from_secs(5))
             .connect()

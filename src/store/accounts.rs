@@ -117,6 +117,27 @@ pub async fn create_admin_token(
     Ok(created)
 }
 
+/// Offline recovery (`pulse account token create`): a new admin token for
+/// the account `account_id`, found by id, for an operator with database
+/// access whose account revoked its last token. NOT_FOUND if no such account.
+pub async fn recover_admin_token(
+    store: &Store,
+    account_id: &str,
+    display_name: &str,
+    actor: &Actor,
+) -> Result<NewAdminToken> {
+    let tx = store.writer().begin().await?;
+    let account = account::Entity::find()
+        .filter(account::Column::Id.eq(account_id))
+        .one(&tx)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    let scope = AccountScope::new(account.id);
+    let created = insert_admin_token(&tx, &scope, display_name, actor).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
 async fn insert_admin_token(
     db: &impl ConnectionTrait,
     scope: &AccountScope,

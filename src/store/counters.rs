@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::entity::environment;
 use crate::domain::scope::EnvironmentScope;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Changes to apply to an environment's counters.
 #[derive(Clone, Copy, Debug, Default)]
@@ -21,7 +21,13 @@ pub struct Delta {
     pub comments: i64,
 }
 
-/// Applies `delta` to the scope's environment (inside the caller's transaction).
+/// Applies `delta` to the scope's environment (inside the caller's
+/// transaction). Every write to an environment's data goes through here,
+/// so it is also the write's proof that the environment still exists:
+/// NOT_FOUND (and the caller's transaction rolls back) when it was deleted.
+/// On PostgreSQL the update waits for a concurrent `DeleteEnvironment`
+/// (which locks the row first) and then finds nothing; on SQLite writes
+/// are serial and the delete has simply happened before.
 pub(crate) async fn add(
     db: &impl ConnectionTrait,
     scope: &EnvironmentScope,
@@ -40,6 +46,8 @@ pub(crate) async fn add(
             update = update.col_expr(column, Expr::col(column).add(d));
         }
     }
-    update.exec(db).await?;
+    if update.exec(db).await?.rows_affected == 0 {
+        return Err(Error::NotFound("environment"));
+    }
     Ok(())
 }

@@ -76,15 +76,39 @@ pub async fn get_environment(
     find(store.reader(), scope, id).await
 }
 
+/// The scope's environment `id`, as a query.
+fn scoped(scope: &AccountScope, id: &str) -> sea_orm::Select<environment::Entity> {
+    environment::Entity::find()
+        .filter(environment::Column::AccountId.eq(scope.account_id()))
+        .filter(environment::Column::Id.eq(id))
+}
+
 /// Looks an environment up within the account scope.
 pub(crate) async fn find(
     db: &impl ConnectionTrait,
     scope: &AccountScope,
     id: &str,
 ) -> Result<environment::Model> {
-    environment::Entity::find()
-        .filter(environment::Column::AccountId.eq(scope.account_id()))
-        .filter(environment::Column::Id.eq(id))
+    scoped(scope, id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("environment"))
+}
+
+/// Like [`find`], and locks the row until the transaction ends
+/// (PostgreSQL `FOR UPDATE`; SQLite has one writer at a time anyway). Every
+/// change to an environment's keys, and its deletion, takes this lock
+/// first, so they are serialized per environment: two rotations cannot
+/// both leave their pair working, the key cap is hard, and a data write
+/// racing a delete either lands before it or fails NOT_FOUND.
+pub(crate) async fn find_locked(
+    db: &impl ConnectionTrait,
+    scope: &AccountScope,
+    id: &str,
+) -> Result<environment::Model> {
+    use sea_orm::QuerySelect;
+    scoped(scope, id)
+        .lock_exclusive()
         .one(db)
         .await?
         .ok_or(Error::NotFound("environment"))
@@ -110,7 +134,7 @@ pub async fn rename_environment(
     actor: &Actor,
 ) -> Result<environment::Model> {
     let tx = store.writer().begin().await?;
-    let env = find(&tx, scope, id).await?;
+    let env = find_locked(&tx, scope, id).await?;
     let mut active: environment::ActiveModel = env.into();
     active.display_name = Set(display_name.to_owned());
     active.update_time = Set(now_micros());
@@ -135,7 +159,7 @@ pub async fn delete_environment(
     notice: Notice<'_>,
 ) -> Result<DeletedEnvironment> {
     let tx = store.writer().begin().await?;
-    let env = find(&tx, scope, id).await?;
+    let env = find_locked(&tx, scope, id).await?;
     let keys = api_key::Entity::find()
         .filter(api_key::Column::EnvironmentId.eq(&env.id))
         .all(&tx)

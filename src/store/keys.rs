@@ -145,7 +145,7 @@ pub async fn rotate_keys(
 ) -> Result<Rotation> {
     let now = now_micros();
     let tx = store.writer().begin().await?;
-    let env = environments::find(&tx, scope, environment_id).await?;
+    let env = environments::find_locked(&tx, scope, environment_id).await?;
     let subject = Subject {
         account_id: scope.account_id(),
         environment_id: Some(&env.id),
@@ -235,7 +235,7 @@ pub async fn create_key(
     };
     let now = now_micros();
     let tx = store.writer().begin().await?;
-    let env = environments::find(&tx, scope, environment_id).await?;
+    let env = environments::find_locked(&tx, scope, environment_id).await?;
     let working = api_key::Entity::find()
         .filter(api_key::Column::EnvironmentId.eq(&env.id))
         .filter(api_key::Column::Kind.eq(stored_kind))
@@ -277,6 +277,14 @@ pub async fn revoke_key(
     let key = api_key::Entity::find()
         .filter(api_key::Column::AccountId.eq(scope.account_id()))
         .filter(api_key::Column::Id.eq(id))
+        .one(&tx)
+        .await?
+        .ok_or(Error::NotFound("key"))?;
+    // Serialize with the environment's other key changes, then read the
+    // key again under the lock.
+    environments::find_locked(&tx, scope, &key.environment_id).await?;
+    let key = api_key::Entity::find()
+        .filter(api_key::Column::Id.eq(&key.id))
         .one(&tx)
         .await?
         .ok_or(Error::NotFound("key"))?;

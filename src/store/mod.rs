@@ -100,8 +100,16 @@ impl Store {
                 down: Arc::default(),
             });
         }
-        let write = Database::connect(options(url, 1)).await?;
-        let read = Database::connect(options(url, settings.max_connections)).await?;
+        // Opening sets WAL mode, which needs the file's lock for a moment:
+        // another process starting at the same time may hold it.
+        let write = startup_retry(true, || async {
+            Ok(Database::connect(options(url, 1)).await?)
+        })
+        .await?;
+        let read = startup_retry(true, || async {
+            Ok(Database::connect(options(url, settings.max_connections)).await?)
+        })
+        .await?;
         Ok(Self {
             read,
             write,
@@ -191,6 +199,10 @@ impl Store {
     /// lock, so replicas starting together migrate and bootstrap exactly
     /// once. Returns the new admin token when an account was created.
     pub async fn prepare(&self) -> Result<Option<accounts::NewAccount>> {
+        startup_retry(self.backend == DbBackend::Sqlite, || self.prepare_once()).await
+    }
+
+    async fn prepare_once(&self) -> Result<Option<accounts::NewAccount>> {
         let tx = self.lock_for_migration().await?;
         Migrator::up(&tx, None).await?;
         let created = if accounts::count(&tx).await? == 0 {
@@ -208,6 +220,10 @@ impl Store {
 
     /// Applies pending migrations under the migration lock.
     pub async fn migrate(&self) -> Result<()> {
+        startup_retry(self.backend == DbBackend::Sqlite, || self.migrate_once()).await
+    }
+
+    async fn migrate_once(&self) -> Result<()> {
         let tx = self.lock_for_migration().await?;
         Migrator::up(&tx, None).await?;
         self.unlock_migration(&tx).await?;
@@ -247,6 +263,41 @@ impl Store {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// How long start-up waits for a SQLite file that other processes keep
+/// locked (their migrations, a long write) before giving up.
+const STARTUP_WAIT: Duration = Duration::from_secs(120);
+
+/// Runs a start-up step (open, migrate, bootstrap), retrying while SQLite
+/// answers "busy"/"locked" (UNAVAILABLE here): several `pulse serve`
+/// starting at once on one file take turns instead of failing when one
+/// holds the lock longer than the busy timeout. Each try is a whole
+/// transaction, so a retry never sees half of another's work. PostgreSQL
+/// waits on its advisory lock instead (`retry` false).
+async fn startup_retry<T, F, Fut>(retry: bool, mut step: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
+    let mut delay = Duration::from_millis(20);
+    loop {
+        match step().await {
+            Err(Error::Unavailable(detail))
+                if retry && tokio::time::Instant::now() + delay < deadline =>
+            {
+                tracing::debug!(error = %detail, "database busy at start-up; retrying");
+                // Jitter so that racing starts do not retry in lockstep.
+                let jitter = Duration::from_millis(u64::from(
+                    crate::domain::ids::random_bytes::<1>()[0] % 32,
+                ));
+                tokio::time::sleep(delay + jitter).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -45,6 +45,15 @@ pub struct Guard {
     _otel: Option<otel::Guard>,
 }
 
+/// Colour only for a person at a terminal: never when stderr is a file or
+/// a pipe (log files and shippers would get escape codes), and never with
+/// `NO_COLOR` set to anything non-empty (<https://no-color.org>).
+fn use_colour() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
+}
+
 /// Whether RPCs get spans (trace export is on).
 static SPANS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -76,7 +85,11 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Guard {
     let registry = registry.with(otel_layer);
     let result = match format {
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_ansi(use_colour())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(

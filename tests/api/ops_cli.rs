@@ -38,6 +38,13 @@ fn json(out: &Output) -> Value {
 
 async fn ops_commands_drive_a_running_server(backend: Backend) {
     let app = spawn_app(backend).await;
+    // `PULSE_ADDR` as `--listen` and grpcurl write it: host:port, plaintext.
+    let bare = ops(
+        &app,
+        &["env", "list"],
+        &[("PULSE_ADDR", &app.addr.to_string())],
+    );
+    ok(&bare);
     let created = json(&ops(&app, &["env", "create", "Production", "--json"], &[]));
     let env = created["environment"]["id"].as_str().unwrap().to_owned();
     let sk = created["secret_key"].as_str().unwrap().to_owned();

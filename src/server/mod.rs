@@ -7,10 +7,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
@@ -20,11 +20,12 @@ use crate::api::audit::AuditApi;
 use crate::api::auth::AuthApi;
 use crate::api::data::DataApi;
 use crate::api::environment::EnvironmentApi;
-use crate::auth::ratelimit::FailedAuthLimiter;
+use crate::auth::ratelimit::{ColdLookups, FailedAuthLimiter};
 use crate::auth::tokens::TokenService;
 use crate::auth::{AuthLayer, KeyIndex, sealing};
 use crate::cluster::Cluster;
-use crate::config::{ServeSettings, TlsSettings};
+use crate::config::{ConnectionSettings, ServeSettings, TlsSettings};
+use crate::domain::page::PageSealer;
 use crate::gate::DatabaseGate;
 use crate::metrics::{self, Metrics};
 use crate::pb;
@@ -38,6 +39,8 @@ use crate::pb::user_service_server::UserServiceServer;
 use crate::store::Store;
 use crate::store::accounts::NewAccount;
 use crate::telemetry::RpcTraceLayer;
+
+pub mod connections;
 use sea_orm::DbBackend;
 
 /// Request limits. Every request message of ours fits in well under
@@ -140,11 +143,15 @@ pub struct Application {
     /// The account created on an empty database, to print once.
     bootstrap: Option<NewAccount>,
     /// The per-peer failed-authentication limit.
-    failed_auth: FailedAuthLimiter,
+    failed_auth: Arc<FailedAuthLimiter>,
     /// TLS, when configured.
     tls: Option<ServerTlsConfig>,
     /// Metrics and their bound listener, when configured.
     metrics: Option<(Arc<Metrics>, TcpListener)>,
+    /// Connection deadlines and keepalive.
+    connections: ConnectionSettings,
+    /// The connection cap, fitted to the open-file limit.
+    max_connections: usize,
 }
 
 /// Reads the TLS files named by the settings; `None` when TLS is off.
@@ -189,8 +196,18 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
-        let index = Arc::new(KeyIndex::new(store.clone()));
+        let failed_auth = Arc::new(FailedAuthLimiter::new(
+            settings.failed_auth_per_second,
+            settings.failed_auth_burst,
+        ));
+        let index = Arc::new(
+            KeyIndex::new(store.clone()).with_cold_lookups(ColdLookups::new(
+                settings.cold_lookups_per_second,
+                failed_auth.clone(),
+            )),
+        );
         index.spawn_usage_writer();
+        let pages = PageSealer::new(master.derive("pulse page tokens v1"));
         let tokens = Arc::new(TokenService::new(store.clone(), master));
         let cluster = Arc::new(Cluster::new(store.backend() == DbBackend::Postgres));
         // Listen for other replicas' revocations before serving anything.
@@ -202,14 +219,14 @@ impl Application {
                 index,
                 tokens,
                 cluster,
+                pages,
             },
             bootstrap,
-            failed_auth: FailedAuthLimiter::new(
-                settings.failed_auth_per_second,
-                settings.failed_auth_burst,
-            ),
+            failed_auth,
             tls,
             metrics,
+            connections: settings.connections.clone(),
+            max_connections: connections::fit_connection_cap(settings.connections.max_connections),
         })
     }
 
@@ -251,6 +268,7 @@ impl Application {
             .build_v1alpha()?;
 
         let state = self.state;
+        let metrics_for_connections = self.metrics.as_ref().map(|(m, _)| m.clone());
         let (metrics, metrics_task) = match self.metrics {
             Some((metrics, listener)) => {
                 let task = tokio::spawn(crate::metrics::serve(
@@ -263,6 +281,7 @@ impl Application {
             }
             None => (None, None),
         };
+        let tls_on = self.tls.is_some();
         let mut builder = Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).context("configuring TLS")?;
@@ -272,6 +291,12 @@ impl Application {
             .timeout(limits::RPC_TIMEOUT)
             .concurrency_limit_per_connection(limits::STREAMS_PER_CONNECTION)
             .http2_max_header_list_size(Some(limits::MAX_METADATA_BYTES))
+            .http2_keepalive_interval(Some(Duration::from_secs(
+                self.connections.keepalive_interval.max(1),
+            )))
+            .http2_keepalive_timeout(Some(Duration::from_secs(
+                self.connections.keepalive_timeout.max(1),
+            )))
             .layer(RpcTraceLayer::new(metrics.clone()))
             .layer(DatabaseGate::new(state.store.clone()))
             .layer(AuthLayer::new(
@@ -305,11 +330,13 @@ impl Application {
                 state.clone(),
             ))))
             .serve_with_incoming_shutdown(
-                // Nagle + delayed ACK would add ~40 ms to responses written
-                // in several frames (headers, data, trailers).
-                TcpIncoming::from(self.listener)
-                    .with_nodelay(Some(true))
-                    .with_keepalive(Some(std::time::Duration::from_secs(60))),
+                connections::GuardedIncoming::new(
+                    self.listener,
+                    &self.connections,
+                    self.max_connections,
+                    tls_on,
+                    metrics_for_connections,
+                ),
                 shutdown,
             )
             .await
