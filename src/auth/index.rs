@@ -20,9 +20,13 @@
 //! Kill is called after the transaction commits and before the RPC returns:
 //! once `RotateKeys`/`RevokeKey` return, this process rejects the old key.
 //!
-//! Every database lookup (a miss) first passes the [`ColdLookups`] gate:
-//! a flood of made-up credentials costs the database a bounded rate of
-//! queries, and none at all from a peer over its failure quota.
+//! Every database lookup (a miss) of a credential not seen working in the
+//! last [`KNOWN_GOOD_TTL`] first passes the [`ColdLookups`] gate: a flood
+//! of made-up credentials costs the database a bounded rate of queries,
+//! and none at all from a peer over its failure quota. `known_good` only
+//! exempts a lookup from that gate (the database still decides), so it
+//! survives cache flushes and distrust: a working key is never gated
+//! because a listener hiccup emptied the cache.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,6 +51,9 @@ pub const DEAD_TTL: Duration = Duration::from_secs(900);
 pub const USE_RECORD_EVERY: Duration = Duration::from_secs(60);
 /// How often queued `last_use_time`s are written.
 pub const USE_FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How long a credential that resolved as working skips the cold-lookup
+/// gate (refreshed by every reload, i.e. every [`POSITIVE_TTL`] of use).
+pub const KNOWN_GOOD_TTL: Duration = Duration::from_secs(3600);
 /// Cold lookups a second when no limit is configured (benches, tools).
 pub const DEFAULT_COLD_LOOKUPS_PER_SECOND: u32 = 2000;
 /// Bound on cached lookups.
@@ -98,6 +105,9 @@ pub struct KeyIndex {
     lookups: AtomicU64,
     /// The gate in front of database lookups.
     cold: ColdLookups,
+    /// Hashes that resolved to a working credential recently: their
+    /// lookups skip the gate. Grants nothing by itself.
+    known_good: moka::sync::Cache<CredentialHash, ()>,
 }
 
 impl std::fmt::Debug for KeyIndex {
@@ -132,6 +142,10 @@ impl KeyIndex {
                 DEFAULT_COLD_LOOKUPS_PER_SECOND,
                 Arc::new(FailedAuthLimiter::new(u32::MAX, u32::MAX)),
             ),
+            known_good: moka::sync::Cache::builder()
+                .max_capacity(MAX_ENTRIES as u64)
+                .time_to_live(KNOWN_GOOD_TTL)
+                .build(),
         }
     }
 
@@ -216,9 +230,15 @@ impl KeyIndex {
         cred: &ParsedCredential,
         peer: Option<IpAddr>,
     ) -> Result<Option<CredentialRecord>> {
-        self.cold.admit(peer).await?;
+        if !self.known_good.contains_key(&cred.hash) {
+            self.cold.admit(peer).await?;
+        }
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        credentials::lookup(store, cred).await
+        let record = credentials::lookup(store, cred).await?;
+        if record.as_ref().is_some_and(|r| !revoked(r.revoke_time)) {
+            self.known_good.insert(cred.hash, ());
+        }
+        Ok(record)
     }
 
     /// (served from memory, read from the database) since start.
