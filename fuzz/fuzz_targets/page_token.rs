@@ -22,11 +22,17 @@ fuzz_target!(|data: &[u8]| {
         Ok(page) => {
             assert!(size >= 0);
             assert!(page.size >= 1 && page.size <= MAX_PAGE_SIZE);
-            assert!(token.is_empty(), "a token the server never sealed was accepted");
+            assert!(
+                token.is_empty(),
+                "a token the server never sealed was accepted"
+            );
             assert_eq!(page.after, 0);
             let seq = i64::from(size).max(1);
             let sealed = page.next_token(seq);
-            assert_eq!(sealer.parse("tenant", list, size, &sealed).unwrap().after, seq);
+            assert_eq!(
+                sealer.parse("tenant", list, size, &sealed).unwrap().after,
+                seq
+            );
             assert!(sealer.parse("other", list, size, &sealed).is_err());
         }
         Err(_) => assert!(size < 0 || !token.is_empty()),
