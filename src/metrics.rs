@@ -130,7 +130,7 @@ impl Default for Metrics {
 fn known_rpc(path: &str) -> (&'static str, &'static str) {
     use std::collections::HashMap;
     use std::sync::OnceLock;
-    static KNOWN: OnceLock<HashMap<String, (&'static str, &'static str)>> = OnceLock::new();
+    static KNOWN: OnceLock<HashMap<String, (String, String)>> = OnceLock::new();
     let known = KNOWN.get_or_init(|| {
         use prost::Message;
         let mut known = HashMap::new();
@@ -146,13 +146,10 @@ fn known_rpc(path: &str) -> (&'static str, &'static str) {
             for file in &set.file {
                 for service in &file.service {
                     let full = format!("{}.{}", file.package(), service.name());
-                    let service_label: &'static str = Box::leak(full.clone().into_boxed_str());
                     for method in &service.method {
-                        let method_label: &'static str =
-                            Box::leak(method.name().to_owned().into_boxed_str());
                         known.insert(
                             format!("/{full}/{}", method.name()),
-                            (service_label, method_label),
+                            (full.clone(), method.name().to_owned()),
                         );
                     }
                 }
@@ -160,7 +157,9 @@ fn known_rpc(path: &str) -> (&'static str, &'static str) {
         }
         known
     });
-    known.get(path).copied().unwrap_or(("unknown", "unknown"))
+    known
+        .get(path)
+        .map_or(("unknown", "unknown"), |(s, m)| (s.as_str(), m.as_str()))
 }
 
 impl Metrics {

@@ -180,20 +180,16 @@ impl GuardedStream {
     }
 
     fn timed_out(&self) -> io::Error {
-        let phase = if self.established {
-            "idle"
+        let reason = if self.established {
+            "idle_timeout"
         } else {
-            "handshake"
+            "handshake_timeout"
         };
         if let Some(m) = &self.metrics {
-            m.connection_closed(if self.established {
-                "idle_timeout"
-            } else {
-                "handshake_timeout"
-            });
+            m.connection_closed(reason);
         }
-        tracing::debug!(phase, "closing a connection past its deadline");
-        io::Error::new(io::ErrorKind::TimedOut, format!("{phase} timeout"))
+        tracing::debug!(reason, "closing a connection past its deadline");
+        io::Error::new(io::ErrorKind::TimedOut, reason)
     }
 }
 
