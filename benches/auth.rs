@@ -13,10 +13,11 @@ use std::time::Instant;
 
 use criterion::{BatchSize, Criterion};
 use hdrhistogram::Histogram;
-use pulse::auth::KeyIndex;
 use pulse::auth::credential::{self, CredentialKind, ParsedCredential};
+use pulse::auth::layer::resolve_bearer;
 use pulse::auth::sealing::MasterKey;
 use pulse::auth::tokens::TokenService;
+use pulse::auth::{Caller, KeyIndex};
 use pulse::config::DatabaseSettings;
 use pulse::store::Store;
 use sea_orm::{ConnectionTrait, Database};
@@ -28,6 +29,9 @@ async fn seeded(url: &str, n: usize) -> (Store, Vec<String>) {
         .await
         .unwrap();
     store.prepare().await.unwrap();
+    // Seeding bypasses the store (its pools are private): raw bulk SQL on
+    // a connection of the bench's own.
+    let raw = Database::connect(url).await.unwrap();
     // Bulk insert: 500 environments' keys per statement.
     let mut secrets = Vec::with_capacity(n);
     let mut i = 0;
@@ -38,7 +42,7 @@ async fn seeded(url: &str, n: usize) -> (Store, Vec<String>) {
             let env = format!("env_bench{}", i + j);
             for kind in [CredentialKind::Secret, CredentialKind::Publishable] {
                 let cred = credential::generate(kind);
-                let hash = credential::hash_hex(&cred.hash);
+                let hash = cred.hash.to_hex();
                 let id = pulse::domain::ids::new_id(pulse::domain::ids::IdKind::ApiKey);
                 let kind_name = if kind == CredentialKind::Secret {
                     "secret"
@@ -54,9 +58,7 @@ async fn seeded(url: &str, n: usize) -> (Store, Vec<String>) {
                 }
             }
         }
-        store
-            .writer()
-            .execute_unprepared(&format!(
+        raw.execute_unprepared(&format!(
                 "INSERT INTO api_keys (id, environment_id, account_id, kind, prefix, key_hash, value, create_time, revoke_time, last_use_time) VALUES {}",
                 values.join(",")
             ))
@@ -218,24 +220,29 @@ fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 
     let (master, _) = MasterKey::generate();
     let tokens = TokenService::new(store.clone(), master);
-    let signer = rt.block_on(tokens.signer("env_bench0")).unwrap();
+    // The environment's scope the real way: its secret key resolved.
+    let Ok(Caller::Environment(backend)) = rt.block_on(resolve_bearer(&index, &secrets[0])) else {
+        panic!("a seeded secret key resolves");
+    };
+    let scope = &backend.scope;
+    let signer = rt.block_on(tokens.signer(scope)).unwrap();
     let now = 1_900_000_000;
     let token = tokens.mint(&signer, "key_x", "alice", now, 3600);
     c.bench_function("user token mint (Ed25519 sign)", |b| {
         b.iter(|| tokens.mint(&signer, "key_x", "alice", now, 3600))
     });
-    rt.block_on(tokens.verify("env_bench0", token.expose(), now))
+    rt.block_on(tokens.verify(scope, token.expose(), now))
         .unwrap();
     c.bench_function("user token verify, cached", |b| {
         b.to_async(rt)
-            .iter(|| tokens.verify("env_bench0", token.expose(), now))
+            .iter(|| tokens.verify(scope, token.expose(), now))
     });
     c.bench_function("user token verify, uncached (Ed25519)", |b| {
         b.to_async(rt).iter_batched(
             || tokens.mint(&signer, "key_x", "alice", now, 3600),
             |t| {
                 let tokens = &tokens;
-                async move { tokens.verify("env_bench0", t.expose(), now).await.unwrap() }
+                async move { tokens.verify(scope, t.expose(), now).await.unwrap() }
             },
             BatchSize::SmallInput,
         )
@@ -246,7 +253,6 @@ fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 /// account, 1,000,000 comments in one environment.
 async fn data_scale() {
     use pulse::domain::page::PageSealer;
-    use pulse::domain::scope::AccountScope;
     println!("\n| data at scale | p50 ms | p99 ms |");
     println!("|---|---:|---:|");
     let dir = tempfile::tempdir().unwrap();
@@ -263,22 +269,17 @@ async fn data_scale() {
             .await
             .unwrap();
         store.prepare().await.unwrap();
-        let account = pulse::store::accounts::create_account(
-            &store,
-            "scale",
-            &pulse::domain::audit::Actor::local("bench"),
-        )
-        .await
-        .unwrap()
-        .account
-        .id;
+        let created = store
+            .create_account("scale", &pulse::domain::audit::Actor::local("bench"))
+            .await
+            .unwrap();
+        let account = created.account.id;
+        let raw = Database::connect(&url).await.unwrap();
         for chunk in 0..500 {
             let values: Vec<String> = (0..500)
                 .map(|i| format!("('env_s{chunk}x{i}', '{account}', 'env {chunk}-{i}', 0, 0)"))
                 .collect();
-            store
-                .writer()
-                .execute_unprepared(&format!(
+            raw.execute_unprepared(&format!(
                     "INSERT INTO environments (id, account_id, display_name, create_time, update_time) VALUES {}",
                     values.join(",")
                 ))
@@ -289,9 +290,7 @@ async fn data_scale() {
             let values: Vec<String> = (0..1000)
                 .map(|i| format!("('cm_s{chunk}x{i}', 'env_s0x0', 'th_s', 'u', 'body', 0, NULL)"))
                 .collect();
-            store
-                .writer()
-                .execute_unprepared(&format!(
+            raw.execute_unprepared(&format!(
                     "INSERT INTO comments (id, environment_id, thread_id, user_id, body, create_time, edit_time) VALUES {}",
                     values.join(",")
                 ))
@@ -299,25 +298,24 @@ async fn data_scale() {
                 .unwrap();
         }
         // The counter the write path maintains (bulk SQL bypassed it).
-        store
-            .writer()
-            .execute_unprepared(
-                "UPDATE environments SET comment_count = 1000000 WHERE id = 'env_s0x0'",
-            )
-            .await
-            .unwrap();
-        let scope = pulse::domain::scope::EnvironmentScope::new_for_bench(
-            account.clone(),
-            "env_s0x0".into(),
-        );
-        let account_scope = AccountScope::new_for_bench(account.clone());
+        raw.execute_unprepared(
+            "UPDATE environments SET comment_count = 1000000 WHERE id = 'env_s0x0'",
+        )
+        .await
+        .unwrap();
+        // Scopes come the real way: the admin token resolved by the key
+        // index, and the environment opened through the admin's account.
+        let index = KeyIndex::new(store.clone());
+        let Ok(Caller::Admin(admin)) = resolve_bearer(&index, created.token.expose()).await else {
+            panic!("the bootstrap admin token resolves");
+        };
+        let env_id = pulse::domain::ids::EnvironmentId::parse("bench", "env_s0x0").unwrap();
+        let scope = admin.open_environment(&store, &env_id).await.unwrap();
+        let account_scope = admin.store(&store);
         // Page 1 and page 1,000 (50 per page) of ListEnvironments.
         let pages = PageSealer::new([7; 32]);
         let first = pages.parse(&account, "environments", 50, "").unwrap();
-        let (page, _) =
-            pulse::store::environments::list_environments(&store, &account_scope, &first)
-                .await
-                .unwrap();
+        let (page, _) = account_scope.list_environments(&first).await.unwrap();
         let base_seq = page[0].seq - 1;
         let deep_token = first.next_token(base_seq + 999 * 50);
         let deep = pages
@@ -330,10 +328,7 @@ async fn data_scale() {
             let mut h = Histogram::<u64>::new(3).unwrap();
             for _ in 0..300 {
                 let t = Instant::now();
-                let (rows, _) =
-                    pulse::store::environments::list_environments(&store, &account_scope, &req)
-                        .await
-                        .unwrap();
+                let (rows, _) = account_scope.list_environments(&req).await.unwrap();
                 assert_eq!(rows.len(), 50);
                 h.record(t.elapsed().as_micros() as u64).unwrap();
             }
@@ -346,9 +341,7 @@ async fn data_scale() {
         let mut h = Histogram::<u64>::new(3).unwrap();
         for _ in 0..30 {
             let t = Instant::now();
-            let stats = pulse::store::environments::stats(&store, &scope)
-                .await
-                .unwrap();
+            let stats = store.environment(&scope).stats().await.unwrap();
             assert_eq!(stats.comments, 1_000_000);
             h.record(t.elapsed().as_micros() as u64).unwrap();
         }

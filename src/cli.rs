@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{DatabaseSettings, LogFormat, ServeSettings};
 use crate::ops;
 use crate::server::Application;
-use crate::store::{Store, accounts};
+use crate::store::Store;
 
 /// Pulse control plane.
 #[derive(Debug, Parser)]
@@ -134,16 +134,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             database,
         }) => {
-            let name = crate::domain::names::parse_display_name("NAME", &name)
-                .map_err(|e| anyhow::anyhow!("invalid account name: {e:?}"))?;
-            let store = Store::connect(&database)
+            let name = display_name("NAME", &name, "account")?;
+            let store = open_migrated(&database).await?;
+            let created = store
+                .create_account(name.as_str(), &crate::domain::audit::Actor::local("cli"))
                 .await
-                .context("opening the database")?;
-            store.migrate().await.context("migrating")?;
-            let created =
-                accounts::create_account(&store, &name, &crate::domain::audit::Actor::local("cli"))
-                    .await
-                    .context("creating the account")?;
+                .context("creating the account")?;
             if json {
                 println!(
                     "{}",
@@ -164,6 +160,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// A display name given on the command line, or why not.
+fn display_name(
+    field: &str,
+    value: &str,
+    what: &str,
+) -> anyhow::Result<crate::domain::names::DisplayName> {
+    crate::domain::names::parse_display_name(field, value)
+        .map_err(|e| anyhow::anyhow!("invalid {what} name: {e:?}"))
+}
+
+/// Opens the database and applies pending migrations (offline commands).
+async fn open_migrated(database: &DatabaseSettings) -> anyhow::Result<Store> {
+    let store = Store::connect(database)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("migrating")?;
+    Ok(store)
+}
+
 /// `pulse account token create`.
 async fn recover_token(
     account_id: String,
@@ -171,14 +186,12 @@ async fn recover_token(
     json: bool,
     database: DatabaseSettings,
 ) -> anyhow::Result<()> {
-    let name = crate::domain::names::parse_display_name("--name", &name)
-        .map_err(|e| anyhow::anyhow!("invalid token name: {e:?}"))?;
-    let store = Store::connect(&database)
-        .await
-        .context("opening the database")?;
-    store.migrate().await.context("migrating")?;
+    let name = display_name("--name", &name, "token")?;
+    let store = open_migrated(&database).await?;
     let actor = crate::domain::audit::Actor::local("cli");
-    let created = match accounts::recover_admin_token(&store, &account_id, &name, &actor).await {
+    // Any text: an id that is not one is simply not found.
+    let id = crate::domain::ids::AccountId::from_stored(account_id.clone());
+    let created = match store.recover_admin_token(&id, name.as_str(), &actor).await {
         Ok(created) => created,
         Err(crate::error::Error::NotFound(_)) => {
             anyhow::bail!("account {account_id:?} not found in this database")

@@ -27,13 +27,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::Notify;
 
 use crate::auth::KeyIndex;
+use crate::auth::tokens::TokenService;
+use crate::domain::credential::CredentialHash;
 use crate::domain::ids::{base62, random_bytes};
-use crate::error::Result;
 use crate::store::Store;
+use crate::store::revocation::{Announcer, DeadCredential, Enforcer, Revocation};
 
 /// The notification channel.
 pub const CHANNEL: &str = "pulse";
@@ -47,9 +48,6 @@ pub const LIVE_FOR: Duration = Duration::from_millis(500);
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest payload we send (PostgreSQL's limit is 8,000 bytes).
 const MAX_PAYLOAD: usize = 7_000;
-
-/// A credential that stopped working: id and hex SHA-256.
-pub type Killed = (String, String);
 
 /// This replica's view of the cluster.
 #[derive(Debug)]
@@ -79,11 +77,6 @@ impl Cluster {
             acked: Notify::new(),
             shared,
         }
-    }
-
-    /// A new revision id for a revocation by this process.
-    pub fn next_revision(&self) -> String {
-        format!("{}.{}", self.me, self.next.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Replicas heard recently, other than this one.
@@ -128,46 +121,13 @@ impl Cluster {
         self.acks.lock().expect("acks lock").remove(revision);
     }
 
-    /// Queues the notification of killed credentials (`r`) and of
-    /// credentials whose revocation is scheduled for later (`e`: evict and
-    /// reload) in `db`'s transaction, delivered at its commit. No-op on SQLite.
-    pub async fn publish(
-        &self,
-        db: &impl ConnectionTrait,
-        revision: &str,
-        killed: &[Killed],
-        evicted: &[Killed],
-    ) -> Result<()> {
-        if db.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        for (tag, list) in [("r", killed), ("e", evicted)] {
-            if list.is_empty() && tag == "e" {
-                continue;
-            }
-            let head = format!("{tag}|{revision}|{}|", self.me);
-            let mut payload = head.clone();
-            for (id, hash) in list {
-                if payload.len() + id.len() + hash.len() + 2 > MAX_PAYLOAD {
-                    notify(db, &payload).await?;
-                    payload = head.clone();
-                }
-                payload.push_str(id);
-                payload.push(',');
-                payload.push_str(hash);
-                payload.push(';');
-            }
-            notify(db, &payload).await?;
-        }
-        Ok(())
-    }
-
     /// Runs the listener and the pinger until the process ends (PostgreSQL).
     pub fn spawn(self: &Arc<Self>, store: Store, url: String, index: Arc<KeyIndex>) {
         if !self.shared {
             return;
         }
         let heard_self = Arc::new(std::sync::Mutex::new(Instant::now()));
+        let store_for_acks = store.clone();
         // Pinger: also the health watchdog of this replica's cache.
         {
             let this = self.clone();
@@ -178,7 +138,7 @@ impl Cluster {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    let _ = notify(store.writer(), &format!("p|{}", this.me)).await;
+                    let _ = store.notify(CHANNEL, &format!("p|{}", this.me)).await;
                     let silent = heard.lock().expect("heard lock").elapsed();
                     if silent > UNHEALTHY_AFTER && index.trusted() {
                         tracing::warn!(
@@ -193,7 +153,10 @@ impl Cluster {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(e) = this.listen(&url, &index, &heard_self).await {
+                if let Err(e) = this
+                    .listen(&url, &store_for_acks, &index, &heard_self)
+                    .await
+                {
                     tracing::warn!(error = %e, "revocation listener failed; reconnecting");
                     index.set_trusted(false);
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -205,6 +168,7 @@ impl Cluster {
     async fn listen(
         &self,
         url: &str,
+        store: &Store,
         index: &KeyIndex,
         heard_self: &std::sync::Mutex<Instant>,
     ) -> std::result::Result<(), sea_orm::sqlx::Error> {
@@ -220,13 +184,14 @@ impl Cluster {
                 index.flush().await;
                 continue;
             };
-            self.handle(note.payload(), index, heard_self).await;
+            self.handle(note.payload(), store, index, heard_self).await;
         }
     }
 
     async fn handle(
         &self,
         payload: &str,
+        store: &Store,
         index: &KeyIndex,
         heard_self: &std::sync::Mutex<Instant>,
     ) {
@@ -248,18 +213,24 @@ impl Cluster {
                     .insert(replica.to_owned(), now);
             }
             (Some(tag @ ("r" | "e")), Some(revision), Some(origin), Some(list)) => {
-                let listed: Vec<Killed> = list
+                let listed: Vec<DeadCredential> = list
                     .split(';')
                     .filter_map(|pair| pair.split_once(','))
-                    .map(|(id, hash)| (id.to_owned(), hash.to_owned()))
+                    .filter_map(|(id, hash)| {
+                        Some(DeadCredential {
+                            id: id.to_owned(),
+                            hash: CredentialHash::from_hex(hash)?,
+                        })
+                    })
                     .collect();
                 if tag == "r" {
-                    index.kill(listed).await;
+                    index.kill(&listed).await;
                 } else {
-                    index.evict(listed).await;
+                    index.evict(&listed).await;
                 }
                 if origin != self.me {
-                    let _ = self.ack_tx(revision, index).await;
+                    let ack = format!("a|{revision}|{}", self.me);
+                    let _ = store.notify(CHANNEL, &ack).await;
                 }
             }
             (Some("a"), Some(revision), Some(replica), None) => {
@@ -274,46 +245,66 @@ impl Cluster {
             _ => tracing::debug!("ignored a malformed cluster notification"),
         }
     }
+}
 
-    async fn ack_tx(&self, revision: &str, index: &KeyIndex) -> Result<()> {
-        notify(index.store().writer(), &format!("a|{revision}|{}", self.me)).await
+impl Announcer for Cluster {
+    fn revision(&self) -> String {
+        format!("{}.{}", self.me, self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// `r|<rev>|<origin>|<id>,<hash>;…` for the dead (always sent, so the
+    /// replicas acknowledge) and `e|…` for the scheduled, each split in
+    /// chunks under PostgreSQL's payload limit.
+    fn notifications(&self, revocation: &Revocation) -> Vec<(&'static str, String)> {
+        if !self.shared {
+            return Vec::new();
+        }
+        let revision = revocation.revision().unwrap_or_default();
+        let mut out = Vec::new();
+        for (tag, list) in [("r", revocation.dead()), ("e", revocation.scheduled())] {
+            if list.is_empty() && tag == "e" {
+                continue;
+            }
+            let head = format!("{tag}|{revision}|{}|", self.me);
+            let mut payload = head.clone();
+            for credential in list {
+                let hash = credential.hash.to_hex();
+                if payload.len() + credential.id.len() + hash.len() + 2 > MAX_PAYLOAD {
+                    out.push((CHANNEL, std::mem::replace(&mut payload, head.clone())));
+                }
+                payload.push_str(&credential.id);
+                payload.push(',');
+                payload.push_str(&hash);
+                payload.push(';');
+            }
+            out.push((CHANNEL, payload));
+        }
+        out
     }
 }
 
-async fn notify(db: &impl ConnectionTrait, payload: &str) -> Result<()> {
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [CHANNEL.into(), payload.into()],
-    ))
-    .await?;
-    Ok(())
+/// Finishes every revocation (see `crate::store::revocation`): this
+/// process stops accepting the credentials, then every live replica has
+/// acknowledged, before the RPC returns.
+#[derive(Clone, Debug)]
+pub struct Revoker {
+    /// This process's credential index.
+    pub index: Arc<KeyIndex>,
+    /// This process's signing keys.
+    pub tokens: Arc<TokenService>,
+    /// The replicas to wait for.
+    pub cluster: Arc<Cluster>,
 }
 
-/// A revocation about to be committed: where to announce it.
-#[derive(Clone, Copy, Debug)]
-pub struct Notice<'a> {
-    /// This replica's cluster view.
-    pub cluster: &'a Cluster,
-    /// The revision id acknowledgements will name.
-    pub revision: &'a str,
-}
-
-impl Notice<'_> {
-    /// Queues the announcement in the transaction `db` (sent at its commit).
-    pub async fn publish(&self, db: &impl ConnectionTrait, killed: &[Killed]) -> Result<()> {
-        self.cluster.publish(db, self.revision, killed, &[]).await
-    }
-
-    /// Same, with credentials whose revocation is scheduled for later.
-    pub async fn publish_with_scheduled(
-        &self,
-        db: &impl ConnectionTrait,
-        killed: &[Killed],
-        scheduled: &[Killed],
-    ) -> Result<()> {
-        self.cluster
-            .publish(db, self.revision, killed, scheduled)
-            .await
+impl Enforcer for Revoker {
+    async fn enforce(&self, revocation: &Revocation) {
+        self.index.kill(revocation.dead()).await;
+        self.index.evict(revocation.scheduled()).await;
+        for environment in revocation.deleted_environments() {
+            self.tokens.forget(environment).await;
+        }
+        if let Some(revision) = revocation.revision() {
+            self.cluster.await_acks(revision).await;
+        }
     }
 }

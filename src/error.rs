@@ -14,7 +14,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 pub const INVALID_CREDENTIALS: &str = "invalid credentials";
 
 /// Everything that can go wrong in a request.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// One or more request fields are invalid: (field, description).
     #[error("invalid argument")]

@@ -15,8 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::auth::KeyIndex;
-use crate::store::Store;
+use crate::store::PoolStats;
 
 /// Labels of one RPC outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -199,15 +198,15 @@ impl Metrics {
             .inc();
     }
 
-    /// The metrics in the Prometheus text format, with the gauges read now.
-    pub fn render(&self, index: &KeyIndex, store: &Store) -> String {
-        let (hits, misses) = index.cache_stats();
+    /// The metrics in the Prometheus text format, with `gauges` read now.
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let (hits, misses) = gauges.key_cache;
         for (result, n) in [("hit", hits), ("miss", misses)] {
             self.key_cache
                 .get_or_create(&CacheLabels { result })
                 .set(n as i64);
         }
-        for stats in store.pool_stats() {
+        for stats in &gauges.pools {
             for (state, n) in [
                 ("open", stats.open),
                 ("idle", stats.idle),
@@ -228,17 +227,26 @@ impl Metrics {
     }
 }
 
+/// Values read from their owners at each scrape (the server passes a
+/// closure that reads them, so this module depends on neither).
+#[derive(Clone, Debug, Default)]
+pub struct Gauges {
+    /// Credential resolutions (served from memory, read from the database).
+    pub key_cache: (u64, u64),
+    /// The connection pools.
+    pub pools: Vec<PoolStats>,
+}
+
 /// Serves `GET /metrics` on `listener` until the task is dropped.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
-    index: Arc<KeyIndex>,
-    store: Store,
+    gauges: impl Fn() -> Gauges + Clone + Send + Sync + 'static,
 ) -> std::io::Result<()> {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let body = metrics.render(&index, &store);
+            let body = metrics.render(&gauges());
             async move {
                 (
                     [(

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use pulse::domain::audit::EventType;
 use pulse::domain::content::{BODY_MAX, parse_body, parse_metadata, parse_text};
-use pulse::domain::ids::{IdKind, accept_request_id, parse_id};
+use pulse::domain::ids::{AdminTokenId, EnvironmentId, KeyId, accept_request_id};
 use pulse::domain::names::{
     DISPLAY_NAME_MAX, RESOURCE_ID_MAX, parse_display_name, parse_resource_id,
 };
@@ -19,20 +19,33 @@ const NOW: i64 = 1_800_000_000_000_000;
 
 fn check_text(text: &str) {
     if let Ok(name) = parse_display_name("f", text) {
+        let name = name.as_str();
         assert!(!name.is_empty() && name.chars().count() <= DISPLAY_NAME_MAX);
         assert_eq!(name, name.trim());
         assert!(!name.chars().any(char::is_control));
     }
     if let Ok(id) = parse_resource_id("f", text) {
+        let id = id.as_str();
         assert!(!id.is_empty() && id.len() <= RESOURCE_ID_MAX);
         assert!(
             id.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_.:@-".contains(&b))
         );
     }
-    for kind in [IdKind::Environment, IdKind::ApiKey, IdKind::AdminToken] {
-        if let Ok(id) = parse_id(kind, "f", text) {
-            let body = id.strip_prefix(kind.prefix()).expect("prefix");
+    let ids = [
+        (
+            "env_",
+            EnvironmentId::parse("f", text).map(EnvironmentId::into_string),
+        ),
+        ("key_", KeyId::parse("f", text).map(KeyId::into_string)),
+        (
+            "adm_",
+            AdminTokenId::parse("f", text).map(AdminTokenId::into_string),
+        ),
+    ];
+    for (prefix, id) in ids {
+        if let Ok(id) = id {
+            let body = id.strip_prefix(prefix).expect("prefix");
             assert!(!body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric()));
         }
     }

@@ -4,10 +4,9 @@ use tonic::{Request, Response, Status};
 
 use super::{AppState, convert};
 use crate::auth::context;
-use crate::domain::ids::{IdKind, parse_id};
+use crate::domain::ids::AdminTokenId;
 use crate::domain::names::parse_display_name;
 use crate::pb::{self, account_service_server::AccountService};
-use crate::store::accounts;
 
 /// Handlers of `AccountService`.
 #[derive(Clone, Debug)]
@@ -29,7 +28,7 @@ impl AccountService for AccountApi {
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::Account>, Status> {
         let admin = context::admin(&request)?;
-        let account = accounts::get_account(&self.state.store, &admin.scope).await?;
+        let account = admin.store(&self.state.store).get().await?;
         Ok(Response::new(convert::account(account)))
     }
 
@@ -39,9 +38,10 @@ impl AccountService for AccountApi {
     ) -> Result<Response<pb::CreateAdminTokenResponse>, Status> {
         let admin = context::admin(&request)?;
         let name = parse_display_name("display_name", &request.get_ref().display_name)?;
-        let created =
-            accounts::create_admin_token(&self.state.store, &admin.scope, &name, &admin.actor)
-                .await?;
+        let created = admin
+            .store(&self.state.store)
+            .create_admin_token(name.as_str(), &admin.actor)
+            .await?;
         Ok(Response::new(pb::CreateAdminTokenResponse {
             admin_token: Some(convert::admin_token(created.admin_token)),
             token: created.token.into_exposed(),
@@ -54,14 +54,11 @@ impl AccountService for AccountApi {
     ) -> Result<Response<pb::ListAdminTokensResponse>, Status> {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
-        let page = self.state.pages.parse(
-            admin.scope.account_id(),
-            "admin_tokens",
-            req.page_size,
-            &req.page_token,
-        )?;
-        let (rows, next_page_token) =
-            accounts::list_admin_tokens(&self.state.store, &admin.scope, &page).await?;
+        let page = self.state.page(admin.tenant(), "admin_tokens", req)?;
+        let (rows, next_page_token) = admin
+            .store(&self.state.store)
+            .list_admin_tokens(&page)
+            .await?;
         Ok(Response::new(pb::ListAdminTokensResponse {
             admin_tokens: rows.into_iter().map(convert::admin_token).collect(),
             next_page_token,
@@ -73,22 +70,12 @@ impl AccountService for AccountApi {
         request: Request<pb::RevokeAdminTokenRequest>,
     ) -> Result<Response<pb::AdminToken>, Status> {
         let admin = context::admin(&request)?;
-        let id = parse_id(IdKind::AdminToken, "id", &request.get_ref().id)?;
-        let revision = self.state.cluster.next_revision();
-        let (token, _) = accounts::revoke_admin_token(
-            &self.state.store,
-            &admin.scope,
-            &id,
-            &admin.actor,
-            self.state.notice(&revision),
-        )
-        .await?;
-        // Committed: from now on this process rejects the token.
-        self.state
-            .killed(
-                &revision,
-                vec![(token.id.clone(), token.token_hash.clone())],
-            )
+        let id = AdminTokenId::parse("id", &request.get_ref().id)?;
+        let token = admin
+            .store(&self.state.store)
+            .revoke_admin_token(&id, &admin.actor)
+            .await?
+            .finish(&self.state.revoker)
             .await;
         Ok(Response::new(convert::admin_token(token)))
     }

@@ -5,9 +5,9 @@ use tonic::{Request, Response, Status};
 use super::{AppState, convert};
 use crate::auth::context;
 use crate::domain::audit::EventType;
-use crate::domain::ids::{IdKind, parse_id};
+use crate::domain::ids::EnvironmentId;
 use crate::pb::{self, audit_service_server::AuditService};
-use crate::store::audit::{self, Filter};
+use crate::store::audit::Filter;
 
 /// Handlers of `AuditService`.
 #[derive(Clone, Debug)]
@@ -33,7 +33,7 @@ impl AuditService for AuditApi {
         let filter = Filter {
             environment_id: match req.environment_id.as_str() {
                 "" => None,
-                env => Some(parse_id(IdKind::Environment, "environment_id", env)?),
+                env => Some(EnvironmentId::parse("environment_id", env)?),
             },
             event_type: match req.r#type.as_str() {
                 "" => None,
@@ -42,14 +42,11 @@ impl AuditService for AuditApi {
         };
         // The token is bound to the filters: another filter is another list.
         let list = format!("audit/{}/{}", req.environment_id, req.r#type);
-        let page = self.state.pages.parse(
-            admin.scope.account_id(),
-            &list,
-            req.page_size,
-            &req.page_token,
-        )?;
-        let (rows, next_page_token) =
-            audit::list_events(&self.state.store, &admin.scope, &filter, &page).await?;
+        let page = self.state.page(admin.tenant(), &list, req)?;
+        let (rows, next_page_token) = admin
+            .store(&self.state.store)
+            .list_events(&filter, &page)
+            .await?;
         Ok(Response::new(pb::ListAuditEventsResponse {
             events: rows.into_iter().map(convert::audit_event).collect(),
             next_page_token,

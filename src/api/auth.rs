@@ -2,8 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
-use super::AppState;
-use crate::auth::credential::CredentialKind;
+use super::{AppState, convert};
 use crate::auth::{Principal, context};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,7 +12,6 @@ use crate::domain::names::parse_resource_id;
 use crate::domain::time::{now_micros, to_timestamp};
 use crate::error::Error;
 use crate::pb::{self, auth_service_server::AuthService};
-use crate::store::users;
 
 /// Handlers of `AuthService`.
 #[derive(Clone, Debug)]
@@ -48,15 +46,6 @@ impl AuthApi {
     }
 }
 
-/// The proto kind of a credential kind.
-pub fn key_kind(kind: CredentialKind) -> pb::ApiKeyKind {
-    match kind {
-        CredentialKind::Publishable => pb::ApiKeyKind::Publishable,
-        CredentialKind::Secret => pb::ApiKeyKind::Secret,
-        CredentialKind::Admin => pb::ApiKeyKind::Unspecified,
-    }
-}
-
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn mint_user_token(
@@ -74,24 +63,22 @@ impl AuthService for AuthApi {
             t if (1..=MAX_TTL_SECS).contains(&t) => t,
             _ => return Err(Error::invalid("ttl_seconds", "must be between 0 and 86400").into()),
         };
-        let profile_key = (caller.scope.environment_id().to_owned(), user_id.clone());
+        let profile_key = (caller.tenant().to_owned(), user_id.as_str().to_owned());
         let profile = (name, avatar_url);
         if self.profiles.get(&profile_key).as_ref() != Some(&profile) {
             let (name, avatar_url) = &profile;
-            users::upsert_user(&self.state.store, &caller.scope, &user_id, name, avatar_url)
+            caller
+                .store(&self.state.store)
+                .upsert_user(&user_id, name, avatar_url)
                 .await?;
             self.profiles.insert(profile_key, profile);
         }
-        let signer = self
-            .state
-            .tokens
-            .signer(caller.scope.environment_id())
-            .await?;
+        let signer = self.state.tokens.signer(&caller.scope).await?;
         let now = now_micros() / 1_000_000;
-        let token = self
-            .state
-            .tokens
-            .mint(&signer, &caller.key_id, &user_id, now, ttl);
+        let token =
+            self.state
+                .tokens
+                .mint(&signer, caller.key_id.as_str(), user_id.as_str(), now, ttl);
         Ok(Response::new(pb::MintUserTokenResponse {
             token: token.into_exposed(),
             expire_time: Some(prost_types::Timestamp {
@@ -106,14 +93,15 @@ impl AuthService for AuthApi {
         request: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let caller = context::environment(&request)?;
+        let environment_id = caller.tenant().to_owned();
         let user_id = match caller.principal {
             Principal::User { user_id } => user_id,
             Principal::Server | Principal::Anonymous => String::new(),
         };
         Ok(Response::new(pb::WhoAmIResponse {
-            environment_id: caller.scope.environment_id().to_owned(),
-            key_id: caller.key_id,
-            kind: key_kind(caller.kind) as i32,
+            environment_id,
+            key_id: caller.key_id.into_string(),
+            kind: convert::credential_kind(caller.kind) as i32,
             user_id,
         }))
     }
@@ -123,11 +111,7 @@ impl AuthService for AuthApi {
         request: Request<pb::ListSigningKeysRequest>,
     ) -> Result<Response<pb::ListSigningKeysResponse>, Status> {
         let caller = context::environment(&request)?;
-        let signer = self
-            .state
-            .tokens
-            .signer(caller.scope.environment_id())
-            .await?;
+        let signer = self.state.tokens.signer(&caller.scope).await?;
         Ok(Response::new(pb::ListSigningKeysResponse {
             keys: vec![pb::SigningKey {
                 kid: signer.kid.clone(),

@@ -1,10 +1,38 @@
 //! Store models → proto messages. The only place that knows both.
 
+use crate::domain::credential::CredentialKind;
 use crate::domain::time::to_timestamp;
+use crate::error::{Error, Result};
 use crate::pb;
+use crate::store::entity::api_key::KeyKind;
 use crate::store::entity::{
     account, admin_token, api_key, audit_event, comment, environment, room, thread, user,
 };
+
+/// The proto kind of a credential kind (admin tokens have none).
+pub fn credential_kind(kind: CredentialKind) -> pb::ApiKeyKind {
+    KeyKind::of(kind).map_or(pb::ApiKeyKind::Unspecified, key_kind)
+}
+
+/// The proto kind of a stored key kind.
+pub fn key_kind(kind: KeyKind) -> pb::ApiKeyKind {
+    match kind {
+        KeyKind::Publishable => pb::ApiKeyKind::Publishable,
+        KeyKind::Secret => pb::ApiKeyKind::Secret,
+    }
+}
+
+/// The stored key kind a request asks for, or INVALID_ARGUMENT naming `field`.
+pub fn parse_key_kind(field: &str, kind: i32) -> Result<KeyKind> {
+    match pb::ApiKeyKind::try_from(kind) {
+        Ok(pb::ApiKeyKind::Publishable) => Ok(KeyKind::Publishable),
+        Ok(pb::ApiKeyKind::Secret) => Ok(KeyKind::Secret),
+        _ => Err(Error::invalid(
+            field,
+            "must be API_KEY_KIND_PUBLISHABLE or API_KEY_KIND_SECRET",
+        )),
+    }
+}
 
 /// An account.
 pub fn account(m: account::Model) -> pb::Account {
@@ -44,16 +72,12 @@ pub fn environment(m: environment::Model) -> pb::Environment {
 
 /// An API key's metadata. `value` is only ever set for publishable keys.
 pub fn api_key(m: api_key::Model) -> pb::ApiKey {
-    let publishable = m.kind == api_key::KIND_PUBLISHABLE;
+    let publishable = m.kind == KeyKind::Publishable;
     let state = api_key_state(&m, crate::domain::time::now_micros()) as i32;
     pb::ApiKey {
         id: m.id,
         environment_id: m.environment_id,
-        kind: if publishable {
-            pb::ApiKeyKind::Publishable
-        } else {
-            pb::ApiKeyKind::Secret
-        } as i32,
+        kind: key_kind(m.kind) as i32,
         prefix: m.prefix,
         value: if publishable {
             m.value.unwrap_or_default()

@@ -2,17 +2,18 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{AppState, convert};
-use crate::auth::context;
-use crate::auth::credential::CredentialKind;
-use crate::domain::ids::{IdKind, parse_id};
-use crate::domain::names::parse_display_name;
-use crate::domain::names::parse_resource_id;
+use super::{AppState, Paged, convert};
+use crate::auth::context::{self, AdminCaller};
+use crate::domain::ids::{EnvironmentId, KeyId};
+use crate::domain::names::{parse_display_name, parse_resource_id};
+use crate::domain::page::PageRequest;
+use crate::domain::scope::EnvironmentScope;
 use crate::domain::time::{now_micros, parse_expire_time};
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::pb::{self, environment_service_server::EnvironmentService};
-use crate::store::entity::api_key;
-use crate::store::{environments, keys, rooms, threads, users};
+
+/// Longest grace period of a rotation's old secret keys (7 days).
+const MAX_GRACE_SECONDS: i32 = 604_800;
 
 /// Handlers of `EnvironmentService`.
 #[derive(Clone, Debug)]
@@ -26,9 +27,18 @@ impl EnvironmentApi {
         Self { state }
     }
 
-    /// Makes revoked keys fail here and on every replica. Called after commit.
-    async fn kill_keys(&self, revision: &str, keys: &[api_key::Model]) {
-        self.state.killed(revision, keys::killed(keys)).await;
+    /// For the browsing RPCs: the page, whose token is bound to `list`,
+    /// and the scope of the requested environment (one of the admin's).
+    async fn browse(
+        &self,
+        admin: &AdminCaller,
+        env_id: &EnvironmentId,
+        list: &str,
+        request: &impl Paged,
+    ) -> Result<(EnvironmentScope, PageRequest)> {
+        let page = self.state.page(admin.tenant(), list, request)?;
+        let scope = admin.open_environment(&self.state.store, env_id).await?;
+        Ok((scope, page))
     }
 }
 
@@ -40,14 +50,14 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::CreateEnvironmentResponse>, Status> {
         let admin = context::admin(&request)?;
         let name = parse_display_name("display_name", &request.get_ref().display_name)?;
-        let (env, pair) = environments::create_environment(
-            &self.state.store,
-            &admin.scope,
-            &name,
-            |env| self.state.tokens.new_signing_key(env),
-            &admin.actor,
-        )
-        .await?;
+        let (env, pair) = admin
+            .store(&self.state.store)
+            .create_environment(
+                &name,
+                |env| self.state.tokens.new_signing_key(env),
+                &admin.actor,
+            )
+            .await?;
         Ok(Response::new(pb::CreateEnvironmentResponse {
             environment: Some(convert::environment(env)),
             publishable_key: Some(convert::api_key(pair.publishable)),
@@ -61,8 +71,8 @@ impl EnvironmentService for EnvironmentApi {
         request: Request<pb::GetEnvironmentRequest>,
     ) -> Result<Response<pb::Environment>, Status> {
         let admin = context::admin(&request)?;
-        let id = parse_id(IdKind::Environment, "id", &request.get_ref().id)?;
-        let env = environments::get_environment(&self.state.store, &admin.scope, &id).await?;
+        let id = EnvironmentId::parse("id", &request.get_ref().id)?;
+        let env = admin.store(&self.state.store).environment(&id).await?;
         Ok(Response::new(convert::environment(env)))
     }
 
@@ -71,15 +81,13 @@ impl EnvironmentService for EnvironmentApi {
         request: Request<pb::ListEnvironmentsRequest>,
     ) -> Result<Response<pb::ListEnvironmentsResponse>, Status> {
         let admin = context::admin(&request)?;
-        let req = request.get_ref();
-        let page = self.state.pages.parse(
-            admin.scope.account_id(),
-            "environments",
-            req.page_size,
-            &req.page_token,
-        )?;
-        let (rows, next_page_token) =
-            environments::list_environments(&self.state.store, &admin.scope, &page).await?;
+        let page = self
+            .state
+            .page(admin.tenant(), "environments", request.get_ref())?;
+        let (rows, next_page_token) = admin
+            .store(&self.state.store)
+            .list_environments(&page)
+            .await?;
         Ok(Response::new(pb::ListEnvironmentsResponse {
             environments: rows.into_iter().map(convert::environment).collect(),
             next_page_token,
@@ -96,7 +104,7 @@ impl EnvironmentService for EnvironmentApi {
             .environment
             .as_ref()
             .ok_or_else(|| Error::invalid("environment", "is required"))?;
-        let id = parse_id(IdKind::Environment, "environment.id", &env.id)?;
+        let id = EnvironmentId::parse("environment.id", &env.id)?;
         // AIP-134: an absent or empty mask means "every mutable field".
         let paths = req
             .update_mask
@@ -111,14 +119,10 @@ impl EnvironmentService for EnvironmentApi {
             .into());
         }
         let name = parse_display_name("environment.display_name", &env.display_name)?;
-        let env = environments::rename_environment(
-            &self.state.store,
-            &admin.scope,
-            &id,
-            &name,
-            &admin.actor,
-        )
-        .await?;
+        let env = admin
+            .store(&self.state.store)
+            .rename_environment(&id, &name, &admin.actor)
+            .await?;
         Ok(Response::new(convert::environment(env)))
     }
 
@@ -127,18 +131,13 @@ impl EnvironmentService for EnvironmentApi {
         request: Request<pb::DeleteEnvironmentRequest>,
     ) -> Result<Response<()>, Status> {
         let admin = context::admin(&request)?;
-        let id = parse_id(IdKind::Environment, "id", &request.get_ref().id)?;
-        let revision = self.state.cluster.next_revision();
-        let deleted = environments::delete_environment(
-            &self.state.store,
-            &admin.scope,
-            &id,
-            &admin.actor,
-            self.state.notice(&revision),
-        )
-        .await?;
-        self.kill_keys(&revision, &deleted.keys).await;
-        self.state.tokens.forget(&deleted.environment.id).await;
+        let id = EnvironmentId::parse("id", &request.get_ref().id)?;
+        admin
+            .store(&self.state.store)
+            .delete_environment(&id, &admin.actor)
+            .await?
+            .finish(&self.state.revoker)
+            .await;
         Ok(Response::new(()))
     }
 
@@ -148,15 +147,14 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::ListKeysResponse>, Status> {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
-        let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
-        let page = self.state.pages.parse(
-            admin.scope.account_id(),
-            &format!("keys/{env_id}"),
-            req.page_size,
-            &req.page_token,
-        )?;
-        let (rows, next_page_token) =
-            keys::list_keys(&self.state.store, &admin.scope, &env_id, &page).await?;
+        let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
+        let page = self
+            .state
+            .page(admin.tenant(), &format!("keys/{env_id}"), req)?;
+        let (rows, next_page_token) = admin
+            .store(&self.state.store)
+            .list_keys(&env_id, &page)
+            .await?;
         Ok(Response::new(pb::ListKeysResponse {
             keys: rows.into_iter().map(convert::api_key).collect(),
             next_page_token,
@@ -168,38 +166,21 @@ impl EnvironmentService for EnvironmentApi {
         request: Request<pb::RotateKeysRequest>,
     ) -> Result<Response<pb::RotateKeysResponse>, Status> {
         let admin = context::admin(&request)?;
-        let env_id = parse_id(
-            IdKind::Environment,
-            "environment_id",
-            &request.get_ref().environment_id,
-        )?;
-        let revision = self.state.cluster.next_revision();
-        let grace = match request.get_ref().old_key_expire_seconds {
-            s @ 0..=604_800 => i64::from(s) * 1_000_000,
-            _ => {
-                return Err(Error::invalid(
-                    "old_key_expire_seconds",
-                    "must be between 0 and 604800",
-                )
-                .into());
-            }
-        };
-        let rotation = keys::rotate_keys(
-            &self.state.store,
-            &admin.scope,
-            &env_id,
-            grace,
-            &admin.actor,
-            self.state.notice(&revision),
-        )
-        .await?;
-        let (dead, later): (Vec<_>, Vec<_>) = rotation
-            .revoked
-            .iter()
-            .cloned()
-            .partition(|k| k.revoke_time.is_some_and(|t| t <= rotation.now));
-        self.state
-            .changed(&revision, keys::killed(&dead), keys::killed(&later))
+        let req = request.get_ref();
+        let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
+        if !(0..=MAX_GRACE_SECONDS).contains(&req.old_key_expire_seconds) {
+            return Err(Error::invalid(
+                "old_key_expire_seconds",
+                format!("must be between 0 and {MAX_GRACE_SECONDS}"),
+            )
+            .into());
+        }
+        let grace = i64::from(req.old_key_expire_seconds) * 1_000_000;
+        let rotation = admin
+            .store(&self.state.store)
+            .rotate_keys(&env_id, grace, &admin.actor)
+            .await?
+            .finish(&self.state.revoker)
             .await;
         Ok(Response::new(pb::RotateKeysResponse {
             publishable_key: Some(convert::api_key(rotation.pair.publishable)),
@@ -214,17 +195,13 @@ impl EnvironmentService for EnvironmentApi {
         request: Request<pb::RevokeKeyRequest>,
     ) -> Result<Response<pb::ApiKey>, Status> {
         let admin = context::admin(&request)?;
-        let id = parse_id(IdKind::ApiKey, "id", &request.get_ref().id)?;
-        let revision = self.state.cluster.next_revision();
-        let (key, _) = keys::revoke_key(
-            &self.state.store,
-            &admin.scope,
-            &id,
-            &admin.actor,
-            self.state.notice(&revision),
-        )
-        .await?;
-        self.kill_keys(&revision, std::slice::from_ref(&key)).await;
+        let id = KeyId::parse("id", &request.get_ref().id)?;
+        let key = admin
+            .store(&self.state.store)
+            .revoke_key(&id, &admin.actor)
+            .await?
+            .finish(&self.state.revoker)
+            .await;
         Ok(Response::new(convert::api_key(key)))
     }
 
@@ -234,32 +211,17 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::CreateKeyResponse>, Status> {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
-        let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
-        let kind = match pb::ApiKeyKind::try_from(req.kind) {
-            Ok(pb::ApiKeyKind::Publishable) => CredentialKind::Publishable,
-            Ok(pb::ApiKeyKind::Secret) => CredentialKind::Secret,
-            _ => {
-                return Err(Error::invalid(
-                    "kind",
-                    "must be API_KEY_KIND_PUBLISHABLE or API_KEY_KIND_SECRET",
-                )
-                .into());
-            }
-        };
+        let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
+        let kind = convert::parse_key_kind("kind", req.kind)?;
         let expire_time = req
             .expire_time
             .as_ref()
             .map(|t| parse_expire_time("expire_time", t, now_micros()))
             .transpose()?;
-        let created = keys::create_key(
-            &self.state.store,
-            &admin.scope,
-            &env_id,
-            kind,
-            expire_time,
-            &admin.actor,
-        )
-        .await?;
+        let created = admin
+            .store(&self.state.store)
+            .create_key(&env_id, kind, expire_time, &admin.actor)
+            .await?;
         Ok(Response::new(pb::CreateKeyResponse {
             key: Some(convert::api_key(created.key)),
             secret_key: created
@@ -274,14 +236,9 @@ impl EnvironmentService for EnvironmentApi {
         request: Request<pb::GetEnvironmentStatsRequest>,
     ) -> Result<Response<pb::EnvironmentStats>, Status> {
         let admin = context::admin(&request)?;
-        let env_id = parse_id(
-            IdKind::Environment,
-            "environment_id",
-            &request.get_ref().environment_id,
-        )?;
-        let scope =
-            environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
-        let stats = environments::stats(&self.state.store, &scope).await?;
+        let env_id = EnvironmentId::parse("environment_id", &request.get_ref().environment_id)?;
+        let scope = admin.open_environment(&self.state.store, &env_id).await?;
+        let stats = self.state.store.environment(&scope).stats().await?;
         Ok(Response::new(pb::EnvironmentStats {
             room_count: stats.rooms as i64,
             thread_count: stats.threads as i64,
@@ -296,16 +253,15 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::ListEnvironmentRoomsResponse>, Status> {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
-        let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
-        let page = self.state.pages.parse(
-            admin.scope.account_id(),
-            &format!("rooms/{env_id}"),
-            req.page_size,
-            &req.page_token,
-        )?;
-        let scope =
-            environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
-        let (rows, next_page_token) = rooms::list_rooms(&self.state.store, &scope, &page).await?;
+        let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
+        let list = format!("rooms/{env_id}");
+        let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
+        let (rows, next_page_token) = self
+            .state
+            .store
+            .environment(&scope)
+            .list_rooms(&page)
+            .await?;
         Ok(Response::new(pb::ListEnvironmentRoomsResponse {
             rooms: rows.into_iter().map(convert::room).collect(),
             next_page_token,
@@ -318,22 +274,20 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::ListEnvironmentThreadsResponse>, Status> {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
-        let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
+        let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
         let room_id = match req.room_id.as_str() {
             "" => None,
             room => Some(parse_resource_id("room_id", room)?),
         };
-        let list = format!("threads/{env_id}/{}", room_id.as_deref().unwrap_or(""));
-        let page = self.state.pages.parse(
-            admin.scope.account_id(),
-            &list,
-            req.page_size,
-            &req.page_token,
-        )?;
-        let scope =
-            environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
-        let (rows, next_page_token) =
-            threads::list_threads(&self.state.store, &scope, room_id.as_deref(), &page).await?;
+        // The room filter is part of the list the token is bound to.
+        let list = format!("threads/{env_id}/{}", req.room_id);
+        let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
+        let (rows, next_page_token) = self
+            .state
+            .store
+            .environment(&scope)
+            .list_threads(room_id.as_ref(), &page)
+            .await?;
         Ok(Response::new(pb::ListEnvironmentThreadsResponse {
             threads: rows.into_iter().map(convert::thread).collect(),
             next_page_token,
@@ -346,16 +300,15 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::ListEnvironmentUsersResponse>, Status> {
         let admin = context::admin(&request)?;
         let req = request.get_ref();
-        let env_id = parse_id(IdKind::Environment, "environment_id", &req.environment_id)?;
-        let page = self.state.pages.parse(
-            admin.scope.account_id(),
-            &format!("users/{env_id}"),
-            req.page_size,
-            &req.page_token,
-        )?;
-        let scope =
-            environments::environment_scope(&self.state.store, &admin.scope, &env_id).await?;
-        let (rows, next_page_token) = users::list_users(&self.state.store, &scope, &page).await?;
+        let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
+        let list = format!("users/{env_id}");
+        let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
+        let (rows, next_page_token) = self
+            .state
+            .store
+            .environment(&scope)
+            .list_users(&page)
+            .await?;
         Ok(Response::new(pb::ListEnvironmentUsersResponse {
             users: rows.into_iter().map(convert::user).collect(),
             next_page_token,

@@ -1,24 +1,27 @@
 //! gRPC handlers, one file per service. Each handler validates the request,
-//! takes the tenant from the caller context, calls the store and converts
-//! the result to proto. Handlers never build SQL.
+//! takes the tenant from the caller context, calls the caller's store
+//! handle and converts the result to proto. Handlers never build SQL, and
+//! every revoking call is finished through [`AppState::revoker`].
 
 pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod convert;
-pub mod data;
 pub mod environment;
+pub mod room;
+pub mod thread;
+pub mod user;
 
 use std::sync::Arc;
 
 use crate::auth::KeyIndex;
 use crate::auth::tokens::TokenService;
-use crate::cluster::{Cluster, Killed, Notice};
-use crate::domain::page::PageSealer;
+use crate::cluster::Revoker;
+use crate::domain::page::{PageRequest, PageSealer};
+use crate::error::Result;
 use crate::store::Store;
 
-/// What every handler needs: the store and the key index (to kill
-/// credentials as soon as a revocation commits).
+/// What every handler needs.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The database.
@@ -27,34 +30,51 @@ pub struct AppState {
     pub index: Arc<KeyIndex>,
     /// User-token signing and verification.
     pub tokens: Arc<TokenService>,
-    /// Revocation propagation to other replicas.
-    pub cluster: Arc<Cluster>,
+    /// Finishes revocations: caches here, then every replica.
+    pub revoker: Revoker,
     /// Seals page tokens to their list and tenant.
     pub pages: Arc<PageSealer>,
 }
 
+/// A list request's paging fields.
+pub trait Paged {
+    /// `page_size`.
+    fn page_size(&self) -> i32;
+    /// `page_token`.
+    fn page_token(&self) -> &str;
+}
+
+macro_rules! paged {
+    ($($request:ident),* $(,)?) => {
+        $(impl Paged for crate::pb::$request {
+            fn page_size(&self) -> i32 {
+                self.page_size
+            }
+            fn page_token(&self) -> &str {
+                &self.page_token
+            }
+        })*
+    };
+}
+paged!(
+    ListAdminTokensRequest,
+    ListAuditEventsRequest,
+    ListCommentsRequest,
+    ListEnvironmentRoomsRequest,
+    ListEnvironmentThreadsRequest,
+    ListEnvironmentUsersRequest,
+    ListEnvironmentsRequest,
+    ListKeysRequest,
+    ListRoomsRequest,
+    ListThreadsRequest,
+    ListUsersRequest,
+);
+
 impl AppState {
-    /// After a revoking transaction committed: this process rejects the
-    /// credentials at once, then every live replica has acknowledged (see
-    /// [`crate::cluster`]) before the RPC returns.
-    pub async fn killed(&self, revision: &str, killed: Vec<Killed>) {
-        self.changed(revision, killed, Vec::new()).await;
-    }
-
-    /// Like [`AppState::killed`], plus credentials whose revocation was
-    /// scheduled for later: they are re-read so every replica enforces the
-    /// deadline.
-    pub async fn changed(&self, revision: &str, killed: Vec<Killed>, scheduled: Vec<Killed>) {
-        self.index.kill(killed).await;
-        self.index.evict(scheduled).await;
-        self.cluster.await_acks(revision).await;
-    }
-
-    /// Where a revoking transaction announces itself.
-    pub fn notice<'a>(&'a self, revision: &'a str) -> Notice<'a> {
-        Notice {
-            cluster: &self.cluster,
-            revision,
-        }
+    /// The page a list request asks for; its token is sealed to `tenant`
+    /// and `list`, so it cannot be replayed against another list.
+    pub fn page(&self, tenant: &str, list: &str, request: &impl Paged) -> Result<PageRequest> {
+        self.pages
+            .parse(tenant, list, request.page_size(), request.page_token())
     }
 }

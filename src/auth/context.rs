@@ -3,10 +3,12 @@
 
 use tonic::Request;
 
-use super::credential::CredentialKind;
 use crate::domain::audit::Actor;
+use crate::domain::credential::CredentialKind;
+use crate::domain::ids::{AccountId, EnvironmentId, KeyId};
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
+use crate::store::{AccountStore, EnvironmentStore, Store};
 
 /// Who is calling, as resolved from the credential.
 #[derive(Clone, Debug)]
@@ -36,11 +38,50 @@ pub struct EnvCaller {
     pub scope: EnvironmentScope,
     /// The key that authenticated: the secret key, or the publishable key
     /// presented with a user token.
-    pub key_id: String,
+    pub key_id: KeyId,
     /// That key's kind.
     pub kind: CredentialKind,
     /// On whose behalf the call is made.
     pub principal: Principal,
+}
+
+impl AdminCaller {
+    /// The tenant page tokens are sealed to: the account id.
+    pub fn tenant(&self) -> &str {
+        self.scope.account_id().as_str()
+    }
+
+    /// The admin's account in the store.
+    pub fn store<'a>(&'a self, store: &'a Store) -> AccountStore<'a> {
+        store.account(&self.scope)
+    }
+
+    /// The scope of one of the admin's environments, for browsing its
+    /// data; NOT_FOUND if the environment is not the account's. The only
+    /// way an admin reaches environment data.
+    pub async fn open_environment(
+        &self,
+        store: &Store,
+        id: &EnvironmentId,
+    ) -> Result<EnvironmentScope> {
+        let env = self.store(store).environment(id).await?;
+        Ok(EnvironmentScope::grant(
+            AccountId::from_stored(env.account_id),
+            EnvironmentId::from_stored(env.id),
+        ))
+    }
+}
+
+impl EnvCaller {
+    /// The tenant page tokens are sealed to: the environment id.
+    pub fn tenant(&self) -> &str {
+        self.scope.environment_id().as_str()
+    }
+
+    /// The caller's environment in the store.
+    pub fn store<'a>(&'a self, store: &'a Store) -> EnvironmentStore<'a> {
+        store.environment(&self.scope)
+    }
 }
 
 /// On whose behalf an environment call is made.

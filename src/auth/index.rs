@@ -1,11 +1,9 @@
 //! The key index: credential hash → stored record, kept in memory so the
 //! hot path almost never waits on the database.
 //!
-//! - `entries`: found credentials in a `quick_cache` (CLOCK-Pro, sharded,
-//!   a few words of overhead per entry and no bookkeeping on reads, which
-//!   keeps hits fast and memory small at a million keys). Concurrent misses
-//!   for one hash share a single database query (`get_or_insert_async`).
-//!   An entry older than [`POSITIVE_TTL`] is reloaded.
+//! Every cache here is a `moka` cache (see `docs/design.md`, "Caches"):
+//! - `entries`: found credentials, each for [`POSITIVE_TTL`]. Concurrent
+//!   misses for one hash share a single database query (`try_get_with`).
 //! - `absent`: unknown-but-well-formed credentials, for [`NEGATIVE_TTL`],
 //!   so probing costs at most one query per key per TTL.
 //! - `dead`: ids of credentials killed by this process or announced by
@@ -16,9 +14,12 @@
 //!   `entries` *after* we evicted it. Dead ids are kept for [`DEAD_TTL`],
 //!   longer than an entry plus any lookup, so no stale entry outlives its
 //!   tombstone.
+//! - `by_id`: the minting key of user tokens, by key id.
+//! - `known_good`: hashes seen working in the last [`KNOWN_GOOD_TTL`].
 //!
-//! Kill is called after the transaction commits and before the RPC returns:
-//! once `RotateKeys`/`RevokeKey` return, this process rejects the old key.
+//! Kill is called after the transaction commits and before the RPC returns
+//! (see `crate::store::revocation`): once `RotateKeys`/`RevokeKey` return,
+//! this process rejects the old key.
 //!
 //! Every database lookup (a miss) of a credential not seen working in the
 //! last [`KNOWN_GOOD_TTL`] first passes the [`ColdLookups`] gate: a flood
@@ -28,18 +29,17 @@
 //! survives cache flushes and distrust: a working key is never gated
 //! because a listener hiccup emptied the cache.
 
-use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use std::net::IpAddr;
-
-use super::credential::{CredentialHash, ParsedCredential};
 use super::ratelimit::{ColdLookups, FailedAuthLimiter};
+use crate::domain::credential::{CredentialHash, CredentialKind, ParsedCredential};
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::credentials::{self, CredentialRecord};
+use crate::store::credentials::{CredentialRecord, KeyState, Use};
+use crate::store::revocation::DeadCredential;
 
 /// How long a found credential stays cached.
 pub const POSITIVE_TTL: Duration = Duration::from_secs(300);
@@ -57,7 +57,19 @@ pub const KNOWN_GOOD_TTL: Duration = Duration::from_secs(3600);
 /// Cold lookups a second when no limit is configured (benches, tools).
 pub const DEFAULT_COLD_LOOKUPS_PER_SECOND: u32 = 2000;
 /// Bound on cached lookups.
-const MAX_ENTRIES: usize = 2_000_000;
+const MAX_ENTRIES: u64 = 2_000_000;
+
+/// A bounded synchronous cache whose entries live for `ttl`.
+fn ttl_cache<K, V>(ttl: Duration) -> moka::sync::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(MAX_ENTRIES)
+        .time_to_live(ttl)
+        .build()
+}
 
 /// A resolved credential as cached: the stored record, compacted.
 #[derive(Debug)]
@@ -65,15 +77,13 @@ pub struct Resolved {
     /// The key id (`key_…`) or admin token id (`adm_…`).
     pub id: Box<str>,
     /// The credential's kind.
-    pub kind: super::credential::CredentialKind,
+    pub kind: CredentialKind,
     /// The account it belongs to.
     pub account_id: Box<str>,
     /// The environment, for API keys.
     pub environment_id: Option<Box<str>>,
     /// When it is revoked, µs (possibly in the future: a grace period).
     pub revoke_at: Option<i64>,
-    /// When it was loaded, in seconds since the index was created.
-    loaded: u32,
     /// When this process last queued a `last_use_time` write for it, in
     /// seconds since the index was created (0: never).
     last_recorded: std::sync::atomic::AtomicU32,
@@ -83,18 +93,18 @@ pub struct Resolved {
 pub struct KeyIndex {
     /// The database, for misses.
     store: Store,
-    /// Reference point of `Resolved::loaded`.
+    /// Reference point of `Resolved::last_recorded`.
     epoch: Instant,
     /// hash → found credential.
-    entries: quick_cache::sync::Cache<CredentialHash, Arc<Resolved>>,
+    entries: moka::future::Cache<CredentialHash, Arc<Resolved>>,
     /// hashes known not to exist.
     absent: moka::sync::Cache<CredentialHash, ()>,
-    /// Ids of credentials that no longer work → when they died.
-    dead: RwLock<HashMap<Box<str>, Instant>>,
-    /// key id → (environment, active), for the minting keys of user tokens.
-    by_id: moka::future::Cache<String, Option<(String, Option<i64>)>>,
-    /// Credentials used since the last flush: id, kind, time (µs).
-    pending_use: std::sync::Mutex<Vec<(Box<str>, super::credential::CredentialKind, i64)>>,
+    /// Ids of credentials that no longer work.
+    dead: moka::sync::Cache<Box<str>, ()>,
+    /// key id → its environment and end, for the minting keys of user tokens.
+    by_id: moka::future::Cache<String, Option<KeyState>>,
+    /// Credentials used since the last flush.
+    pending_use: std::sync::Mutex<Vec<Use>>,
     /// Whether cached entries may be used. False while this replica cannot
     /// hear other replicas' revocations (see `cluster`): every lookup then
     /// goes to the database.
@@ -113,7 +123,7 @@ pub struct KeyIndex {
 impl std::fmt::Debug for KeyIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyIndex")
-            .field("entries", &self.entries.len())
+            .field("entries", &self.entries.entry_count())
             .finish()
     }
 }
@@ -124,14 +134,14 @@ impl KeyIndex {
         Self {
             store,
             epoch: Instant::now(),
-            entries: quick_cache::sync::Cache::new(MAX_ENTRIES),
-            absent: moka::sync::Cache::builder()
-                .max_capacity(MAX_ENTRIES as u64)
-                .time_to_live(NEGATIVE_TTL)
+            entries: moka::future::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(POSITIVE_TTL)
                 .build(),
-            dead: RwLock::new(HashMap::new()),
+            absent: ttl_cache(NEGATIVE_TTL),
+            dead: ttl_cache(DEAD_TTL),
             by_id: moka::future::Cache::builder()
-                .max_capacity(MAX_ENTRIES as u64)
+                .max_capacity(MAX_ENTRIES)
                 .time_to_live(POSITIVE_TTL)
                 .build(),
             trusted: AtomicBool::new(true),
@@ -142,10 +152,7 @@ impl KeyIndex {
                 DEFAULT_COLD_LOOKUPS_PER_SECOND,
                 Arc::new(FailedAuthLimiter::new(u32::MAX, u32::MAX)),
             ),
-            known_good: moka::sync::Cache::builder()
-                .max_capacity(MAX_ENTRIES as u64)
-                .time_to_live(KNOWN_GOOD_TTL)
-                .build(),
+            known_good: ttl_cache(KNOWN_GOOD_TTL),
         }
     }
 
@@ -162,7 +169,6 @@ impl KeyIndex {
             account_id: record.account_id.into(),
             environment_id: record.environment_id.map(Into::into),
             revoke_at: record.revoke_time,
-            loaded: self.epoch.elapsed().as_secs() as u32,
             last_recorded: std::sync::atomic::AtomicU32::new(0),
         })
     }
@@ -193,35 +199,24 @@ impl KeyIndex {
         if self.absent.contains_key(&cred.hash) {
             return Ok(None);
         }
-        for _ in 0..2 {
-            let entry = self
-                .entries
-                .get_or_insert_async(&cred.hash, async {
-                    match self.lookup(store, cred, peer).await {
-                        Ok(Some(record)) => Ok(self.compact(record)),
-                        Ok(None) => Err(Error::NotFound("credential")),
-                        Err(e) => Err(e),
-                    }
-                })
-                .await;
-            match entry {
-                Ok(r)
-                    if self.epoch.elapsed().as_secs() as u32 - r.loaded
-                        > POSITIVE_TTL.as_secs() as u32 =>
-                {
-                    // Stale: drop it and load again.
-                    self.entries.remove(&cred.hash);
+        let entry = self
+            .entries
+            .try_get_with(cred.hash, async {
+                match self.lookup(store, cred, peer).await {
+                    Ok(Some(record)) => Ok(self.compact(record)),
+                    Ok(None) => Err(Error::NotFound("credential")),
+                    Err(e) => Err(e),
                 }
-                Ok(r) => return Ok(self.usable(r)),
-                Err(Error::NotFound(_)) => {
-                    self.absent.insert(cred.hash, ());
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
+            })
+            .await;
+        match entry {
+            Ok(r) => Ok(self.usable(r)),
+            Err(e) if matches!(*e, Error::NotFound(_)) => {
+                self.absent.insert(cred.hash, ());
+                Ok(None)
             }
+            Err(e) => Err(shared_error(e)),
         }
-        let record = self.lookup(store, cred, peer).await?;
-        Ok(record.map(|r| self.compact(r)).and_then(|r| self.usable(r)))
     }
 
     async fn lookup(
@@ -234,7 +229,7 @@ impl KeyIndex {
             self.cold.admit(peer).await?;
         }
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        let record = credentials::lookup(store, cred).await?;
+        let record = store.lookup_credential(cred).await?;
         if record.as_ref().is_some_and(|r| !revoked(r.revoke_time)) {
             self.known_good.insert(cred.hash, ());
         }
@@ -255,34 +250,27 @@ impl KeyIndex {
             return Ok(false);
         }
         let store = &self.store;
-        if !self.trusted() {
-            let state = credentials::key_state(store, key_id).await?;
-            return Ok(
-                matches!(state, Some((env, revoke)) if env == environment_id && !revoked(revoke)),
-            );
-        }
-        let id = key_id.to_owned();
-        let state = self
-            .by_id
-            .try_get_with(id.clone(), async move {
-                credentials::key_state(store, &id).await
-            })
-            .await
-            .map_err(shared_error)?;
+        let state = if self.trusted() {
+            let id = key_id.to_owned();
+            self.by_id
+                .try_get_with(id.clone(), async move { store.key_state(&id).await })
+                .await
+                .map_err(shared_error)?
+        } else {
+            store.key_state(key_id).await?
+        };
         Ok(
-            matches!(state, Some((env, revoke)) if env == environment_id && !revoked(revoke))
+            state.is_some_and(|s| s.environment_id == environment_id && !revoked(s.end_time))
                 && !self.is_dead(key_id),
         )
     }
 
     /// Drops cached lookups so they are read again (a revocation was
     /// scheduled for later: the credential still works until then).
-    pub async fn evict(&self, evicted: Vec<(String, String)>) {
-        for (id, hash_hex) in evicted {
-            self.by_id.invalidate(&id).await;
-            if let Some(hash) = parse_hex(&hash_hex) {
-                self.entries.remove(&hash);
-            }
+    pub async fn evict(&self, evicted: &[DeadCredential]) {
+        for credential in evicted {
+            self.by_id.invalidate(&credential.id).await;
+            self.entries.invalidate(&credential.hash).await;
         }
     }
 
@@ -302,10 +290,11 @@ impl KeyIndex {
             .is_ok()
         {
             let at = crate::domain::time::now_micros();
-            self.pending_use
-                .lock()
-                .expect("pending lock")
-                .push((r.id.clone(), r.kind, at));
+            self.pending_use.lock().expect("pending lock").push(Use {
+                id: r.id.clone(),
+                kind: r.kind,
+                at,
+            });
         }
     }
 
@@ -319,7 +308,7 @@ impl KeyIndex {
                 let Some(index) = index.upgrade() else { return };
                 let batch = std::mem::take(&mut *index.pending_use.lock().expect("pending lock"));
                 if !batch.is_empty()
-                    && let Err(e) = credentials::record_use(&index.store, &batch).await
+                    && let Err(e) = index.store.record_use(&batch).await
                 {
                     // Best effort: usage times are informational.
                     tracing::debug!(error = %e, "could not record last use times");
@@ -341,39 +330,25 @@ impl KeyIndex {
 
     /// Drops every cached lookup (not the dead set, which is never wrong).
     pub async fn flush(&self) {
-        self.entries.clear();
+        self.entries.invalidate_all();
         self.absent.invalidate_all();
         self.by_id.invalidate_all();
     }
 
-    /// The store behind the index.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Whether the credential id was killed.
     pub fn is_dead(&self, id: &str) -> bool {
-        let dead = self.dead.read().expect("dead lock");
-        !dead.is_empty() && dead.contains_key(id)
+        self.dead.contains_key(id)
     }
 
     /// Marks credentials as no longer working. Call after the transaction
-    /// that revoked them committed; `hashes` are hex SHA-256 as stored.
-    pub async fn kill(&self, killed: Vec<(String, String)>) {
-        let now = Instant::now();
-        {
-            let mut dead = self.dead.write().expect("dead lock");
-            // Forget tombstones older than any cache entry can be.
-            dead.retain(|_, since| now.duration_since(*since) < DEAD_TTL);
-            for (id, _) in &killed {
-                dead.insert(id.as_str().into(), now);
-            }
+    /// that revoked them committed.
+    pub async fn kill(&self, killed: &[DeadCredential]) {
+        for credential in killed {
+            self.dead.insert(credential.id.as_str().into(), ());
         }
-        for (id, hash_hex) in killed {
-            self.by_id.invalidate(&id).await;
-            if let Some(hash) = parse_hex(&hash_hex) {
-                self.entries.remove(&hash);
-            }
+        for credential in killed {
+            self.by_id.invalidate(&credential.id).await;
+            self.entries.invalidate(&credential.hash).await;
         }
     }
 }
@@ -385,34 +360,5 @@ fn revoked(revoke_at: Option<i64>) -> bool {
 
 /// moka shares a loader's error among waiters behind an `Arc`.
 fn shared_error(err: Arc<Error>) -> Error {
-    match &*err {
-        Error::Unavailable(detail) => Error::Unavailable(detail.clone()),
-        other => Error::internal(other),
-    }
-}
-
-fn parse_hex(hex: &str) -> Option<CredentialHash> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let s = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(s, 16).ok()?;
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::credential::{hash, hash_hex};
-
-    #[test]
-    fn hex_round_trip() {
-        let h = hash("x");
-        assert_eq!(parse_hex(&hash_hex(&h)), Some(h));
-        assert_eq!(parse_hex("zz"), None);
-    }
+    Arc::unwrap_or_clone(err)
 }

@@ -21,13 +21,13 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 
 use super::context::{AdminCaller, Caller, EnvCaller, Principal};
-use super::credential::{self, CredentialKind};
-use super::index::KeyIndex;
+use super::index::{KeyIndex, Resolved};
 use super::policy::{self, Policy};
 use super::ratelimit::FailedAuthLimiter;
 use super::tokens::TokenService;
 use crate::domain::audit::Actor;
-use crate::domain::ids;
+use crate::domain::credential::{self, CredentialKind};
+use crate::domain::ids::{self, AccountId, EnvironmentId, KeyId};
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -251,28 +251,51 @@ async fn authenticate(
         .await?
         .ok_or(Error::Unauthenticated)?;
     auth.index.touch(&record);
+    let request_id = || {
+        headers
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(ids::accept_request_id)
+            .unwrap_or_else(ids::new_request_id)
+    };
+    let peer = peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    bearer_caller(&record, request_id, peer)
+}
+
+/// The caller context of a resolved bearer credential: an admin token or
+/// a secret key (a publishable key authenticates nobody).
+fn bearer_caller(
+    record: &Resolved,
+    request_id: impl FnOnce() -> String,
+    peer: String,
+) -> Result<Caller> {
     Ok(match (record.kind, &record.environment_id) {
         (CredentialKind::Admin, _) => Caller::Admin(AdminCaller {
-            scope: AccountScope::new(record.account_id.to_string()),
+            scope: AccountScope::grant(AccountId::from_stored(record.account_id.to_string())),
             token_id: record.id.to_string(),
             actor: Actor {
                 actor: record.id.to_string(),
-                request_id: headers
-                    .get(REQUEST_ID_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(ids::accept_request_id)
-                    .unwrap_or_else(ids::new_request_id),
-                peer: peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string()),
+                request_id: request_id(),
+                peer,
             },
         }),
         (CredentialKind::Secret, Some(env)) => Caller::Environment(EnvCaller {
-            scope: EnvironmentScope::new(record.account_id.to_string(), env.to_string()),
-            key_id: record.id.to_string(),
+            scope: environment_scope(record, env),
+            key_id: KeyId::from_stored(record.id.to_string()),
             kind: CredentialKind::Secret,
             principal: Principal::Server,
         }),
         _ => return Err(Error::Unauthenticated),
     })
+}
+
+/// Resolves a bearer credential (`ak_` or `sk_`) outside a request, through
+/// the same index and checks as the layer: for in-process tools and
+/// benchmarks that call the store. UNAUTHENTICATED for anything else.
+pub async fn resolve_bearer(index: &KeyIndex, token: &str) -> Result<Caller> {
+    let cred = credential::parse(token).ok_or(Error::Unauthenticated)?;
+    let record = index.resolve(&cred).await?.ok_or(Error::Unauthenticated)?;
+    bearer_caller(&record, ids::new_request_id, "local".into())
 }
 
 /// `x-pulse-publishable-key: pk_…`, with or without a user token.
@@ -293,15 +316,15 @@ async fn authenticate_frontend(
     let env = record
         .environment_id
         .as_deref()
-        .map(str::to_owned)
         .ok_or(Error::Unauthenticated)?;
+    let scope = environment_scope(&record, env);
     let principal = match bearer {
         None => Principal::Anonymous,
         Some(token) => {
             // The token must be ours, for this publishable key's environment,
             // and its minting secret key must still be active.
-            let claims = auth.tokens.verify(&env, token, now_secs()).await?;
-            if !auth.index.key_active(&claims.key_id, &env).await? {
+            let claims = auth.tokens.verify(&scope, token, now_secs()).await?;
+            if !auth.index.key_active(&claims.key_id, env).await? {
                 return Err(Error::Unauthenticated);
             }
             Principal::User {
@@ -311,11 +334,19 @@ async fn authenticate_frontend(
     };
     auth.index.touch(&record);
     Ok(Caller::Environment(EnvCaller {
-        scope: EnvironmentScope::new(record.account_id.to_string(), env),
-        key_id: record.id.to_string(),
+        scope,
+        key_id: KeyId::from_stored(record.id.to_string()),
         kind: CredentialKind::Publishable,
         principal,
     }))
+}
+
+/// The scope of a resolved API key of environment `env`.
+fn environment_scope(record: &Resolved, env: &str) -> EnvironmentScope {
+    EnvironmentScope::grant(
+        AccountId::from_stored(record.account_id.to_string()),
+        EnvironmentId::from_stored(env.to_owned()),
+    )
 }
 
 /// Why a request's credentials were refused, for the metrics only (the

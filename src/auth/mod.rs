@@ -2,13 +2,16 @@
 //! layer that resolves every request's credential before any handler runs.
 
 pub mod context;
-pub mod credential;
 pub mod index;
 pub mod layer;
 pub mod policy;
 pub mod ratelimit;
 pub mod sealing;
 pub mod tokens;
+
+/// The credential format lives in the domain (the store generates keys);
+/// re-exported here, where callers look for it.
+pub use crate::domain::credential;
 
 pub use context::{AdminCaller, Caller, EnvCaller, Principal};
 pub use index::KeyIndex;

@@ -1,12 +1,22 @@
 //! Which credentials each RPC accepts, decided from the request path before
-//! the handler runs. One table, so a new RPC cannot silently go unguarded:
-//! anything under `pulse.v1` not listed needs a full environment credential.
+//! the handler runs. The table is the contract's: every RPC declares its
+//! access in `proto/` (`option (pulse.v1.access) = …;`), `build.rs` turns
+//! the options into [`ACCESS`] and fails the build on an RPC without one.
+//! A `pulse.v1` path that is in no proto (tonic answers UNIMPLEMENTED)
+//! still needs a full environment credential, so probing for RPCs
+//! reveals nothing to the unauthenticated.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use crate::pb::Access;
+
+include!(concat!(env!("OUT_DIR"), "/access_table.rs"));
 
 /// What an RPC requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
-    /// No credential (health, reflection, unknown paths that tonic answers
-    /// with UNIMPLEMENTED).
+    /// No credential (health, reflection, paths outside `pulse.v1`).
     Public,
     /// An admin token.
     Admin,
@@ -19,22 +29,33 @@ pub enum Policy {
     Environment,
 }
 
+impl From<Access> for Policy {
+    fn from(access: Access) -> Self {
+        match access {
+            Access::Admin => Policy::Admin,
+            Access::Secret => Policy::Secret,
+            Access::SecretOrPublishable => Policy::SecretOrPublishable,
+            // The build refuses UNSPECIFIED; the strictest environment
+            // policy is the safe reading anyway.
+            Access::Environment | Access::Unspecified => Policy::Environment,
+        }
+    }
+}
+
+/// [`ACCESS`] as a map.
+static POLICIES: LazyLock<HashMap<&'static str, Policy>> = LazyLock::new(|| {
+    ACCESS
+        .iter()
+        .map(|(path, access)| (*path, Policy::from(*access)))
+        .collect()
+});
+
 /// The policy of a gRPC path (`/package.Service/Method`).
 pub fn for_path(path: &str) -> Policy {
-    let Some(rest) = path.strip_prefix("/pulse.v1.") else {
+    if !path.starts_with("/pulse.v1.") {
         return Policy::Public;
-    };
-    let (service, method) = rest.split_once('/').unwrap_or((rest, ""));
-    match (service, method) {
-        ("AccountService" | "EnvironmentService" | "AuditService", _) => Policy::Admin,
-        // Destroying other users' content and enumerating the user
-        // directory are backend operations (see the proto comments).
-        ("AuthService", "MintUserToken")
-        | ("RoomService", "DeleteRoom")
-        | ("UserService", "ListUsers") => Policy::Secret,
-        ("AuthService", "ListSigningKeys") => Policy::SecretOrPublishable,
-        _ => Policy::Environment,
     }
+    POLICIES.get(path).copied().unwrap_or(Policy::Environment)
 }
 
 #[cfg(test)]
@@ -67,5 +88,17 @@ mod tests {
             for_path("/pulse.v1.UserService/GetUser"),
             Policy::Environment
         );
+    }
+
+    #[test]
+    fn every_service_has_its_rpcs_in_the_table() {
+        for service in SERVICES {
+            let prefix = format!("/{service}/");
+            assert!(
+                ACCESS.iter().any(|(path, _)| path.starts_with(&prefix)),
+                "{service} has no RPC in the access table"
+            );
+        }
+        assert_eq!(ACCESS.len(), POLICIES.len(), "paths are unique");
     }
 }

@@ -18,13 +18,15 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 
 use super::sealing::MasterKey;
-use crate::domain::ids::{IdKind, new_id};
+use crate::domain::credential::CredentialHash;
+use crate::domain::ids::{EnvironmentId, SigningKeyId};
 use crate::domain::names::parse_resource_id;
+use crate::domain::scope::EnvironmentScope;
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::entity::signing_key;
-use crate::store::signing_keys;
+use crate::store::signing_keys::NewSigningKey;
 
 /// Issuer claim of every token.
 pub const ISSUER: &str = "pulse";
@@ -63,17 +65,6 @@ pub struct Claims {
     pub jti: String,
 }
 
-/// A new signing key, ready to store.
-#[derive(Debug)]
-pub struct NewSigningKey {
-    /// `sig_…`
-    pub id: String,
-    /// Raw public key.
-    pub public_key: Vec<u8>,
-    /// Sealed PKCS#8 private key.
-    pub sealed_private_key: Vec<u8>,
-}
-
 /// An environment's signing key, opened.
 pub struct Signer {
     /// The key's id, the tokens' `kid`.
@@ -105,15 +96,15 @@ pub struct TokenService {
     /// Saves the Ed25519 verification (tens of µs) on every request of a
     /// frontend session. Revocation stays immediate: the minting key's
     /// state is checked on every request by the caller, cached or not.
-    verified: moka::sync::Cache<[u8; 32], Arc<Claims>>,
+    verified: moka::sync::Cache<CredentialHash, Arc<Claims>>,
 }
 
 struct UntilExp;
 
-impl moka::Expiry<[u8; 32], Arc<Claims>> for UntilExp {
+impl moka::Expiry<CredentialHash, Arc<Claims>> for UntilExp {
     fn expire_after_create(
         &self,
-        _: &[u8; 32],
+        _: &CredentialHash,
         claims: &Arc<Claims>,
         _: std::time::Instant,
     ) -> Option<std::time::Duration> {
@@ -143,39 +134,37 @@ impl TokenService {
     }
 
     /// Generates and seals a new signing key for an environment.
-    pub fn new_signing_key(&self, environment_id: &str) -> NewSigningKey {
-        let id = new_id(IdKind::SigningKey);
+    pub fn new_signing_key(&self, environment_id: &EnvironmentId) -> NewSigningKey {
+        let id = SigningKeyId::generate();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
             .expect("Ed25519 key generation from the OS CSPRNG");
         let pair =
             Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("freshly generated key parses");
         NewSigningKey {
             public_key: pair.public_key().as_ref().to_vec(),
-            sealed_private_key: self.master.seal(&aad(&id, environment_id), pkcs8.as_ref()),
+            sealed_private_key: self
+                .master
+                .seal(&aad(id.as_str(), environment_id.as_str()), pkcs8.as_ref()),
             id,
         }
     }
 
     /// The environment's signer, from memory, the database, or created now
     /// (environments made before signing keys existed).
-    pub async fn signer(&self, environment_id: &str) -> Result<Arc<Signer>> {
-        let env = environment_id.to_owned();
+    pub async fn signer(&self, scope: &EnvironmentScope) -> Result<Arc<Signer>> {
+        let env = scope.environment_id();
         self.signers
-            .try_get_with(env.clone(), async move {
-                let row = match signing_keys::find(&self.store, &env).await? {
+            .try_get_with(env.as_str().to_owned(), async move {
+                let store = self.store.environment(scope);
+                let row = match store.signing_key().await? {
                     Some(row) => row,
-                    None => {
-                        let new = self.new_signing_key(&env);
-                        signing_keys::insert_or_get(&self.store, &env, new).await?
-                    }
+                    None => store.insert_signing_key(self.new_signing_key(env)).await?,
                 };
                 self.open(row).map(Arc::new)
             })
             .await
-            .map_err(|e| match &*e {
-                Error::Unavailable(d) => Error::Unavailable(d.clone()),
-                other => Error::internal(other),
-            })
+            // moka shares a loader's error among waiters behind an `Arc`.
+            .map_err(Arc::unwrap_or_clone)
     }
 
     fn open(&self, row: signing_key::Model) -> Result<Signer> {
@@ -194,8 +183,8 @@ impl TokenService {
     }
 
     /// Forgets an environment's signer (environment deleted).
-    pub async fn forget(&self, environment_id: &str) {
-        self.signers.invalidate(environment_id).await;
+    pub async fn forget(&self, environment_id: &EnvironmentId) {
+        self.signers.invalidate(environment_id.as_str()).await;
     }
 
     /// Mints a token for `user_id` in the signer's environment.
@@ -224,14 +213,20 @@ impl TokenService {
         Secret::new(token)
     }
 
-    /// Verifies a token presented with a publishable key of
-    /// `environment_id`. Any failure is UNAUTHENTICATED. The caller still
+    /// Verifies a token presented with a publishable key of the scope's
+    /// environment. Any failure is UNAUTHENTICATED. The caller still
     /// checks that `claims.key_id` is active.
-    pub async fn verify(&self, environment_id: &str, token: &str, now: i64) -> Result<Arc<Claims>> {
+    pub async fn verify(
+        &self,
+        scope: &EnvironmentScope,
+        token: &str,
+        now: i64,
+    ) -> Result<Arc<Claims>> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::Unauthenticated);
         }
-        let digest = crate::auth::credential::hash(token);
+        let environment_id = scope.environment_id().as_str();
+        let digest = crate::domain::credential::hash(token);
         if let Some(claims) = self.verified.get(&digest) {
             // Same bytes, same signature: only the time and the
             // environment can make it invalid now.
@@ -240,16 +235,22 @@ impl TokenService {
             }
             return Err(Error::Unauthenticated);
         }
-        let claims = Arc::new(self.verify_signed(environment_id, token, now).await?);
+        let claims = Arc::new(self.verify_signed(scope, token, now).await?);
         self.verified.insert(digest, claims.clone());
         Ok(claims)
     }
 
-    async fn verify_signed(&self, environment_id: &str, token: &str, now: i64) -> Result<Claims> {
+    async fn verify_signed(
+        &self,
+        scope: &EnvironmentScope,
+        token: &str,
+        now: i64,
+    ) -> Result<Claims> {
         // Garbage is turned away before the signer is even looked up.
         split(token).ok_or(Error::Unauthenticated)?;
-        let signer = self.signer(environment_id).await?;
-        verify_with_key(&signer.kid, &signer.public_key, environment_id, token, now)
+        let signer = self.signer(scope).await?;
+        let env = scope.environment_id().as_str();
+        verify_with_key(&signer.kid, &signer.public_key, env, token, now)
     }
 }
 

@@ -89,7 +89,7 @@ pub fn accept_request_id(value: &str) -> Option<String> {
 
 /// Checks that `value` is shaped like an id of `kind`; `field` names the
 /// request field for the error.
-pub fn parse_id(kind: IdKind, field: &str, value: &str) -> Result<String, Error> {
+fn parse_id(kind: IdKind, field: &str, value: &str) -> Result<String, Error> {
     let body = value.strip_prefix(kind.prefix()).unwrap_or("");
     if body.is_empty() || body.len() > 40 || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(Error::invalid(
@@ -98,6 +98,74 @@ pub fn parse_id(kind: IdKind, field: &str, value: &str) -> Result<String, Error>
         ));
     }
     Ok(value.to_owned())
+}
+
+/// Declares a typed id: a `String` newtype that is built only from a new
+/// random id, a checked request field, or a value read back from our own
+/// database.
+macro_rules! typed_id {
+    ($($(#[$doc:meta])* $name:ident => $kind:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new random id.
+            pub fn generate() -> Self {
+                Self(new_id($kind))
+            }
+
+            /// Checks a request field (`field` names it in the error).
+            pub fn parse(field: &str, value: &str) -> Result<Self, Error> {
+                parse_id($kind, field, value).map(Self)
+            }
+
+            /// An id read back from our own database, where only ids we
+            /// generated are stored.
+            pub fn from_stored(value: String) -> Self {
+                Self(value)
+            }
+
+            /// The id's text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id's text, owned.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    )*};
+}
+
+typed_id! {
+    /// An account, `acct_…`.
+    AccountId => IdKind::Account;
+    /// An environment, `env_…`.
+    EnvironmentId => IdKind::Environment;
+    /// An API key, `key_…`.
+    KeyId => IdKind::ApiKey;
+    /// An admin token, `adm_…`.
+    AdminTokenId => IdKind::AdminToken;
+    /// A thread, `th_…`.
+    ThreadId => IdKind::Thread;
+    /// A comment, `cm_…`.
+    CommentId => IdKind::Comment;
+    /// A user-token signing key, `sig_…`.
+    SigningKeyId => IdKind::SigningKey;
 }
 
 #[cfg(test)]
@@ -110,6 +178,8 @@ mod tests {
         let b = new_id(IdKind::Environment);
         assert_ne!(a, b);
         assert!(parse_id(IdKind::Environment, "id", &a).is_ok());
+        assert_eq!(EnvironmentId::parse("id", &a).unwrap().as_str(), a);
+        assert!(KeyId::parse("id", &a).is_err());
         assert!(parse_id(IdKind::ApiKey, "id", &a).is_err());
         assert!(parse_id(IdKind::Environment, "id", "env_").is_err());
         assert!(parse_id(IdKind::Environment, "id", "env_a-b").is_err());

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod content;
+pub mod credential;
 pub mod ids;
 pub mod names;
 pub mod page;

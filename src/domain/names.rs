@@ -8,9 +8,43 @@ pub const DISPLAY_NAME_MAX: usize = 100;
 /// Maximum length of a room or user id.
 pub const RESOURCE_ID_MAX: usize = 128;
 
+/// A checked display name (trimmed, 1–100 characters, no control characters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// The name's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A checked customer-chosen id of a room or user (1–128 characters of
+/// `[A-Za-z0-9_.:@-]`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ResourceId(String);
+
+impl ResourceId {
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id's text, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Checks a display name: 1–100 characters, not only whitespace, no
 /// control characters. Returned trimmed.
-pub fn parse_display_name(field: &str, value: &str) -> Result<String, Error> {
+pub fn parse_display_name(field: &str, value: &str) -> Result<DisplayName, Error> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
@@ -24,12 +58,12 @@ pub fn parse_display_name(field: &str, value: &str) -> Result<String, Error> {
     if trimmed.chars().any(char::is_control) {
         return Err(Error::invalid(field, "must not contain control characters"));
     }
-    Ok(trimmed.to_owned())
+    Ok(DisplayName(trimmed.to_owned()))
 }
 
 /// Checks a customer-chosen id (room or user): 1–128 characters of
 /// `[A-Za-z0-9_.:@-]`.
-pub fn parse_resource_id(field: &str, value: &str) -> Result<String, Error> {
+pub fn parse_resource_id(field: &str, value: &str) -> Result<ResourceId, Error> {
     let ok = !value.is_empty()
         && value.len() <= RESOURCE_ID_MAX
         && value
@@ -41,7 +75,7 @@ pub fn parse_resource_id(field: &str, value: &str) -> Result<String, Error> {
             "must be 1-128 characters of [A-Za-z0-9_.:@-]",
         ));
     }
-    Ok(value.to_owned())
+    Ok(ResourceId(value.to_owned()))
 }
 
 #[cfg(test)]
@@ -51,7 +85,7 @@ mod tests {
     #[test]
     fn display_names() {
         assert_eq!(
-            parse_display_name("n", " Production ").unwrap(),
+            parse_display_name("n", " Production ").unwrap().as_str(),
             "Production"
         );
         assert!(parse_display_name("n", "").is_err());

@@ -1,43 +1,50 @@
-//! Tenant scopes. Every store query that reads or writes tenant data takes
-//! one of these as a parameter, so a query without a tenant cannot be
-//! written. They are built only by the auth layer from a resolved
-//! credential (the constructors are crate-private), never from a request body.
+//! Tenant scopes: the only way into tenant data. The store's handles
+//! (`Store::account`, `Store::environment`) take one, so a query without a
+//! tenant cannot be written.
+//!
+//! A scope is a capability: it is built by `crate::auth` alone, from a
+//! resolved credential (or, for an admin browsing an environment, after the
+//! store confirmed the environment belongs to the admin's account). The
+//! constructors are crate-private, so nothing outside the crate can make
+//! one, and `tests/layers.rs` fails if code outside `src/auth/` calls them.
+//!
+//! ```compile_fail
+//! // Outside the crate no scope can be made from a request's text.
+//! let scope = pulse::domain::scope::AccountScope::grant(
+//!     pulse::domain::ids::AccountId::from_stored("acct_x".into()),
+//! );
+//! ```
+
+use super::ids::{AccountId, EnvironmentId};
 
 /// The account an admin token resolved to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountScope {
-    account_id: String,
+    account_id: AccountId,
 }
 
 impl AccountScope {
-    /// Only the auth layer and bootstrap code build scopes.
-    pub(crate) fn new(account_id: String) -> Self {
+    /// Called only by `crate::auth` (checked by `tests/layers.rs`).
+    pub(crate) fn grant(account_id: AccountId) -> Self {
         Self { account_id }
     }
 
     /// The account's id.
-    pub fn account_id(&self) -> &str {
+    pub fn account_id(&self) -> &AccountId {
         &self.account_id
-    }
-
-    /// For benchmarks that call the store directly; never used by the server.
-    #[doc(hidden)]
-    pub fn new_for_bench(account_id: String) -> Self {
-        Self { account_id }
     }
 }
 
 /// The environment an environment credential resolved to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnvironmentScope {
-    account_id: String,
-    environment_id: String,
+    account_id: AccountId,
+    environment_id: EnvironmentId,
 }
 
 impl EnvironmentScope {
-    /// Only the auth layer and admin handlers (after checking that the
-    /// environment belongs to the admin's account) build scopes.
-    pub(crate) fn new(account_id: String, environment_id: String) -> Self {
+    /// Called only by `crate::auth` (checked by `tests/layers.rs`).
+    pub(crate) fn grant(account_id: AccountId, environment_id: EnvironmentId) -> Self {
         Self {
             account_id,
             environment_id,
@@ -45,21 +52,12 @@ impl EnvironmentScope {
     }
 
     /// The environment's account.
-    pub fn account_id(&self) -> &str {
+    pub fn account_id(&self) -> &AccountId {
         &self.account_id
     }
 
     /// The environment's id.
-    pub fn environment_id(&self) -> &str {
+    pub fn environment_id(&self) -> &EnvironmentId {
         &self.environment_id
-    }
-
-    /// For benchmarks that call the store directly; never used by the server.
-    #[doc(hidden)]
-    pub fn new_for_bench(account_id: String, environment_id: String) -> Self {
-        Self {
-            account_id,
-            environment_id,
-        }
     }
 }

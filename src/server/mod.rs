@@ -18,12 +18,14 @@ use crate::api::AppState;
 use crate::api::account::AccountApi;
 use crate::api::audit::AuditApi;
 use crate::api::auth::AuthApi;
-use crate::api::data::DataApi;
 use crate::api::environment::EnvironmentApi;
+use crate::api::room::RoomApi;
+use crate::api::thread::ThreadApi;
+use crate::api::user::UserApi;
 use crate::auth::ratelimit::{ColdLookups, FailedAuthLimiter};
 use crate::auth::tokens::TokenService;
 use crate::auth::{AuthLayer, KeyIndex, sealing};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Revoker};
 use crate::config::{ConnectionSettings, ServeSettings, TlsSettings};
 use crate::domain::page::PageSealer;
 use crate::gate::DatabaseGate;
@@ -44,7 +46,8 @@ pub mod connections;
 use sea_orm::DbBackend;
 
 /// Request limits. Every request message of ours fits in well under
-/// [`MAX_MESSAGE_BYTES`] (a 10,000-character comment is at most 40 KB).
+/// [`MAX_MESSAGE_BYTES`](limits::MAX_MESSAGE_BYTES) (a 10,000-character
+/// comment is at most 40 KB).
 mod limits {
     use std::time::Duration;
 
@@ -56,53 +59,46 @@ mod limits {
     pub const RPC_TIMEOUT: Duration = Duration::from_secs(30);
     /// Concurrent streams per HTTP/2 connection.
     pub const STREAMS_PER_CONNECTION: usize = 1024;
-
-    /// Applies the message-size limits to a generated service.
-    pub fn bounded<S: Bounded>(service: S) -> S {
-        service.bound(MAX_MESSAGE_BYTES)
-    }
-
-    /// Generated servers all have these two builders; a trait lets one
-    /// function apply them.
-    pub trait Bounded {
-        fn bound(self, limit: usize) -> Self;
-    }
-
-    macro_rules! bounded {
-        ($($server:ty),*) => {
-            $(impl Bounded for $server {
-                fn bound(self, limit: usize) -> Self {
-                    self.max_decoding_message_size(limit).max_encoding_message_size(limit)
-                }
-            })*
-        };
-    }
-    use super::*;
-    bounded!(
-        AccountServiceServer<AccountApi>,
-        AuditServiceServer<AuditApi>,
-        EnvironmentServiceServer<EnvironmentApi>,
-        AuthServiceServer<AuthApi>,
-        RoomServiceServer<DataApi>,
-        ThreadServiceServer<DataApi>,
-        UserServiceServer<DataApi>
-    );
 }
 
-/// Every service health reports on ("" is the server as a whole).
-const HEALTH_SERVICES: &[&str] = &[
-    "",
-    "pulse.v1.AccountService",
-    "pulse.v1.AuditService",
-    "pulse.v1.EnvironmentService",
-    "pulse.v1.AuthService",
-    "pulse.v1.RoomService",
-    "pulse.v1.ThreadService",
-    "pulse.v1.UserService",
-];
+/// Every `pulse.v1` service, once: `$server::new($api::new(state))`, with
+/// the message limits. From this one list come the router's services and
+/// the names health reports on; a test checks it against the protos.
+macro_rules! pulse_services {
+    ($router:expr, $state:expr; $($server:ident($api:ident)),* $(,)?) => {{
+        let router = $router;
+        $(let router = router.add_service(
+            $server::new($api::new($state.clone()))
+                .max_decoding_message_size(limits::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(limits::MAX_MESSAGE_BYTES),
+        );)*
+        let names: &[&str] = &[$(<$server<$api> as tonic::server::NamedService>::NAME),*];
+        (router, names)
+    }};
+}
 
-async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
-    for service in HEALTH_SERVICES {
+/// Every service of a router built by [`pulse_services!`], in one place.
+macro_rules! all_pulse_services {
+    ($router:expr, $state:expr) => {
+        pulse_services!($router, $state;
+            AccountServiceServer(AccountApi),
+            AuditServiceServer(AuditApi),
+            EnvironmentServiceServer(EnvironmentApi),
+            AuthServiceServer(AuthApi),
+            RoomServiceServer(RoomApi),
+            ThreadServiceServer(ThreadApi),
+            UserServiceServer(UserApi),
+        )
+    };
+}
+
+async fn set_health(
+    health: &tonic_health::server::HealthReporter,
+    services: &[&str],
+    status: ServingStatus,
+) {
+    // "" is the server as a whole.
+    for service in std::iter::once(&"").chain(services) {
         health.set_service_status(*service, status).await;
     }
 }
@@ -111,7 +107,11 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
 /// written (so
 /// load balancers and readiness probes route around this replica), SERVING
 /// again as soon as it answers. Checked every second, 2 s timeout.
-async fn watch_database(store: Store, health: tonic_health::server::HealthReporter) {
+async fn watch_database(
+    store: Store,
+    health: tonic_health::server::HealthReporter,
+    services: Vec<&'static str>,
+) {
     let mut serving = true;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
@@ -124,10 +124,10 @@ async fn watch_database(store: Store, health: tonic_health::server::HealthReport
             serving = ok;
             if ok {
                 tracing::info!("database reachable again: SERVING");
-                set_health(&health, ServingStatus::Serving).await;
+                set_health(&health, &services, ServingStatus::Serving).await;
             } else {
                 tracing::warn!("database unreachable: NOT_SERVING");
-                set_health(&health, ServingStatus::NotServing).await;
+                set_health(&health, &services, ServingStatus::NotServing).await;
             }
         }
     }
@@ -192,6 +192,9 @@ impl Application {
         let store = Store::connect(&settings.database)
             .await
             .context("opening the database")?;
+        // Revocations are announced to other replicas on a shared database.
+        let cluster = Arc::new(Cluster::new(store.backend() == DbBackend::Postgres));
+        let store = store.with_announcer(cluster.clone());
         let bootstrap = store.prepare().await.context("migrating the database")?;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -209,16 +212,19 @@ impl Application {
         index.spawn_usage_writer();
         let pages = PageSealer::new(master.derive("pulse page tokens v1"));
         let tokens = Arc::new(TokenService::new(store.clone(), master));
-        let cluster = Arc::new(Cluster::new(store.backend() == DbBackend::Postgres));
         // Listen for other replicas' revocations before serving anything.
         cluster.spawn(store.clone(), settings.database.url.clone(), index.clone());
         Ok(Self {
             listener,
             state: AppState {
                 store,
+                revoker: Revoker {
+                    index: index.clone(),
+                    tokens: tokens.clone(),
+                    cluster,
+                },
                 index,
                 tokens,
-                cluster,
                 pages,
             },
             bootstrap,
@@ -254,9 +260,6 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
-        // Migrations are done by the time we serve.
-        set_health(&health, ServingStatus::Serving).await;
-        let watcher = tokio::spawn(watch_database(self.state.store.clone(), health));
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -271,12 +274,12 @@ impl Application {
         let metrics_for_connections = self.metrics.as_ref().map(|(m, _)| m.clone());
         let (metrics, metrics_task) = match self.metrics {
             Some((metrics, listener)) => {
-                let task = tokio::spawn(crate::metrics::serve(
-                    listener,
-                    metrics.clone(),
-                    state.index.clone(),
-                    state.store.clone(),
-                ));
+                let (index, store) = (state.index.clone(), state.store.clone());
+                let gauges = move || metrics::Gauges {
+                    key_cache: index.cache_stats(),
+                    pools: store.pool_stats(),
+                };
+                let task = tokio::spawn(metrics::serve(listener, metrics.clone(), gauges));
                 (Some(metrics), Some(task))
             }
             None => (None, None),
@@ -286,7 +289,7 @@ impl Application {
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).context("configuring TLS")?;
         }
-        builder
+        let router = builder
             // Limits: a slow or hostile client cannot hold unbounded work.
             .timeout(limits::RPC_TIMEOUT)
             .concurrency_limit_per_connection(limits::STREAMS_PER_CONNECTION)
@@ -307,28 +310,16 @@ impl Application {
             ))
             .add_service(health_service)
             .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(limits::bounded(AccountServiceServer::new(AccountApi::new(
-                state.clone(),
-            ))))
-            .add_service(limits::bounded(AuditServiceServer::new(AuditApi::new(
-                state.clone(),
-            ))))
-            .add_service(limits::bounded(EnvironmentServiceServer::new(
-                EnvironmentApi::new(state.clone()),
-            )))
-            .add_service(limits::bounded(AuthServiceServer::new(AuthApi::new(
-                state.clone(),
-            ))))
-            .add_service(limits::bounded(RoomServiceServer::new(DataApi::new(
-                state.clone(),
-            ))))
-            .add_service(limits::bounded(ThreadServiceServer::new(DataApi::new(
-                state.clone(),
-            ))))
-            .add_service(limits::bounded(UserServiceServer::new(DataApi::new(
-                state.clone(),
-            ))))
+            .add_service(reflection_v1alpha);
+        let (router, services) = all_pulse_services!(router, state);
+        // Migrations are done by the time we serve.
+        set_health(&health, services, ServingStatus::Serving).await;
+        let watcher = tokio::spawn(watch_database(
+            state.store.clone(),
+            health,
+            services.to_vec(),
+        ));
+        router
             .serve_with_incoming_shutdown(
                 connections::GuardedIncoming::new(
                     self.listener,

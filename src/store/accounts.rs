@@ -5,16 +5,16 @@ use sea_orm::{
     QueryFilter, TransactionSession, TransactionTrait,
 };
 
-use super::Store;
 use super::audit::{self, Subject};
 use super::entity::{account, admin_token};
 use super::paging::fetch_page;
-use crate::auth::credential::{self, CredentialKind, hash_hex};
-use crate::cluster::Notice;
+use super::revocation::{DeadCredential, Pending, Revoked};
+use super::tenant::AccountStore;
+use super::{Page, Store};
 use crate::domain::audit::{Actor, EventType};
-use crate::domain::ids::{IdKind, new_id};
+use crate::domain::credential::{self, CredentialKind};
+use crate::domain::ids::{AccountId, AdminTokenId};
 use crate::domain::page::PageRequest;
-use crate::domain::scope::AccountScope;
 use crate::domain::secret::Secret;
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
@@ -40,22 +40,47 @@ pub struct NewAdminToken {
 }
 
 /// Number of accounts.
-pub async fn count(db: &impl ConnectionTrait) -> Result<u64> {
+pub(super) async fn count(db: &impl ConnectionTrait) -> Result<u64> {
     Ok(account::Entity::find().count(db).await?)
 }
 
-/// Creates an account with its first admin token, in one transaction.
-pub async fn create_account(
-    store: &Store,
-    display_name: &str,
-    actor: &Actor,
-) -> Result<NewAccount> {
-    create_account_in(store.writer(), display_name, actor).await
+impl Store {
+    /// Number of accounts.
+    pub async fn count_accounts(&self) -> Result<u64> {
+        count(&self.read).await
+    }
+
+    /// Creates an account with its first admin token, in one transaction
+    /// (`pulse account create`: an operator with database access).
+    pub async fn create_account(&self, display_name: &str, actor: &Actor) -> Result<NewAccount> {
+        create_account_in(&self.write, display_name, actor).await
+    }
+
+    /// Offline recovery (`pulse account token create`): a new admin token
+    /// for the account `account_id`, for an operator with database access
+    /// whose account revoked its last token. NOT_FOUND if no such account.
+    pub async fn recover_admin_token(
+        &self,
+        account_id: &AccountId,
+        display_name: &str,
+        actor: &Actor,
+    ) -> Result<NewAdminToken> {
+        let tx = self.write.begin().await?;
+        let account = account::Entity::find()
+            .filter(account::Column::Id.eq(account_id.as_str()))
+            .one(&tx)
+            .await?
+            .ok_or(Error::NotFound("account"))?;
+        let id = AccountId::from_stored(account.id);
+        let created = insert_admin_token(&tx, &id, display_name, actor).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
 }
 
 /// Creates an account with its first admin token, in a transaction (or
 /// savepoint) of `db`.
-pub(crate) async fn create_account_in<C>(
+pub(super) async fn create_account_in<C>(
     db: &C,
     display_name: &str,
     actor: &Actor,
@@ -65,28 +90,19 @@ where
 {
     let now = now_micros();
     let tx = db.begin().await?;
+    let id = AccountId::generate();
     let account = account::ActiveModel {
-        id: Set(new_id(IdKind::Account)),
+        id: Set(id.as_str().to_owned()),
         display_name: Set(display_name.to_owned()),
         create_time: Set(now),
         ..Default::default()
     }
     .insert(&tx)
     .await?;
-    let scope = AccountScope::new(account.id.clone());
-    audit::record(
-        &tx,
-        actor,
-        EventType::AccountCreated,
-        Subject {
-            account_id: &account.id,
-            environment_id: None,
-            target_id: &account.id,
-        },
-    )
-    .await?;
+    let subject = Subject::account(&id, &account.id);
+    audit::record(&tx, actor, EventType::AccountCreated, subject).await?;
     let NewAdminToken { admin_token, token } =
-        insert_admin_token(&tx, &scope, "first token", actor).await?;
+        insert_admin_token(&tx, &id, "first token", actor).await?;
     tx.commit().await?;
     Ok(NewAccount {
         account,
@@ -95,62 +111,19 @@ where
     })
 }
 
-/// The scope's account.
-pub async fn get_account(store: &Store, scope: &AccountScope) -> Result<account::Model> {
-    account::Entity::find()
-        .filter(account::Column::Id.eq(scope.account_id()))
-        .one(store.reader())
-        .await?
-        .ok_or(Error::NotFound("account"))
-}
-
-/// Creates an admin token for the scope's account.
-pub async fn create_admin_token(
-    store: &Store,
-    scope: &AccountScope,
-    display_name: &str,
-    actor: &Actor,
-) -> Result<NewAdminToken> {
-    let tx = store.writer().begin().await?;
-    let created = insert_admin_token(&tx, scope, display_name, actor).await?;
-    tx.commit().await?;
-    Ok(created)
-}
-
-/// Offline recovery (`pulse account token create`): a new admin token for
-/// the account `account_id`, found by id, for an operator with database
-/// access whose account revoked its last token. NOT_FOUND if no such account.
-pub async fn recover_admin_token(
-    store: &Store,
-    account_id: &str,
-    display_name: &str,
-    actor: &Actor,
-) -> Result<NewAdminToken> {
-    let tx = store.writer().begin().await?;
-    let account = account::Entity::find()
-        .filter(account::Column::Id.eq(account_id))
-        .one(&tx)
-        .await?
-        .ok_or(Error::NotFound("account"))?;
-    let scope = AccountScope::new(account.id);
-    let created = insert_admin_token(&tx, &scope, display_name, actor).await?;
-    tx.commit().await?;
-    Ok(created)
-}
-
 async fn insert_admin_token(
     db: &impl ConnectionTrait,
-    scope: &AccountScope,
+    account_id: &AccountId,
     display_name: &str,
     actor: &Actor,
 ) -> Result<NewAdminToken> {
     let cred = credential::generate(CredentialKind::Admin);
     let model = admin_token::ActiveModel {
-        id: Set(new_id(IdKind::AdminToken)),
-        account_id: Set(scope.account_id().to_owned()),
+        id: Set(AdminTokenId::generate().into_string()),
+        account_id: Set(account_id.as_str().to_owned()),
         display_name: Set(display_name.to_owned()),
         prefix: Set(cred.display_prefix.clone()),
-        token_hash: Set(hash_hex(&cred.hash)),
+        token_hash: Set(cred.hash.to_hex()),
         create_time: Set(now_micros()),
         revoke_time: Set(None),
         last_use_time: Set(None),
@@ -158,70 +131,71 @@ async fn insert_admin_token(
     }
     .insert(db)
     .await?;
-    audit::record(
-        db,
-        actor,
-        EventType::AdminTokenCreated,
-        Subject {
-            account_id: scope.account_id(),
-            environment_id: None,
-            target_id: &model.id,
-        },
-    )
-    .await?;
+    let subject = Subject::account(account_id, &model.id);
+    audit::record(db, actor, EventType::AdminTokenCreated, subject).await?;
     Ok(NewAdminToken {
         admin_token: model,
         token: cred.plaintext,
     })
 }
 
-/// One page of the scope's admin tokens, oldest first.
-pub async fn list_admin_tokens(
-    store: &Store,
-    scope: &AccountScope,
-    page: &PageRequest,
-) -> Result<(Vec<admin_token::Model>, String)> {
-    let query =
-        admin_token::Entity::find().filter(admin_token::Column::AccountId.eq(scope.account_id()));
-    fetch_page(store.reader(), query, admin_token::Column::Seq, page).await
-}
-
-/// Revokes one of the scope's admin tokens (idempotent). Returns the token
-/// and whether this call revoked it.
-pub async fn revoke_admin_token(
-    store: &Store,
-    scope: &AccountScope,
-    id: &str,
-    actor: &Actor,
-    notice: Notice<'_>,
-) -> Result<(admin_token::Model, bool)> {
-    let tx = store.writer().begin().await?;
-    let token = admin_token::Entity::find()
-        .filter(admin_token::Column::AccountId.eq(scope.account_id()))
-        .filter(admin_token::Column::Id.eq(id))
-        .one(&tx)
-        .await?
-        .ok_or(Error::NotFound("admin token"))?;
-    if token.revoke_time.is_some() {
-        return Ok((token, false));
+impl AccountStore<'_> {
+    /// The account.
+    pub async fn get(&self) -> Result<account::Model> {
+        self.select::<account::Entity>()
+            .one(&self.store.read)
+            .await?
+            .ok_or(Error::NotFound("account"))
     }
-    let mut active: admin_token::ActiveModel = token.into();
-    active.revoke_time = Set(Some(now_micros()));
-    let token = active.update(&tx).await?;
-    audit::record(
-        &tx,
-        actor,
-        EventType::AdminTokenRevoked,
-        Subject {
-            account_id: scope.account_id(),
-            environment_id: None,
-            target_id: &token.id,
-        },
-    )
-    .await?;
-    notice
-        .publish(&tx, &[(token.id.clone(), token.token_hash.clone())])
-        .await?;
-    tx.commit().await?;
-    Ok((token, true))
+
+    /// Creates an admin token for the account.
+    pub async fn create_admin_token(
+        &self,
+        display_name: &str,
+        actor: &Actor,
+    ) -> Result<NewAdminToken> {
+        let tx = self.store.write.begin().await?;
+        let created = insert_admin_token(&tx, self.id(), display_name, actor).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// One page of the account's admin tokens, oldest first.
+    pub async fn list_admin_tokens(&self, page: &PageRequest) -> Result<Page<admin_token::Model>> {
+        let query = self.select::<admin_token::Entity>();
+        fetch_page(&self.store.read, query, admin_token::Column::Seq, page).await
+    }
+
+    /// Revokes one of the account's admin tokens (idempotent: revoking a
+    /// revoked token returns it and revokes nothing).
+    pub async fn revoke_admin_token(
+        &self,
+        id: &AdminTokenId,
+        actor: &Actor,
+    ) -> Result<Revoked<admin_token::Model>> {
+        let tx = self.store.write.begin().await?;
+        let token = self
+            .select::<admin_token::Entity>()
+            .filter(admin_token::Column::Id.eq(id.as_str()))
+            .one(&tx)
+            .await?
+            .ok_or(Error::NotFound("admin token"))?;
+        let mut pending = Pending::default();
+        let token = if token.revoke_time.is_some() {
+            token
+        } else {
+            let mut active: admin_token::ActiveModel = token.into();
+            active.revoke_time = Set(Some(now_micros()));
+            let token = active.update(&tx).await?;
+            let subject = Subject::account(self.id(), &token.id);
+            audit::record(&tx, actor, EventType::AdminTokenRevoked, subject).await?;
+            pending
+                .dead
+                .push(DeadCredential::stored(&token.id, &token.token_hash)?);
+            token
+        };
+        let revocation = self.store.announce(&tx, pending).await?;
+        tx.commit().await?;
+        Ok(Revoked::new(token, revocation))
+    }
 }

@@ -1,33 +1,55 @@
 //! The audit log: appended inside the transaction of the change it records,
 //! listed per account.
 
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, QueryFilter};
 
-use super::Store;
+use super::Page;
 use super::entity::audit_event;
 use super::paging::fetch_page;
+use super::tenant::AccountStore;
 use crate::domain::audit::{Actor, EventType};
-use crate::domain::ids::{IdKind, new_id};
+use crate::domain::ids::{AccountId, EnvironmentId, IdKind, new_id};
 use crate::domain::page::PageRequest;
-use crate::domain::scope::AccountScope;
 use crate::domain::time::now_micros;
 use crate::error::Result;
 
 /// What an event is about.
 #[derive(Clone, Copy, Debug)]
-pub struct Subject<'a> {
+pub(super) struct Subject<'a> {
     /// The account.
-    pub account_id: &'a str,
+    account_id: &'a str,
     /// The environment, if the event concerns one.
-    pub environment_id: Option<&'a str>,
+    environment_id: Option<&'a str>,
     /// The resource acted on.
-    pub target_id: &'a str,
+    target_id: &'a str,
+}
+
+impl<'a> Subject<'a> {
+    /// An event about the account itself or one of its admin tokens.
+    pub(super) fn account(account_id: &'a AccountId, target_id: &'a str) -> Self {
+        Self {
+            account_id: account_id.as_str(),
+            environment_id: None,
+            target_id,
+        }
+    }
+
+    /// An event about an environment or something in it.
+    pub(super) fn environment(
+        account_id: &'a str,
+        environment_id: &'a str,
+        target_id: &'a str,
+    ) -> Self {
+        Self {
+            account_id,
+            environment_id: Some(environment_id),
+            target_id,
+        }
+    }
 }
 
 /// Appends an event (call it inside the change's transaction).
-pub async fn record(
+pub(super) async fn record(
     db: &impl ConnectionTrait,
     actor: &Actor,
     event_type: EventType,
@@ -54,25 +76,25 @@ pub async fn record(
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     /// Only this environment's events.
-    pub environment_id: Option<String>,
+    pub environment_id: Option<EnvironmentId>,
     /// Only events of this type.
     pub event_type: Option<EventType>,
 }
 
-/// One page of the scope's events, oldest first.
-pub async fn list_events(
-    store: &Store,
-    scope: &AccountScope,
-    filter: &Filter,
-    page: &PageRequest,
-) -> Result<(Vec<audit_event::Model>, String)> {
-    let mut query =
-        audit_event::Entity::find().filter(audit_event::Column::AccountId.eq(scope.account_id()));
-    if let Some(env) = &filter.environment_id {
-        query = query.filter(audit_event::Column::EnvironmentId.eq(env));
+impl AccountStore<'_> {
+    /// One page of the account's events, oldest first.
+    pub async fn list_events(
+        &self,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> Result<Page<audit_event::Model>> {
+        let mut query = self.select::<audit_event::Entity>();
+        if let Some(env) = &filter.environment_id {
+            query = query.filter(audit_event::Column::EnvironmentId.eq(env.as_str()));
+        }
+        if let Some(t) = filter.event_type {
+            query = query.filter(audit_event::Column::EventType.eq(t.as_str()));
+        }
+        fetch_page(&self.store.read, query, audit_event::Column::Seq, page).await
     }
-    if let Some(t) = filter.event_type {
-        query = query.filter(audit_event::Column::EventType.eq(t.as_str()));
-    }
-    fetch_page(store.reader(), query, audit_event::Column::Seq, page).await
 }

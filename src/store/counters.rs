@@ -1,16 +1,16 @@
 //! Per-environment counters on the `environments` row, changed in the same
 //! transaction as the rows they count.
 
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::entity::environment;
-use crate::domain::scope::EnvironmentScope;
+use super::tenant::EnvironmentStore;
 use crate::error::{Error, Result};
 
 /// Changes to apply to an environment's counters.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Delta {
+pub(super) struct Delta {
     /// Rooms added (negative: removed).
     pub rooms: i64,
     /// Threads added.
@@ -21,33 +21,30 @@ pub struct Delta {
     pub comments: i64,
 }
 
-/// Applies `delta` to the scope's environment (inside the caller's
-/// transaction). Every write to an environment's data goes through here,
-/// so it is also the write's proof that the environment still exists:
-/// NOT_FOUND (and the caller's transaction rolls back) when it was deleted.
-/// On PostgreSQL the update waits for a concurrent `DeleteEnvironment`
-/// (which locks the row first) and then finds nothing; on SQLite writes
-/// are serial and the delete has simply happened before.
-pub(crate) async fn add(
-    db: &impl ConnectionTrait,
-    scope: &EnvironmentScope,
-    delta: Delta,
-) -> Result<()> {
-    let mut update = environment::Entity::update_many()
-        .filter(environment::Column::Id.eq(scope.environment_id()))
-        .filter(environment::Column::AccountId.eq(scope.account_id()));
-    for (column, d) in [
-        (environment::Column::RoomCount, delta.rooms),
-        (environment::Column::ThreadCount, delta.threads),
-        (environment::Column::UserCount, delta.users),
-        (environment::Column::CommentCount, delta.comments),
-    ] {
-        if d != 0 {
-            update = update.col_expr(column, Expr::col(column).add(d));
+impl EnvironmentStore<'_> {
+    /// Applies `delta` to the environment (inside the caller's
+    /// transaction). Every write to an environment's data goes through
+    /// here, so it is also the write's proof that the environment still
+    /// exists: NOT_FOUND (and the caller's transaction rolls back) when it
+    /// was deleted. On PostgreSQL the update waits for a concurrent
+    /// `DeleteEnvironment` (which locks the row first) and then finds
+    /// nothing; on SQLite writes are serial and the delete has simply
+    /// happened before.
+    pub(super) async fn count(&self, db: &impl ConnectionTrait, delta: Delta) -> Result<()> {
+        let mut update = self.update::<environment::Entity>();
+        for (column, d) in [
+            (environment::Column::RoomCount, delta.rooms),
+            (environment::Column::ThreadCount, delta.threads),
+            (environment::Column::UserCount, delta.users),
+            (environment::Column::CommentCount, delta.comments),
+        ] {
+            if d != 0 {
+                update = update.col_expr(column, Expr::col(column).add(d));
+            }
         }
+        if update.exec(db).await?.rows_affected == 0 {
+            return Err(Error::NotFound("environment"));
+        }
+        Ok(())
     }
-    if update.exec(db).await?.rows_affected == 0 {
-        return Err(Error::NotFound("environment"));
-    }
-    Ok(())
 }

@@ -1,13 +1,12 @@
-//! Credential lookup for the auth layer: hash → stored record.
-//!
-//! The environment (or account) comes from the stored row, never from the
-//! credential's text.
+//! Credential lookup for the auth layer: hash → stored record. These are
+//! the only queries that run before a tenant is known; they return the
+//! tenant, read from the stored row, never from the credential's text.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Store;
 use super::entity::{admin_token, api_key};
-use crate::auth::credential::{CredentialKind, ParsedCredential, hash_hex};
+use crate::domain::credential::{CredentialKind, ParsedCredential};
 use crate::error::Result;
 
 /// What a credential resolves to.
@@ -25,83 +24,105 @@ pub struct CredentialRecord {
     pub revoke_time: Option<i64>,
 }
 
-/// Finds the record of a well-formed credential; `None` if unknown.
-pub async fn lookup(store: &Store, cred: &ParsedCredential) -> Result<Option<CredentialRecord>> {
-    let hash = hash_hex(&cred.hash);
-    if cred.kind == CredentialKind::Admin {
-        let row = admin_token::Entity::find()
-            .filter(admin_token::Column::TokenHash.eq(hash))
-            .one(store.reader())
+/// An API key's environment and end (revocation or expiry, possibly in
+/// the future).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyState {
+    /// The key's environment.
+    pub environment_id: String,
+    /// When it stops (or stopped) working, µs.
+    pub end_time: Option<i64>,
+}
+
+/// A credential that authenticated a call, for `last_use_time`.
+#[derive(Clone, Debug)]
+pub struct Use {
+    /// The key or admin token id.
+    pub id: Box<str>,
+    /// Its kind (which table).
+    pub kind: CredentialKind,
+    /// When, µs.
+    pub at: i64,
+}
+
+impl Store {
+    /// Finds the record of a well-formed credential; `None` if unknown.
+    pub async fn lookup_credential(
+        &self,
+        cred: &ParsedCredential,
+    ) -> Result<Option<CredentialRecord>> {
+        let hash = cred.hash.to_hex();
+        if cred.kind == CredentialKind::Admin {
+            let row = admin_token::Entity::find()
+                .filter(admin_token::Column::TokenHash.eq(hash))
+                .one(&self.read)
+                .await?;
+            return Ok(row.map(|t| CredentialRecord {
+                id: t.id,
+                kind: CredentialKind::Admin,
+                account_id: t.account_id,
+                environment_id: None,
+                revoke_time: t.revoke_time,
+            }));
+        }
+        let row = api_key::Entity::find()
+            .filter(api_key::Column::KeyHash.eq(hash))
+            .one(&self.read)
             .await?;
-        return Ok(row.map(|t| CredentialRecord {
-            id: t.id,
-            kind: CredentialKind::Admin,
-            account_id: t.account_id,
-            environment_id: None,
-            revoke_time: t.revoke_time,
-        }));
+        Ok(row.and_then(|k| {
+            let end = k.end_time();
+            let kind = k.kind.credential();
+            // A hash of one kind stored under another cannot be ours.
+            (kind == cred.kind).then_some(CredentialRecord {
+                id: k.id,
+                kind,
+                account_id: k.account_id,
+                revoke_time: end,
+                environment_id: Some(k.environment_id),
+            })
+        }))
     }
-    let row = api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(hash))
-        .one(store.reader())
-        .await?;
-    Ok(row.and_then(|k| {
-        let end = k.end_time();
-        let kind = match k.kind.as_str() {
-            api_key::KIND_PUBLISHABLE => CredentialKind::Publishable,
-            api_key::KIND_SECRET => CredentialKind::Secret,
-            _ => return None,
+
+    /// An API key's environment and end; `None` if there is no such key.
+    pub async fn key_state(&self, key_id: &str) -> Result<Option<KeyState>> {
+        let row = api_key::Entity::find()
+            .filter(api_key::Column::Id.eq(key_id))
+            .one(&self.read)
+            .await?;
+        Ok(row.map(|k| KeyState {
+            end_time: k.end_time(),
+            environment_id: k.environment_id,
+        }))
+    }
+
+    /// Writes `last_use_time` for credentials that authenticated calls, one
+    /// statement per table and distinct time.
+    pub async fn record_use(&self, used: &[Use]) -> Result<()> {
+        use sea_orm::sea_query::Expr;
+        let latest = used.iter().map(|u| u.at).max().unwrap_or_default();
+        let ids = |admin: bool| -> Vec<String> {
+            let distinct: std::collections::BTreeSet<&str> = used
+                .iter()
+                .filter(|u| (u.kind == CredentialKind::Admin) == admin)
+                .map(|u| &*u.id)
+                .collect();
+            distinct.into_iter().map(str::to_owned).collect()
         };
-        // A hash of one kind stored under another cannot be ours.
-        (kind == cred.kind).then_some(CredentialRecord {
-            id: k.id,
-            kind,
-            account_id: k.account_id,
-            revoke_time: end,
-            environment_id: Some(k.environment_id),
-        })
-    }))
-}
-
-/// An API key's environment and revocation time (possibly in the future).
-pub async fn key_state(store: &Store, key_id: &str) -> Result<Option<(String, Option<i64>)>> {
-    let row = api_key::Entity::find()
-        .filter(api_key::Column::Id.eq(key_id))
-        .one(store.reader())
-        .await?;
-    Ok(row.map(|k| {
-        let end = k.end_time();
-        (k.environment_id, end)
-    }))
-}
-
-/// Writes `last_use_time` for credentials that authenticated calls, one
-/// statement per table and distinct time.
-pub async fn record_use(store: &Store, used: &[(Box<str>, CredentialKind, i64)]) -> Result<()> {
-    use sea_orm::sea_query::Expr;
-    let latest = used.iter().map(|(_, _, t)| *t).max().unwrap_or_default();
-    let ids = |admin: bool| -> Vec<String> {
-        let distinct: std::collections::BTreeSet<&str> = used
-            .iter()
-            .filter(|(_, kind, _)| (*kind == CredentialKind::Admin) == admin)
-            .map(|(id, _, _)| &**id)
-            .collect();
-        distinct.into_iter().map(str::to_owned).collect()
-    };
-    let (admins, keys) = (ids(true), ids(false));
-    if !admins.is_empty() {
-        admin_token::Entity::update_many()
-            .col_expr(admin_token::Column::LastUseTime, Expr::value(latest))
-            .filter(admin_token::Column::Id.is_in(admins))
-            .exec(store.writer())
-            .await?;
+        let (admins, keys) = (ids(true), ids(false));
+        if !admins.is_empty() {
+            admin_token::Entity::update_many()
+                .col_expr(admin_token::Column::LastUseTime, Expr::value(latest))
+                .filter(admin_token::Column::Id.is_in(admins))
+                .exec(&self.write)
+                .await?;
+        }
+        if !keys.is_empty() {
+            api_key::Entity::update_many()
+                .col_expr(api_key::Column::LastUseTime, Expr::value(latest))
+                .filter(api_key::Column::Id.is_in(keys))
+                .exec(&self.write)
+                .await?;
+        }
+        Ok(())
     }
-    if !keys.is_empty() {
-        api_key::Entity::update_many()
-            .col_expr(api_key::Column::LastUseTime, Expr::value(latest))
-            .filter(api_key::Column::Id.is_in(keys))
-            .exec(store.writer())
-            .await?;
-    }
-    Ok(())
 }

@@ -1,5 +1,17 @@
 //! Storage: sea-orm entities, migrations and tenant-scoped queries.
 //!
+//! Tenant data is reached only through the handles [`Store::account`] and
+//! [`Store::environment`] (see [`tenant`]), which take a scope that only
+//! `crate::auth` can build. The connection pools are private to this
+//! module: nothing outside `store` can run a query of its own.
+//!
+//! ```compile_fail
+//! // Outside the store there is no way to a connection.
+//! async fn raw(store: &pulse::store::Store) {
+//!     let _ = store.read;
+//! }
+//! ```
+//!
 //! SQLite has one writer even in WAL mode, and a deferred transaction that
 //! upgrades from read to write fails with BUSY at once whatever the busy
 //! timeout. So on SQLite every write goes through a pool of exactly one
@@ -8,17 +20,26 @@
 
 pub mod accounts;
 pub mod audit;
-pub mod counters;
+mod counters;
 pub mod credentials;
 pub mod entity;
 pub mod environments;
 pub mod keys;
 pub mod migration;
 mod paging;
+pub mod revocation;
 pub mod rooms;
+mod schema;
 pub mod signing_keys;
+pub mod tenant;
 pub mod threads;
 pub mod users;
+
+pub use revocation::{Announcer, Enforcer, Revocation, Revoked};
+pub use tenant::{AccountStore, EnvironmentStore};
+
+/// One page of rows and the token of the next page (empty at the end).
+pub type Page<T> = (Vec<T>, String);
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,19 +47,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    TransactionTrait,
-};
-use sea_orm_migration::MigratorTrait;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 use crate::config::DatabaseSettings;
 use crate::error::{Error, Result};
-use migration::Migrator;
-
-/// Advisory lock id that serialises migrations and bootstrap across
-/// replicas on one PostgreSQL database ("pulse" in ASCII).
-const MIGRATION_LOCK_ID: i64 = 0x70_75_6c_73_65;
 
 /// How long a request waits for a pooled connection before failing with
 /// UNAVAILABLE.
@@ -70,6 +82,8 @@ pub struct Store {
     /// unwritable, so calls fail fast instead of each waiting out the
     /// connection timeout (see [`crate::gate`]).
     down: Arc<AtomicBool>,
+    /// Announces revocations to other replicas (see [`revocation`]).
+    announcer: Option<Arc<dyn Announcer>>,
 }
 
 impl Store {
@@ -83,6 +97,7 @@ impl Store {
                 write: pool,
                 backend: DbBackend::Postgres,
                 down: Arc::default(),
+                announcer: None,
             });
         }
         if !url.starts_with("sqlite:") {
@@ -98,6 +113,7 @@ impl Store {
                 write: pool,
                 backend: DbBackend::Sqlite,
                 down: Arc::default(),
+                announcer: None,
             });
         }
         // Opening sets WAL mode, which needs the file's lock for a moment:
@@ -115,7 +131,15 @@ impl Store {
             write,
             backend: DbBackend::Sqlite,
             down: Arc::default(),
+            announcer: None,
         })
+    }
+
+    /// The same store, announcing its revocations through `announcer`
+    /// (the cluster, on PostgreSQL).
+    pub fn with_announcer(mut self, announcer: Arc<dyn Announcer>) -> Self {
+        self.announcer = Some(announcer);
+        self
     }
 
     /// Checks that the database answers.
@@ -182,87 +206,6 @@ impl Store {
     /// The database backend.
     pub fn backend(&self) -> DbBackend {
         self.backend
-    }
-
-    /// Pool for reads.
-    pub fn reader(&self) -> &DatabaseConnection {
-        &self.read
-    }
-
-    /// Pool for writes.
-    pub fn writer(&self) -> &DatabaseConnection {
-        &self.write
-    }
-
-    /// Applies pending migrations, then creates the "default" account if the
-    /// database has none — both in one transaction that holds the migration
-    /// lock, so replicas starting together migrate and bootstrap exactly
-    /// once. Returns the new admin token when an account was created.
-    pub async fn prepare(&self) -> Result<Option<accounts::NewAccount>> {
-        startup_retry(self.backend == DbBackend::Sqlite, || self.prepare_once()).await
-    }
-
-    async fn prepare_once(&self) -> Result<Option<accounts::NewAccount>> {
-        let tx = self.lock_for_migration().await?;
-        Migrator::up(&tx, None).await?;
-        let created = if accounts::count(&tx).await? == 0 {
-            {
-                let actor = crate::domain::audit::Actor::local("bootstrap");
-                Some(accounts::create_account_in(&tx, "default", &actor).await?)
-            }
-        } else {
-            None
-        };
-        self.unlock_migration(&tx).await?;
-        tx.commit().await?;
-        Ok(created)
-    }
-
-    /// Applies pending migrations under the migration lock.
-    pub async fn migrate(&self) -> Result<()> {
-        startup_retry(self.backend == DbBackend::Sqlite, || self.migrate_once()).await
-    }
-
-    async fn migrate_once(&self) -> Result<()> {
-        let tx = self.lock_for_migration().await?;
-        Migrator::up(&tx, None).await?;
-        self.unlock_migration(&tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Begins a transaction that holds the migration lock until it ends.
-    ///
-    /// PostgreSQL: a transaction-scoped advisory lock. SQLite: the write
-    /// lock, taken by making the transaction's first statement a write (a
-    /// deferred transaction that reads first could not upgrade later).
-    async fn lock_for_migration(&self) -> Result<DatabaseTransaction> {
-        if self.backend == DbBackend::Sqlite {
-            self.write
-                .execute_unprepared("CREATE TABLE IF NOT EXISTS pulse_migration_lock (id INTEGER)")
-                .await?;
-            // The health probe's one row (see `probe`); not schema, so not a migration.
-            self.write
-                .execute_unprepared(
-                    "CREATE TABLE IF NOT EXISTS pulse_heartbeat (id INTEGER PRIMARY KEY, beat BIGINT)",
-                )
-                .await?;
-        }
-        let tx = self.write.begin().await?;
-        let lock = match self.backend {
-            DbBackend::Postgres => format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"),
-            _ => "INSERT INTO pulse_migration_lock (id) VALUES (1)".to_owned(),
-        };
-        tx.execute_unprepared(&lock).await?;
-        Ok(tx)
-    }
-
-    async fn unlock_migration(&self, tx: &DatabaseTransaction) -> Result<()> {
-        if self.backend == DbBackend::Sqlite {
-            tx.execute_unprepared("DELETE FROM pulse_migration_lock")
-                .await?;
-        }
-        Ok(())
     }
 }
 

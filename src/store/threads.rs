@@ -4,18 +4,18 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, QueryFilter, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
-use super::Store;
-use super::counters::{self, Delta};
-use super::entity::{comment, thread};
+use super::Page;
+use super::counters::Delta;
+use super::entity::{comment, room, thread};
 use super::paging::fetch_page;
-use super::rooms;
-use crate::domain::ids::{IdKind, new_id};
+use super::tenant::EnvironmentStore;
+use crate::domain::ids::{CommentId, ThreadId};
+use crate::domain::names::ResourceId;
 use crate::domain::page::PageRequest;
-use crate::domain::scope::EnvironmentScope;
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 
@@ -25,220 +25,184 @@ pub enum Editor<'a> {
     /// The customer's backend: any comment.
     Server,
     /// An end user: only their own comments.
-    User(&'a str),
+    User(&'a ResourceId),
 }
 
-/// Creates a thread in a room with its first comment, in one transaction.
-pub async fn create_thread(
-    store: &Store,
-    scope: &EnvironmentScope,
-    room_id: &str,
-    author: &str,
-    body: &str,
-) -> Result<(thread::Model, comment::Model)> {
-    let now = now_micros();
-    let tx = store.writer().begin().await?;
-    let room = rooms::find(&tx, scope, room_id).await?;
-    let thread = thread::ActiveModel {
-        id: Set(new_id(IdKind::Thread)),
-        environment_id: Set(scope.environment_id().to_owned()),
-        room_id: Set(room.room_id),
-        comment_count: Set(1),
-        create_time: Set(now),
-        ..Default::default()
+impl Editor<'_> {
+    fn check(self, comment: &comment::Model) -> Result<()> {
+        match self {
+            Editor::User(user) if comment.user_id != user.as_str() => Err(Error::PermissionDenied(
+                "a user may change only their own comments".into(),
+            )),
+            _ => Ok(()),
+        }
     }
-    .insert(&tx)
-    .await?;
-    let comment = insert_comment(&tx, scope, &thread.id, author, body, now).await?;
-    counters::add(
-        &tx,
-        scope,
-        Delta {
+}
+
+impl EnvironmentStore<'_> {
+    /// Creates a thread in a room with its first comment, in one transaction.
+    pub async fn create_thread(
+        &self,
+        room_id: &ResourceId,
+        author: &ResourceId,
+        body: &str,
+    ) -> Result<(thread::Model, comment::Model)> {
+        let now = now_micros();
+        let tx = self.store.write.begin().await?;
+        let by_id = room::Column::RoomId;
+        let room = self
+            .one::<room::Entity>(&tx, by_id, room_id.as_str(), "room")
+            .await?;
+        let thread = thread::ActiveModel {
+            id: Set(ThreadId::generate().into_string()),
+            environment_id: Set(self.id().as_str().to_owned()),
+            room_id: Set(room.room_id),
+            comment_count: Set(1),
+            create_time: Set(now),
+            ..Default::default()
+        }
+        .insert(&tx)
+        .await?;
+        let comment = self
+            .insert_comment(&tx, &thread.id, author, body, now)
+            .await?;
+        let delta = Delta {
             threads: 1,
             comments: 1,
             ..Delta::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((thread, comment))
-}
-
-async fn insert_comment(
-    db: &impl ConnectionTrait,
-    scope: &EnvironmentScope,
-    thread_id: &str,
-    author: &str,
-    body: &str,
-    now: i64,
-) -> Result<comment::Model> {
-    Ok(comment::ActiveModel {
-        id: Set(new_id(IdKind::Comment)),
-        environment_id: Set(scope.environment_id().to_owned()),
-        thread_id: Set(thread_id.to_owned()),
-        user_id: Set(author.to_owned()),
-        body: Set(body.to_owned()),
-        create_time: Set(now),
-        edit_time: Set(None),
-        ..Default::default()
+        };
+        self.count(&tx, delta).await?;
+        tx.commit().await?;
+        Ok((thread, comment))
     }
-    .insert(db)
-    .await?)
-}
 
-async fn find_thread(
-    db: &impl ConnectionTrait,
-    scope: &EnvironmentScope,
-    id: &str,
-) -> Result<thread::Model> {
-    thread::Entity::find()
-        .filter(thread::Column::EnvironmentId.eq(scope.environment_id()))
-        .filter(thread::Column::Id.eq(id))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("thread"))
-}
-
-async fn find_comment(
-    db: &impl ConnectionTrait,
-    scope: &EnvironmentScope,
-    id: &str,
-) -> Result<comment::Model> {
-    comment::Entity::find()
-        .filter(comment::Column::EnvironmentId.eq(scope.environment_id()))
-        .filter(comment::Column::Id.eq(id))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("comment"))
-}
-
-async fn add_to_count(
-    db: &impl ConnectionTrait,
-    scope: &EnvironmentScope,
-    thread_id: &str,
-    delta: i64,
-) -> Result<()> {
-    thread::Entity::update_many()
-        .col_expr(
-            thread::Column::CommentCount,
-            Expr::col(thread::Column::CommentCount).add(delta),
-        )
-        .filter(thread::Column::EnvironmentId.eq(scope.environment_id()))
-        .filter(thread::Column::Id.eq(thread_id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// One page of threads, of one room (NOT_FOUND if it does not exist) or of
-/// the whole environment.
-pub async fn list_threads(
-    store: &Store,
-    scope: &EnvironmentScope,
-    room_id: Option<&str>,
-    page: &PageRequest,
-) -> Result<(Vec<thread::Model>, String)> {
-    let mut query =
-        thread::Entity::find().filter(thread::Column::EnvironmentId.eq(scope.environment_id()));
-    if let Some(room_id) = room_id {
-        rooms::find(store.reader(), scope, room_id).await?;
-        query = query.filter(thread::Column::RoomId.eq(room_id));
+    async fn insert_comment(
+        &self,
+        db: &impl ConnectionTrait,
+        thread_id: &str,
+        author: &ResourceId,
+        body: &str,
+        now: i64,
+    ) -> Result<comment::Model> {
+        Ok(comment::ActiveModel {
+            id: Set(CommentId::generate().into_string()),
+            environment_id: Set(self.id().as_str().to_owned()),
+            thread_id: Set(thread_id.to_owned()),
+            user_id: Set(author.as_str().to_owned()),
+            body: Set(body.to_owned()),
+            create_time: Set(now),
+            edit_time: Set(None),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?)
     }
-    fetch_page(store.reader(), query, thread::Column::Seq, page).await
-}
 
-/// Adds a comment to a thread.
-pub async fn create_comment(
-    store: &Store,
-    scope: &EnvironmentScope,
-    thread_id: &str,
-    author: &str,
-    body: &str,
-) -> Result<comment::Model> {
-    let tx = store.writer().begin().await?;
-    let thread = find_thread(&tx, scope, thread_id).await?;
-    let comment = insert_comment(&tx, scope, &thread.id, author, body, now_micros()).await?;
-    add_to_count(&tx, scope, &thread.id, 1).await?;
-    counters::add(
-        &tx,
-        scope,
-        Delta {
-            comments: 1,
+    async fn thread(&self, db: &impl ConnectionTrait, id: &ThreadId) -> Result<thread::Model> {
+        self.one::<thread::Entity>(db, thread::Column::Id, id.as_str(), "thread")
+            .await
+    }
+
+    async fn comment(&self, db: &impl ConnectionTrait, id: &CommentId) -> Result<comment::Model> {
+        self.one::<comment::Entity>(db, comment::Column::Id, id.as_str(), "comment")
+            .await
+    }
+
+    /// Changes a thread's comment count by `delta`, and the environment's.
+    async fn count_comments(
+        &self,
+        db: &impl ConnectionTrait,
+        thread_id: &str,
+        delta: i64,
+    ) -> Result<()> {
+        let column = thread::Column::CommentCount;
+        self.update::<thread::Entity>()
+            .col_expr(column, Expr::col(column).add(delta))
+            .filter(thread::Column::Id.eq(thread_id))
+            .exec(db)
+            .await?;
+        let delta = Delta {
+            comments: delta,
             ..Delta::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(comment)
-}
-
-/// One page of a thread's comments (NOT_FOUND if the thread does not exist).
-pub async fn list_comments(
-    store: &Store,
-    scope: &EnvironmentScope,
-    thread_id: &str,
-    page: &PageRequest,
-) -> Result<(Vec<comment::Model>, String)> {
-    find_thread(store.reader(), scope, thread_id).await?;
-    let query = comment::Entity::find()
-        .filter(comment::Column::EnvironmentId.eq(scope.environment_id()))
-        .filter(comment::Column::ThreadId.eq(thread_id));
-    fetch_page(store.reader(), query, comment::Column::Seq, page).await
-}
-
-fn check_editor(comment: &comment::Model, editor: Editor<'_>) -> Result<()> {
-    match editor {
-        Editor::User(user) if comment.user_id != user => Err(Error::PermissionDenied(
-            "a user may change only their own comments".into(),
-        )),
-        _ => Ok(()),
+        };
+        self.count(db, delta).await
     }
-}
 
-/// Edits a comment's body.
-pub async fn update_comment(
-    store: &Store,
-    scope: &EnvironmentScope,
-    id: &str,
-    body: &str,
-    editor: Editor<'_>,
-) -> Result<comment::Model> {
-    let tx = store.writer().begin().await?;
-    let comment = find_comment(&tx, scope, id).await?;
-    check_editor(&comment, editor)?;
-    let mut active: comment::ActiveModel = comment.into();
-    active.body = Set(body.to_owned());
-    active.edit_time = Set(Some(now_micros()));
-    let comment = active.update(&tx).await?;
-    tx.commit().await?;
-    Ok(comment)
-}
+    /// One page of threads, of one room (NOT_FOUND if it does not exist) or
+    /// of the whole environment.
+    pub async fn list_threads(
+        &self,
+        room_id: Option<&ResourceId>,
+        page: &PageRequest,
+    ) -> Result<Page<thread::Model>> {
+        let mut query = self.select::<thread::Entity>();
+        if let Some(room_id) = room_id {
+            self.room(room_id).await?;
+            query = query.filter(thread::Column::RoomId.eq(room_id.as_str()));
+        }
+        fetch_page(&self.store.read, query, thread::Column::Seq, page).await
+    }
 
-/// Deletes a comment.
-pub async fn delete_comment(
-    store: &Store,
-    scope: &EnvironmentScope,
-    id: &str,
-    editor: Editor<'_>,
-) -> Result<()> {
-    let tx = store.writer().begin().await?;
-    let comment = find_comment(&tx, scope, id).await?;
-    check_editor(&comment, editor)?;
-    comment::Entity::delete_many()
-        .filter(comment::Column::EnvironmentId.eq(scope.environment_id()))
-        .filter(comment::Column::Seq.eq(comment.seq))
-        .exec(&tx)
-        .await?;
-    add_to_count(&tx, scope, &comment.thread_id, -1).await?;
-    counters::add(
-        &tx,
-        scope,
-        Delta {
-            comments: -1,
-            ..Delta::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    /// Adds a comment to a thread.
+    pub async fn create_comment(
+        &self,
+        thread_id: &ThreadId,
+        author: &ResourceId,
+        body: &str,
+    ) -> Result<comment::Model> {
+        let tx = self.store.write.begin().await?;
+        let thread = self.thread(&tx, thread_id).await?;
+        let comment = self
+            .insert_comment(&tx, &thread.id, author, body, now_micros())
+            .await?;
+        self.count_comments(&tx, &thread.id, 1).await?;
+        tx.commit().await?;
+        Ok(comment)
+    }
+
+    /// One page of a thread's comments (NOT_FOUND if the thread does not
+    /// exist).
+    pub async fn list_comments(
+        &self,
+        thread_id: &ThreadId,
+        page: &PageRequest,
+    ) -> Result<Page<comment::Model>> {
+        self.thread(&self.store.read, thread_id).await?;
+        let query = self
+            .select::<comment::Entity>()
+            .filter(comment::Column::ThreadId.eq(thread_id.as_str()));
+        fetch_page(&self.store.read, query, comment::Column::Seq, page).await
+    }
+
+    /// Edits a comment's body.
+    pub async fn update_comment(
+        &self,
+        id: &CommentId,
+        body: &str,
+        editor: Editor<'_>,
+    ) -> Result<comment::Model> {
+        let tx = self.store.write.begin().await?;
+        let comment = self.comment(&tx, id).await?;
+        editor.check(&comment)?;
+        let mut active: comment::ActiveModel = comment.into();
+        active.body = Set(body.to_owned());
+        active.edit_time = Set(Some(now_micros()));
+        let comment = active.update(&tx).await?;
+        tx.commit().await?;
+        Ok(comment)
+    }
+
+    /// Deletes a comment.
+    pub async fn delete_comment(&self, id: &CommentId, editor: Editor<'_>) -> Result<()> {
+        let tx = self.store.write.begin().await?;
+        let comment = self.comment(&tx, id).await?;
+        editor.check(&comment)?;
+        self.delete::<comment::Entity>()
+            .filter(comment::Column::Seq.eq(comment.seq))
+            .exec(&tx)
+            .await?;
+        self.count_comments(&tx, &comment.thread_id, -1).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

@@ -108,13 +108,10 @@ async fn admin_tokens_of_other_accounts_are_not_found(backend: Backend) {
     ))
     .await
     .unwrap();
-    let second = pulse::store::accounts::create_account(
-        &store,
-        "second",
-        &pulse::domain::audit::Actor::local("test"),
-    )
-    .await
-    .unwrap();
+    let second = store
+        .create_account("second", &pulse::domain::audit::Actor::local("test"))
+        .await
+        .unwrap();
     let second_token = second.token.expose().to_owned();
     let account = accounts
         .get_account(bearer(pb::GetAccountRequest {}, &second_token))

@@ -602,11 +602,7 @@ async fn deleting_an_environment_deletes_its_data(backend: Backend) {
         .await
         .unwrap();
     use sea_orm::{ConnectionTrait, Statement};
-    let store = pulse::store::Store::connect(&pulse::config::DatabaseSettings::from_url(
-        &app.database_url,
-    ))
-    .await
-    .unwrap();
+    let raw = sea_orm::Database::connect(&app.database_url).await.unwrap();
     for table in [
         "rooms",
         "threads",
@@ -615,10 +611,9 @@ async fn deleting_an_environment_deletes_its_data(backend: Backend) {
         "signing_keys",
         "api_keys",
     ] {
-        let row = store
-            .reader()
+        let row = raw
             .query_one_raw(Statement::from_string(
-                store.backend(),
+                raw.get_database_backend(),
                 format!(
                     "SELECT COUNT(*) AS n FROM {table} WHERE environment_id = '{}'",
                     prod.id

@@ -322,7 +322,8 @@ impl TestApp {
         .await
         .expect("open the test database");
         let actor = pulse::domain::audit::Actor::local(actor);
-        let created = pulse::store::accounts::create_account(&store, name, &actor)
+        let created = store
+            .create_account(name, &actor)
             .await
             .expect("create account");
         created.token.expose().to_owned()

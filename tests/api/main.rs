@@ -25,5 +25,6 @@ mod pagination;
 mod persistence;
 mod readme;
 mod replicas;
+mod services;
 mod shutdown;
 mod tls;

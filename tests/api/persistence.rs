@@ -36,10 +36,7 @@ async fn everything_survives_a_restart(backend: Backend) {
     let store = Store::connect(&DatabaseSettings::from_url(&app.database_url))
         .await
         .unwrap();
-    assert_eq!(
-        pulse::store::accounts::count(store.reader()).await.unwrap(),
-        1
-    );
+    assert_eq!(store.count_accounts().await.unwrap(), 1);
 }
 
 /// Several `pulse serve` starting at once on one new database migrate and
@@ -74,10 +71,7 @@ async fn concurrent_startups_migrate_and_bootstrap_once(backend: Backend) {
         let store = Store::connect(&DatabaseSettings::from_url(&url))
             .await
             .unwrap();
-        assert_eq!(
-            pulse::store::accounts::count(store.reader()).await.unwrap(),
-            1
-        );
+        assert_eq!(store.count_accounts().await.unwrap(), 1);
         if backend == Backend::Postgres {
             crate::helpers::drop_postgres_database(&url).await;
         }

@@ -77,13 +77,13 @@ async fn sigterm_under_load_drains_in_flight_calls(backend: Backend) {
     let store = pulse::store::Store::connect(&pulse::config::DatabaseSettings::from_url(&url))
         .await
         .unwrap();
-    let account = pulse::store::accounts::count(store.reader()).await.unwrap();
+    let account = store.count_accounts().await.unwrap();
     assert_eq!(account, 1);
     use sea_orm::{ConnectionTrait, Statement};
-    let row = store
-        .reader()
+    let raw = sea_orm::Database::connect(&url).await.unwrap();
+    let row = raw
         .query_one_raw(Statement::from_string(
-            store.backend(),
+            raw.get_database_backend(),
             "SELECT COUNT(*) AS n FROM environments",
         ))
         .await

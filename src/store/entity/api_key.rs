@@ -2,10 +2,39 @@
 
 use sea_orm::entity::prelude::*;
 
-/// Stored value of `kind` for publishable keys.
-pub const KIND_PUBLISHABLE: &str = "publishable";
-/// Stored value of `kind` for secret keys.
-pub const KIND_SECRET: &str = "secret";
+use crate::domain::credential::CredentialKind;
+
+/// The kind of an API key, as stored (`publishable`, `secret`). Mapped to
+/// the credential format here and to proto in `api/convert.rs`, nowhere else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum KeyKind {
+    /// `pk_…`
+    #[sea_orm(string_value = "publishable")]
+    Publishable,
+    /// `sk_…`
+    #[sea_orm(string_value = "secret")]
+    Secret,
+}
+
+impl KeyKind {
+    /// The API key kind of a credential kind (`None` for admin tokens).
+    pub fn of(kind: CredentialKind) -> Option<Self> {
+        match kind {
+            CredentialKind::Publishable => Some(KeyKind::Publishable),
+            CredentialKind::Secret => Some(KeyKind::Secret),
+            CredentialKind::Admin => None,
+        }
+    }
+
+    /// The credential kind of this key kind.
+    pub fn credential(self) -> CredentialKind {
+        match self {
+            KeyKind::Publishable => CredentialKind::Publishable,
+            KeyKind::Secret => CredentialKind::Secret,
+        }
+    }
+}
 
 /// A row of `api_keys`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -24,7 +53,7 @@ pub struct Model {
     /// account without a join.
     pub account_id: String,
     /// `publishable` or `secret`.
-    pub kind: String,
+    pub kind: KeyKind,
     /// First 12 characters of the key.
     pub prefix: String,
     /// Hex SHA-256 of the whole key.

@@ -51,9 +51,42 @@ const RANDOM_BYTES: usize = 24;
 const BODY_MIN: usize = 30;
 const BODY_MAX: usize = 40;
 
-/// SHA-256 of a whole credential: what the database stores and the key
-/// index is keyed by.
-pub type CredentialHash = [u8; 32];
+/// SHA-256 of a whole credential: what the database stores (as hex, in
+/// exactly one place: the store's entities) and the key index is keyed by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CredentialHash([u8; 32]);
+
+impl CredentialHash {
+    /// Lowercase hex, as stored in the database.
+    pub fn to_hex(&self) -> String {
+        use std::fmt::Write;
+        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+
+    /// Parses the stored hex form; `None` if it is not 64 hex digits.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let bytes = hex.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            *slot = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(Self(out))
+    }
+}
+
+/// A hash is not a secret, but it is what a leaked table would hold: keep
+/// it short in logs.
+impl std::fmt::Debug for CredentialHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CredentialHash({}…)", &self.to_hex()[..8])
+    }
+}
 
 /// A credential whose shape and checksum are valid. Its `Debug` redacts it.
 #[derive(Clone, Debug)]
@@ -118,16 +151,7 @@ pub fn hash(value: &str) -> CredentialHash {
     let digest = digest::digest(&digest::SHA256, value.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
-    out
-}
-
-/// Lowercase hex of a hash, as stored in the database.
-pub fn hash_hex(hash: &CredentialHash) -> String {
-    use std::fmt::Write;
-    hash.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    CredentialHash(out)
 }
 
 /// CRC32 of `value` as exactly 6 base62 characters (62^6 > 2^32).
@@ -180,6 +204,13 @@ mod tests {
         assert!(parse("").is_none());
         assert!(parse("sk_").is_none());
         assert!(parse(&format!("{v}é")).is_none());
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let h = hash("x");
+        assert_eq!(CredentialHash::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(CredentialHash::from_hex("zz"), None);
     }
 
     #[test]

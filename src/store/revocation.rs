@@ -1,0 +1,166 @@
+//! Revocation as one value.
+//!
+//! Every store method that makes credentials stop working (rotation, key
+//! and admin-token revocation, environment deletion) returns its result
+//! wrapped in [`Revoked`]. The value inside is reachable only through
+//! [`Revoked::finish`], which hands the [`Revocation`] to the one
+//! [`Enforcer`] (this process's caches, then every replica's
+//! acknowledgement) before giving the result back. Dropping a `Revoked`
+//! unfinished is a `#[must_use]` warning, which CI's clippy turns into an
+//! error: a handler cannot forget a step.
+//!
+//! The announcement to other replicas is queued *inside* the revoking
+//! transaction by the store's [`Announcer`], so PostgreSQL delivers it at
+//! commit and never for a rollback.
+
+use std::future::Future;
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use super::Store;
+use crate::domain::credential::CredentialHash;
+use crate::domain::ids::EnvironmentId;
+use crate::error::Result;
+
+/// A credential that stopped (or will stop) working: id and hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadCredential {
+    /// The key id (`key_…`) or admin token id (`adm_…`).
+    pub id: String,
+    /// Its hash, the key index's key.
+    pub hash: CredentialHash,
+}
+
+/// What a committed change made stop working.
+#[derive(Debug, Default)]
+pub struct Revocation {
+    revision: Option<String>,
+    dead: Vec<DeadCredential>,
+    scheduled: Vec<DeadCredential>,
+    deleted_environments: Vec<EnvironmentId>,
+}
+
+impl Revocation {
+    /// The announcement's revision, which other replicas acknowledge;
+    /// `None` when nothing was announced (nothing changed).
+    pub fn revision(&self) -> Option<&str> {
+        self.revision.as_deref()
+    }
+
+    /// Credentials that stopped working at commit.
+    pub fn dead(&self) -> &[DeadCredential] {
+        &self.dead
+    }
+
+    /// Credentials whose end is scheduled (a grace period): caches must
+    /// re-read them so every replica enforces the deadline.
+    pub fn scheduled(&self) -> &[DeadCredential] {
+        &self.scheduled
+    }
+
+    /// Environments deleted with everything in them.
+    pub fn deleted_environments(&self) -> &[EnvironmentId] {
+        &self.deleted_environments
+    }
+
+    /// Whether nothing stopped working.
+    pub fn is_empty(&self) -> bool {
+        self.dead.is_empty() && self.scheduled.is_empty() && self.deleted_environments.is_empty()
+    }
+}
+
+/// The result of a revoking change, held until the revocation is enforced.
+#[must_use = "finish it with `Revoked::finish`, or the revoked credentials keep working in caches and on other replicas"]
+#[derive(Debug)]
+pub struct Revoked<T> {
+    value: T,
+    revocation: Revocation,
+}
+
+impl<T> Revoked<T> {
+    /// Enforces the revocation, then returns the change's result.
+    pub async fn finish(self, enforcer: &impl Enforcer) -> T {
+        enforcer.enforce(&self.revocation).await;
+        self.value
+    }
+}
+
+/// Makes a committed revocation effective everywhere (implemented by
+/// `crate::cluster::Revoker`).
+pub trait Enforcer {
+    /// Evicts from this process's caches, then waits for every live
+    /// replica's acknowledgement.
+    fn enforce(&self, revocation: &Revocation) -> impl Future<Output = ()> + Send;
+}
+
+/// Turns a revocation into notifications for other replicas (implemented
+/// by `crate::cluster::Cluster`). Synchronous and object safe: the store
+/// runs the notifications in the revoking transaction.
+pub trait Announcer: Send + Sync + std::fmt::Debug {
+    /// A new revision id for a revocation by this process.
+    fn revision(&self) -> String;
+    /// `(channel, payload)` pairs to `pg_notify` at commit.
+    fn notifications(&self, revocation: &Revocation) -> Vec<(&'static str, String)>;
+}
+
+/// What a revoking store method collects before it commits.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    pub(super) dead: Vec<DeadCredential>,
+    pub(super) scheduled: Vec<DeadCredential>,
+    pub(super) deleted_environments: Vec<EnvironmentId>,
+}
+
+impl Store {
+    /// Queues the announcement of `pending` in the transaction `db` (sent
+    /// at its commit; PostgreSQL only) and returns the revocation to finish
+    /// after the commit.
+    pub(super) async fn announce(
+        &self,
+        db: &impl ConnectionTrait,
+        pending: Pending,
+    ) -> Result<Revocation> {
+        let mut revocation = Revocation {
+            revision: None,
+            dead: pending.dead,
+            scheduled: pending.scheduled,
+            deleted_environments: pending.deleted_environments,
+        };
+        if revocation.is_empty() {
+            return Ok(revocation);
+        }
+        let Some(announcer) = &self.announcer else {
+            return Ok(revocation);
+        };
+        revocation.revision = Some(announcer.revision());
+        if db.get_database_backend() == DbBackend::Postgres {
+            for (channel, payload) in announcer.notifications(&revocation) {
+                notify(db, channel, &payload).await?;
+            }
+        }
+        Ok(revocation)
+    }
+
+    /// Sends a notification outside any transaction (the cluster's pings
+    /// and acknowledgements). PostgreSQL only.
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        notify(&self.write, channel, payload).await
+    }
+}
+
+impl<T> Revoked<T> {
+    /// Wraps a committed change's result with what it revoked.
+    pub(super) fn new(value: T, revocation: Revocation) -> Self {
+        Self { value, revocation }
+    }
+}
+
+async fn notify(db: &impl ConnectionTrait, channel: &str, payload: &str) -> Result<()> {
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [channel.into(), payload.into()],
+    ))
+    .await?;
+    Ok(())
+}
