@@ -3,21 +3,30 @@
 //! # Layout
 //!
 //! Data flows one way: request → [`auth`] layer (resolves the credential to
-//! a tenant) → [`api`] handler (validates, takes the tenant from the request
-//! context) → [`store`] (every query takes the tenant scope) → database, and
-//! back as proto.
+//! a tenant scope) → [`api`] handler (validates, takes the scope from the
+//! request context) → [`store`] handle opened with that scope → database,
+//! and back as proto. Modules depend downward only (checked by
+//! `tests/layers.rs`; see `docs/design.md`, "Layers"):
 //!
+//! - [`error`]: the one error type and its mapping to `tonic::Status`.
 //! - [`pb`]: code generated from `proto/pulse/v1` and the descriptor set
 //!   served by reflection.
+//! - [`domain`]: types and rules without I/O: typed ids, names, the
+//!   credential format, tenant scopes, page tokens, secrets.
 //! - [`config`]: the one settings struct (flags and `PULSE_*` variables).
-//! - [`telemetry`]: tracing, set up once.
-//! - [`domain`]: newtypes and rules without I/O (ids, names, page tokens,
-//!   secrets).
-//! - [`auth`]: credential format, the key index and the resolving layer.
+//! - [`store`]: sea-orm entities, migrations, the tenant handles
+//!   ([`store::tenant`]) and the revocation value ([`store::revocation`]).
+//! - [`metrics`]: Prometheus counters and the `/metrics` listener.
+//! - [`gate`]: fails calls fast while the database is down.
+//! - [`telemetry`]: tracing, set up once, and the per-RPC span layer.
+//! - [`auth`]: the key index, the resolving layer, user tokens, the access
+//!   policy generated from the protos, and the only code that grants scopes.
+//! - [`cluster`]: revocation across replicas: announces, enforces, waits
+//!   for acknowledgements.
 //! - [`api`]: one file per gRPC service.
-//! - [`store`]: sea-orm entities, migrations and tenant-scoped queries.
-//! - [`error`]: the one error type and its mapping to `tonic::Status`.
-//! - [`server`]: builds the tonic router and runs it until shutdown.
+//! - [`server`]: builds the tonic router from one service list and runs it
+//!   until shutdown, behind the connection guard.
+//! - [`ops`]: the gRPC client behind the ops commands.
 //! - [`cli`]: the `pulse` command line.
 
 pub mod api;

@@ -9,6 +9,15 @@
 //! unfinished is a `#[must_use]` warning, which CI's clippy turns into an
 //! error: a handler cannot forget a step.
 //!
+//! ```compile_fail
+//! // Dropping a revocation unfinished is refused (CI denies warnings).
+//! #![deny(unused_must_use)]
+//! use pulse::domain::{audit::Actor, ids::KeyId};
+//! async fn forgets(store: pulse::store::AccountStore<'_>, id: &KeyId, actor: &Actor) {
+//!     store.revoke_key(id, actor).await.unwrap();
+//! }
+//! ```
+//!
 //! The announcement to other replicas is queued *inside* the revoking
 //! transaction by the store's [`Announcer`], so PostgreSQL delivers it at
 //! commit and never for a rollback.
