@@ -174,10 +174,6 @@ impl TestApp {
             .expect("connect to test server")
     }
 
-    pub async fn accounts(&self) -> pb::account_service_client::AccountServiceClient<Channel> {
-        pb::account_service_client::AccountServiceClient::new(self.channel().await)
-    }
-
     pub async fn environments(
         &self,
     ) -> pb::environment_service_client::EnvironmentServiceClient<Channel> {
