@@ -174,20 +174,6 @@ impl TestApp {
             .expect("connect to test server")
     }
 
-    pub async fn environments(
-        &self,
-    ) -> pb::environment_service_client::EnvironmentServiceClient<Channel> {
-        pb::environment_service_client::EnvironmentServiceClient::new(self.channel().await)
-    }
-
-    pub async fn audit(&self) -> pb::audit_service_client::AuditServiceClient<Channel> {
-        pb::audit_service_client::AuditServiceClient::new(self.channel().await)
-    }
-
-    pub async fn auth(&self) -> pb::auth_service_client::AuthServiceClient<Channel> {
-        pb::auth_service_client::AuthServiceClient::new(self.channel().await)
-    }
-
     /// A handle calling with `credential`, on a connection of its own.
     pub fn client(&self, credential: Credential) -> Client {
         Client::new(lazy_channel(self.addr), credential)
