@@ -8,6 +8,8 @@
 //! cargo build --release && cargo run --release --example load -- --seconds 5
 //! # PostgreSQL (an empty database):
 //! cargo run --release --example load -- --database-url postgres://postgres@127.0.0.1/pulse_bench
+//! # The same server measured from outside by h2load (nghttp2-client):
+//! cargo run --release --example load -- --h2load-only --seconds 5
 //! ```
 
 use std::sync::Arc;
@@ -36,6 +38,18 @@ struct Args {
     /// Only run scenarios whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// Also measure health, WhoAmI sk_ and WhoAmI pk_+token with h2load
+    /// (`-c16 -m16 -t1`, an empty request frame, one credential): a load
+    /// generator far cheaper than a tonic client, so the server's own
+    /// per-request cost shows.
+    #[arg(long)]
+    h2load: bool,
+    /// Only the h2load measurement.
+    #[arg(long)]
+    h2load_only: bool,
+    /// h2load rounds (health, sk_, pk_+token, health each).
+    #[arg(long, default_value_t = 3)]
+    h2load_rounds: usize,
 }
 
 #[tokio::main]
@@ -95,6 +109,13 @@ async fn main() {
         ("x-pulse-publishable-key", pk),
         ("authorization", format!("Bearer {token}")),
     ];
+
+    if args.h2load || args.h2load_only {
+        h2load_table(&args, &server.addr, &sk, &frontend, dir.path());
+        if args.h2load_only {
+            return;
+        }
+    }
 
     let mut scenarios: Vec<(&str, usize, CallFn)> = Vec::new();
     let health = health_call();
@@ -245,6 +266,82 @@ async fn main() {
             o.p99_us,
             o.rps / baseline,
             o.errors
+        );
+    }
+}
+
+/// Runs h2load against one gRPC method for `seconds`; returns req/s.
+fn h2load(
+    addr: &str,
+    method: &str,
+    headers: &[(&'static str, String)],
+    seconds: f64,
+    body: &std::path::Path,
+) -> f64 {
+    let mut cmd = std::process::Command::new("h2load");
+    cmd.args(["-c16", "-m16", "-t1", "-D"])
+        .arg(format!("{}", seconds.ceil() as u64))
+        .arg("-d")
+        .arg(body)
+        .args(["-H", "content-type: application/grpc", "-H", "te: trailers"]);
+    for (name, value) in headers {
+        cmd.arg("-H").arg(format!("{name}: {value}"));
+    }
+    let out = cmd
+        .arg(format!("http://{addr}{method}"))
+        .output()
+        .expect("h2load (Debian package nghttp2-client) on PATH");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "finished in 5.00s, 41234.33 req/s, 4.23MB/s" and
+    // "requests: N total, N started, N done, N succeeded, 0 failed, …"
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("finished in "))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|r| r.strip_suffix(" req/s"))
+        .and_then(|r| r.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("unexpected h2load output:\n{text}"));
+    let failed = text
+        .lines()
+        .find(|l| l.starts_with("requests:"))
+        .is_some_and(|l| !l.contains(" 0 failed, 0 errored"));
+    assert!(!failed, "h2load saw failures:\n{text}");
+    rps
+}
+
+/// h2load rounds of health, WhoAmI sk_, WhoAmI pk_+token, health; each
+/// ratio uses the mean of the two health runs around it.
+fn h2load_table(
+    args: &Args,
+    addr: &str,
+    sk: &[(&'static str, String)],
+    frontend: &[(&'static str, String)],
+    dir: &std::path::Path,
+) {
+    // One gRPC frame: not compressed, length 0 (WhoAmIRequest and
+    // HealthCheckRequest are empty).
+    let body = dir.join("empty-frame.bin");
+    std::fs::write(&body, [0u8; 5]).unwrap();
+    let health = "/grpc.health.v1.Health/Check";
+    let whoami = "/pulse.v1.AuthService/WhoAmI";
+    println!(
+        "\nh2load -c16 -m16 -t1, {}s per run, one credential per scenario",
+        args.seconds
+    );
+    println!(
+        "| round | health req/s | WhoAmI sk_ req/s | × health | WhoAmI pk_+token req/s | × health |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for round in 1..=args.h2load_rounds {
+        let before = h2load(addr, health, &[], args.seconds, &body);
+        let secret = h2load(addr, whoami, sk, args.seconds, &body);
+        let user = h2load(addr, whoami, frontend, args.seconds, &body);
+        let after = h2load(addr, health, &[], args.seconds, &body);
+        let base = (before + after) / 2.0;
+        println!(
+            "| {round} | {base:.0} | {secret:.0} | {:.2} | {user:.0} | {:.2} |",
+            secret / base,
+            user / base
         );
     }
 }

@@ -14,11 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{CallFn, authed, drive, health_call, start_server};
+use common::replicas::{Replicas, recreate_database, who_am_i};
+use common::{CallFn, drive, health_call, start_server};
 use hdrhistogram::Histogram;
-use pulse::pb;
-use sea_orm::{ConnectionTrait, Database};
-use tonic::transport::Channel;
 
 mod common;
 
@@ -41,65 +39,23 @@ async fn main() {
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in 1..=3 {
-        let admin_db = Database::connect(&args.postgres_url).await.unwrap();
-        let name = format!("pulse_replicas_{n}");
-        admin_db
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await
-            .unwrap();
-        admin_db
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let url = format!(
-            "{}/{name}",
-            &args.postgres_url[..args.postgres_url.rfind('/').unwrap()]
-        );
+        let url = recreate_database(&args.postgres_url, &format!("pulse_replicas_{n}")).await;
         let mut servers = vec![start_server(&url, &master, true)];
         for _ in 1..n {
             servers.push(start_server(&url, &master, false));
         }
-        let admin = vec![(
-            "authorization",
-            format!("Bearer {}", servers[0].admin_token),
-        )];
-        let mut channels = Vec::new();
-        for s in &servers {
-            for _ in 0..2 {
-                channels.push(
-                    Channel::from_shared(format!("http://{}", s.addr))
-                        .unwrap()
-                        .connect()
-                        .await
-                        .unwrap(),
-                );
-            }
-        }
-        let created =
-            pb::environment_service_client::EnvironmentServiceClient::new(channels[0].clone())
-                .create_environment(authed(
-                    pb::CreateEnvironmentRequest {
-                        display_name: "P".into(),
-                    },
-                    &admin,
-                ))
-                .await
-                .unwrap()
-                .into_inner();
+        let replicas =
+            Replicas::connect(servers.iter().map(|s| &s.addr), &servers[0].admin_token, 2).await;
+        let channels = replicas.all_channels();
+        let created = replicas.create_environment("P").await.unwrap();
         let env_id = created.environment.unwrap().id;
-        let sk = vec![("authorization", format!("Bearer {}", created.secret_key))];
 
         let health = health_call();
         let whoami: CallFn = {
-            let sk = sk.clone();
+            let sk = created.secret_key.clone();
             Arc::new(move |ch, _| {
-                let r = authed(pb::WhoAmIRequest {}, &sk);
-                Box::pin(async move {
-                    pb::auth_service_client::AuthServiceClient::new(ch)
-                        .who_am_i(r)
-                        .await
-                        .map(|_| ())
-                })
+                let sk = sk.clone();
+                Box::pin(async move { who_am_i(ch, &sk).await.map(|_| ()) })
             })
         };
         let h = drive("health", &channels, 64, args.seconds, health).await;
@@ -109,49 +65,20 @@ async fn main() {
         let mut propagate = Histogram::<u64>::new(3).unwrap();
         let mut accepted = 0;
         let mut old = created.secret_key.clone();
-        let mut envs =
-            pb::environment_service_client::EnvironmentServiceClient::new(channels[0].clone());
-        let mut probes: Vec<_> = (0..n)
-            .map(|i| pb::auth_service_client::AuthServiceClient::new(channels[i * 2].clone()))
-            .collect();
         for _ in 0..100 {
             // Warm every replica's cache with the current key.
-            for p in probes.iter_mut() {
-                p.who_am_i(authed(
-                    pb::WhoAmIRequest {},
-                    &[("authorization", format!("Bearer {old}"))],
-                ))
-                .await
-                .unwrap();
+            for r in 0..n {
+                replicas.who_am_i(r, &old).await.unwrap();
             }
             let t = Instant::now();
-            let rotated = envs
-                .rotate_keys(authed(
-                    pb::RotateKeysRequest {
-                        environment_id: env_id.clone(),
-                        ..Default::default()
-                    },
-                    &admin,
-                ))
-                .await
-                .unwrap()
-                .into_inner();
+            let rotated = replicas.rotate_via(0, &env_id).await.unwrap();
             let returned = Instant::now();
             rotate
                 .record(returned.duration_since(t).as_micros() as u64)
                 .unwrap();
             let mut worst = Duration::ZERO;
-            for p in probes.iter_mut() {
-                loop {
-                    let r = p
-                        .who_am_i(authed(
-                            pb::WhoAmIRequest {},
-                            &[("authorization", format!("Bearer {old}"))],
-                        ))
-                        .await;
-                    if r.is_err() {
-                        break;
-                    }
+            for r in 0..n {
+                while replicas.who_am_i(r, &old).await.is_ok() {
                     accepted += 1;
                 }
                 worst = worst.max(Instant::now().duration_since(returned));
@@ -165,7 +92,7 @@ async fn main() {
                     worst.as_micros() as u64
                 })
                 .unwrap();
-            old = rotated.secret_key;
+            old = rotated;
         }
         println!(
             "| {n} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {accepted} |",
@@ -177,6 +104,7 @@ async fn main() {
             propagate.value_at_quantile(0.5),
             propagate.value_at_quantile(0.99),
         );
+        drop(replicas);
         drop(servers);
     }
 }

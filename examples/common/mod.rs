@@ -12,6 +12,8 @@ use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
+pub mod replicas;
+
 pub struct Server {
     pub child: Child,
     pub addr: String,

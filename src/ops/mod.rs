@@ -255,26 +255,48 @@ fn print_environment(admin: &Admin, env: &pb::Environment) {
     }
 }
 
+/// Every item of a paginated list: `fetch(page_token)` returns one page's
+/// items and the next token (empty at the end); `on_page` hears the count
+/// so far after each page.
+async fn all_pages<T, F, Fut>(
+    mut fetch: F,
+    mut on_page: impl FnMut(usize),
+) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), tonic::Status>>,
+{
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let (items, next) = fetch(page_token).await.map_err(failed)?;
+        all.extend(items);
+        on_page(all.len());
+        if next.is_empty() {
+            return Ok(all);
+        }
+        page_token = next;
+    }
+}
+
 /// Every environment, page by page. Says how far it got on stderr when it
 /// takes longer than `--progress-after-ms` (a second by default).
 async fn list_all(admin: &mut Admin, page_size: i32) -> anyhow::Result<Vec<pb::Environment>> {
     let start = Instant::now();
     let after = Duration::from_millis(admin.conn.progress_after_ms);
-    let mut all = Vec::new();
-    let mut page_token = String::new();
     let mut progress = false;
-    loop {
+    let fetch = |page_token| {
         let request = admin.request(pb::ListEnvironmentsRequest {
             page_size,
             page_token,
         });
-        let page = admin
-            .envs
-            .list_environments(request)
-            .await
-            .map_err(failed)?
-            .into_inner();
-        all.extend(page.environments);
+        let mut envs = admin.envs.clone();
+        async move {
+            let page = envs.list_environments(request).await?.into_inner();
+            Ok((page.environments, page.next_page_token))
+        }
+    };
+    let report = |so_far: usize| {
         if start.elapsed() >= after {
             progress = true;
             // Overwrite one line on a terminal; one line a page in a log.
@@ -283,13 +305,10 @@ async fn list_all(admin: &mut Admin, page_size: i32) -> anyhow::Result<Vec<pb::E
             } else {
                 "\n"
             };
-            eprint!("listing environments… {} so far{end}", all.len());
+            eprint!("listing environments… {so_far} so far{end}");
         }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    };
+    let all = all_pages(fetch, report).await?;
     if progress {
         eprintln!(
             "listed {} environments in {:.1} s",
@@ -305,26 +324,19 @@ pub async fn keys(conn: Connection, command: KeysCommand) -> anyhow::Result<()> 
     let mut admin = Admin::connect(conn).await?;
     match command {
         KeysCommand::List { environment_id } => {
-            let mut keys = Vec::new();
-            let mut page_token = String::new();
-            loop {
+            let fetch = |page_token| {
                 let request = admin.request(pb::ListKeysRequest {
                     environment_id: environment_id.clone(),
                     page_size: 1000,
                     page_token,
                 });
-                let page = admin
-                    .envs
-                    .list_keys(request)
-                    .await
-                    .map_err(failed)?
-                    .into_inner();
-                keys.extend(page.keys);
-                if page.next_page_token.is_empty() {
-                    break;
+                let mut envs = admin.envs.clone();
+                async move {
+                    let page = envs.list_keys(request).await?.into_inner();
+                    Ok((page.keys, page.next_page_token))
                 }
-                page_token = page.next_page_token;
-            }
+            };
+            let keys = all_pages(fetch, |_| {}).await?;
             print_keys(&admin, &keys);
         }
         KeysCommand::Rotate {

@@ -7,7 +7,7 @@ use tonic::Code;
 use tonic::metadata::MetadataValue;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, assert_code, bearer, spawn_app};
+use crate::helpers::{Backend, TestApp, assert_code, spawn_app};
 
 async fn list_all(
     app: &TestApp,
@@ -15,23 +15,19 @@ async fn list_all(
     environment_id: &str,
     r#type: &str,
 ) -> Vec<pb::AuditEvent> {
-    let mut audit = app.audit().await;
+    let admin = app.as_admin_token(token);
     let mut events = Vec::new();
     let mut page_token = String::new();
     loop {
-        let page = audit
-            .list_audit_events(bearer(
-                pb::ListAuditEventsRequest {
-                    page_size: 3,
-                    page_token,
-                    environment_id: environment_id.into(),
-                    r#type: r#type.into(),
-                },
-                token,
-            ))
+        let page = admin
+            .list_audit_events(pb::ListAuditEventsRequest {
+                page_size: 3,
+                page_token,
+                environment_id: environment_id.into(),
+                r#type: r#type.into(),
+            })
             .await
-            .expect("list audit events")
-            .into_inner();
+            .expect("list audit events");
         events.extend(page.events);
         if page.next_page_token.is_empty() {
             return events;
@@ -46,57 +42,35 @@ fn types(events: &[pb::AuditEvent]) -> Vec<&str> {
 
 async fn lifecycle_changes_are_audited(backend: Backend) {
     let app = spawn_app(backend).await;
-    let mut envs = app.environments().await;
-    let mut accounts = app.accounts().await;
-    let token_id = accounts
-        .list_admin_tokens(bearer(
-            pb::ListAdminTokensRequest::default(),
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .admin_tokens[0]
+    let admin = app.as_admin();
+    let token_id = admin.list_admin_tokens().await.unwrap().admin_tokens[0]
         .id
         .clone();
 
     // A caller-chosen request id is kept, stored and echoed.
-    let mut request = bearer(
-        pb::CreateEnvironmentRequest {
-            display_name: "Production".into(),
-        },
-        &app.admin_token,
-    );
+    let mut request = admin.request(pb::CreateEnvironmentRequest {
+        display_name: "Production".into(),
+    });
     request
         .metadata_mut()
         .insert("x-request-id", MetadataValue::from_static("deploy-42"));
-    let created = envs.create_environment(request).await.unwrap();
+    let created = admin
+        .environments_client()
+        .create_environment(request)
+        .await
+        .unwrap();
     assert_eq!(created.metadata().get("x-request-id").unwrap(), "deploy-42");
     let created = created.into_inner();
     let env_id = created.environment.unwrap().id;
     let sk_id = created.secret_key_info.unwrap().id;
 
-    envs.update_environment(bearer(
-        pb::UpdateEnvironmentRequest {
-            environment: Some(pb::Environment {
-                id: env_id.clone(),
-                display_name: "Prod".into(),
-                ..Default::default()
-            }),
-            update_mask: None,
-        },
-        &app.admin_token,
-    ))
-    .await
-    .unwrap();
-    let rotated = envs
-        .rotate_keys(bearer(
-            pb::RotateKeysRequest {
-                environment_id: env_id.clone(),
-                old_key_expire_seconds: 60,
-            },
-            &app.admin_token,
-        ))
+    admin.rename_environment(&env_id, "Prod").await.unwrap();
+    let rotated = admin
+        .environments_client()
+        .rotate_keys(admin.request(pb::RotateKeysRequest {
+            environment_id: env_id.clone(),
+            old_key_expire_seconds: 60,
+        }))
         .await
         .unwrap();
     // Without x-request-id the server makes one up and says which.
@@ -108,67 +82,27 @@ async fn lifecycle_changes_are_audited(backend: Backend) {
         .unwrap()
         .to_owned();
     assert!(generated.starts_with("req_"), "{generated}");
-    envs.revoke_key(bearer(
-        pb::RevokeKeyRequest { id: sk_id.clone() },
-        &app.admin_token,
-    ))
-    .await
-    .unwrap();
+    admin.revoke_key(&sk_id).await.unwrap();
     // Idempotent repeat: nothing changed, nothing audited.
-    envs.revoke_key(bearer(
-        pb::RevokeKeyRequest { id: sk_id.clone() },
-        &app.admin_token,
-    ))
-    .await
-    .unwrap();
-    envs.create_key(bearer(
-        pb::CreateKeyRequest {
-            environment_id: env_id.clone(),
-            kind: pb::ApiKeyKind::Secret as i32,
-            expire_time: None,
-        },
-        &app.admin_token,
-    ))
-    .await
-    .unwrap();
-    let second = accounts
-        .create_admin_token(bearer(
-            pb::CreateAdminTokenRequest {
-                display_name: "ci".into(),
-            },
-            &app.admin_token,
-        ))
+    admin.revoke_key(&sk_id).await.unwrap();
+    admin
+        .create_key(&env_id, pb::ApiKeyKind::Secret, None)
+        .await
+        .unwrap();
+    let second = admin
+        .create_admin_token("ci")
         .await
         .unwrap()
-        .into_inner()
         .admin_token
         .unwrap()
         .id;
-    accounts
-        .revoke_admin_token(bearer(
-            pb::RevokeAdminTokenRequest { id: second.clone() },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap();
+    admin.revoke_admin_token(&second).await.unwrap();
     // Failed changes leave no trace.
     assert_code(
-        envs.rotate_keys(bearer(
-            pb::RotateKeysRequest {
-                environment_id: "env_doesnotexist".into(),
-                old_key_expire_seconds: 0,
-            },
-            &app.admin_token,
-        ))
-        .await,
+        admin.rotate_keys("env_doesnotexist", 0).await,
         Code::NotFound,
     );
-    envs.delete_environment(bearer(
-        pb::DeleteEnvironmentRequest { id: env_id.clone() },
-        &app.admin_token,
-    ))
-    .await
-    .unwrap();
+    admin.delete_environment(&env_id).await.unwrap();
 
     let all = list_all(&app, &app.admin_token, "", "").await;
     assert_eq!(
@@ -221,35 +155,26 @@ async fn lifecycle_changes_are_audited(backend: Backend) {
 async fn audit_requests_are_validated_and_scoped(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_environment("Production").await;
-    let mut audit = app.audit().await;
-    let bad = |environment_id: &str, r#type: &str, page_token: &str| {
-        bearer(
-            pb::ListAuditEventsRequest {
-                page_size: 1,
-                page_token: page_token.into(),
-                environment_id: environment_id.into(),
-                r#type: r#type.into(),
-            },
-            &app.admin_token,
-        )
+    let admin = app.as_admin();
+    let bad = |environment_id: &str, r#type: &str, page_token: &str| pb::ListAuditEventsRequest {
+        page_size: 1,
+        page_token: page_token.into(),
+        environment_id: environment_id.into(),
+        r#type: r#type.into(),
     };
     assert_code(
-        audit.list_audit_events(bad("", "key.deleted", "")).await,
+        admin.list_audit_events(bad("", "key.deleted", "")).await,
         Code::InvalidArgument,
     );
     assert_code(
-        audit.list_audit_events(bad("key_x", "", "")).await,
+        admin.list_audit_events(bad("key_x", "", "")).await,
         Code::InvalidArgument,
     );
-    let page = audit
-        .list_audit_events(bad("", "", ""))
-        .await
-        .unwrap()
-        .into_inner();
+    let page = admin.list_audit_events(bad("", "", "")).await.unwrap();
     assert_eq!(page.events.len(), 1);
     // A token of one filter is refused by another.
     assert_code(
-        audit
+        admin
             .list_audit_events(bad("", "key.created", &page.next_page_token))
             .await,
         Code::InvalidArgument,
@@ -257,11 +182,8 @@ async fn audit_requests_are_validated_and_scoped(backend: Backend) {
     // Only admin tokens read the log; another account sees only its own.
     let created = app.create_environment("Staging").await;
     assert_code(
-        audit
-            .list_audit_events(bearer(
-                pb::ListAuditEventsRequest::default(),
-                &created.secret_key,
-            ))
+        app.as_secret(&created.secret_key)
+            .list_audit_events(pb::ListAuditEventsRequest::default())
             .await,
         Code::PermissionDenied,
     );

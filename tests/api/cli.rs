@@ -2,10 +2,8 @@
 
 use std::process::Command;
 
-use pulse::pb;
-
 use crate::both_backends;
-use crate::helpers::{Backend, bearer, fresh_database, spawn_process};
+use crate::helpers::{Backend, Credential, fresh_database, spawn_process};
 
 fn pulse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_pulse"))
@@ -49,13 +47,7 @@ async fn migrate_and_account_create(backend: Backend) {
     // and the printed token administers "Acme".
     let mut server = spawn_process(&url, &[]);
     assert!(!server.stdout.lock().unwrap().contains("ak_"));
-    let mut accounts =
-        pb::account_service_client::AccountServiceClient::new(server.channel().await);
-    let account = accounts
-        .get_account(bearer(pb::GetAccountRequest {}, &token))
-        .await
-        .unwrap()
-        .into_inner();
+    let account = server.as_admin_token(&token).get_account().await.unwrap();
     assert_eq!(
         (account.id.as_str(), account.display_name.as_str()),
         (account_id.as_str(), "Acme")
@@ -74,35 +66,11 @@ async fn account_token_create_recovers_a_locked_out_account(backend: Backend) {
     let (url, _dir) = fresh_database(backend).await;
     let server = spawn_process(&url, &[]);
     let token = server.bootstrap_token();
-    let mut accounts =
-        pb::account_service_client::AccountServiceClient::new(server.channel().await);
-    let account = accounts
-        .get_account(bearer(pb::GetAccountRequest {}, &token))
-        .await
-        .unwrap()
-        .into_inner();
-    let tokens = accounts
-        .list_admin_tokens(bearer(pb::ListAdminTokensRequest::default(), &token))
-        .await
-        .unwrap()
-        .into_inner()
-        .admin_tokens;
-    accounts
-        .revoke_admin_token(bearer(
-            pb::RevokeAdminTokenRequest {
-                id: tokens[0].id.clone(),
-            },
-            &token,
-        ))
-        .await
-        .unwrap();
-    assert!(
-        accounts
-            .get_account(bearer(pb::GetAccountRequest {}, &token))
-            .await
-            .is_err(),
-        "locked out"
-    );
+    let admin = server.as_admin_token(&token);
+    let account = admin.get_account().await.unwrap();
+    let tokens = admin.list_admin_tokens().await.unwrap().admin_tokens;
+    admin.revoke_admin_token(&tokens[0].id).await.unwrap();
+    assert!(admin.get_account().await.is_err(), "locked out");
 
     let out = pulse(&[
         "account",
@@ -122,11 +90,11 @@ async fn account_token_create_recovers_a_locked_out_account(backend: Backend) {
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     let recovered = json["admin_token"].as_str().unwrap();
     assert!(recovered.starts_with("ak_"));
-    let back = accounts
-        .get_account(bearer(pb::GetAccountRequest {}, recovered))
+    let back = admin
+        .with(Credential::bearer(recovered))
+        .get_account()
         .await
-        .expect("the new token works on the running server")
-        .into_inner();
+        .expect("the new token works on the running server");
     assert_eq!(back.id, account.id);
 
     // An unknown account is a clear error.

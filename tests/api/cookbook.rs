@@ -39,15 +39,10 @@ async fn ops_cookbook_works_as_written(backend: Backend) {
     // What the recipes left behind: Production, QA (renamed); Development
     // and Preview deleted.
     let envs = app
-        .environments()
-        .await
-        .list_environments(crate::helpers::bearer(
-            pulse::pb::ListEnvironmentsRequest::default(),
-            &app.admin_token,
-        ))
+        .as_admin()
+        .list_environments()
         .await
         .unwrap()
-        .into_inner()
         .environments;
     let names: Vec<&str> = envs.iter().map(|e| e.display_name.as_str()).collect();
     assert_eq!(names, ["Production", "QA"]);

@@ -11,18 +11,14 @@ use tonic::metadata::MetadataValue;
 
 use crate::both_backends;
 use crate::data_plane::{environment, mint, seed_thread};
-use crate::helpers::{Backend, assert_code, bearer, frontend, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, Client, Credential, assert_code, bearer, spawn_app, spawn_app_with};
 
 /// How many of `sks` authenticate a WhoAmI.
 async fn working(app: &crate::helpers::TestApp, sks: &[String]) -> Vec<String> {
-    let mut auth = app.auth().await;
+    let client = app.as_anonymous();
     let mut ok = Vec::new();
     for sk in sks {
-        if auth
-            .who_am_i(bearer(pb::WhoAmIRequest {}, sk))
-            .await
-            .is_ok()
-        {
+        if client.with(Credential::bearer(sk)).whoami().await.is_ok() {
             ok.push(sk.clone());
         }
     }
@@ -48,17 +44,12 @@ async fn concurrent_key_changes_are_serialized(backend: Backend) {
     for trial in 0..10 {
         let mut calls = Vec::new();
         for _ in 0..2 {
-            let mut envs = app.environments().await;
-            let request = bearer(
-                pb::RotateKeysRequest {
-                    environment_id: env.id.clone(),
-                    ..Default::default()
-                },
-                &app.admin_token,
-            );
-            calls.push(tokio::spawn(async move {
-                envs.rotate_keys(request).await.map(|r| r.into_inner())
-            }));
+            // Connected before the calls start, so they overlap.
+            let admin = Client::bearer(app.channel().await, &app.admin_token);
+            let env_id = env.id.clone();
+            calls.push(tokio::spawn(
+                async move { admin.rotate_keys(env_id, 0).await },
+            ));
         }
         let mut new_sks = Vec::new();
         for call in calls {
@@ -76,16 +67,11 @@ async fn concurrent_key_changes_are_serialized(backend: Backend) {
     // Sixteen concurrent CreateKey calls: the cap of 5 working secret keys holds.
     let mut calls = Vec::new();
     for _ in 0..16 {
-        let mut envs = app.environments().await;
-        let request = bearer(
-            pb::CreateKeyRequest {
-                environment_id: env.id.clone(),
-                kind: pb::ApiKeyKind::Secret as i32,
-                expire_time: None,
-            },
-            &app.admin_token,
-        );
-        calls.push(tokio::spawn(async move { envs.create_key(request).await }));
+        let admin = Client::bearer(app.channel().await, &app.admin_token);
+        let env_id = env.id.clone();
+        calls.push(tokio::spawn(async move {
+            admin.create_key(env_id, pb::ApiKeyKind::Secret, None).await
+        }));
     }
     let mut created = 0;
     for call in calls {
@@ -106,95 +92,33 @@ async fn user_tokens_cannot_delete_rooms_or_list_users(backend: Backend) {
     let channel = app.channel().await;
     let bob = mint(&channel, &env.sk, "bob", 3600).await;
     let mallory = mint(&channel, &env.sk, "mallory", 3600).await;
-    let mut rooms = pb::room_service_client::RoomServiceClient::new(channel.clone());
-    let mut threads = pb::thread_service_client::ThreadServiceClient::new(channel.clone());
-    let mut users = pb::user_service_client::UserServiceClient::new(channel.clone());
-    rooms
-        .create_room(bearer(
-            pb::CreateRoomRequest {
-                room_id: "shared".into(),
-                ..Default::default()
-            },
-            &env.sk,
-        ))
-        .await
-        .unwrap();
-    threads
-        .create_thread(frontend(
-            pb::CreateThreadRequest {
-                room_id: "shared".into(),
-                body: "bob's thoughts".into(),
-                user_id: String::new(),
-            },
-            &env.pk,
-            Some(&bob),
-        ))
+    let server = app.as_secret(&env.sk);
+    let as_bob = app.as_frontend(&env.pk, Some(&bob));
+    let as_mallory = app.as_frontend(&env.pk, Some(&mallory));
+    server.create_room("shared").await.unwrap();
+    as_bob
+        .create_thread("shared", "bob's thoughts", "")
         .await
         .unwrap();
     let status = assert_code(
-        rooms
-            .delete_room(frontend(
-                pb::DeleteRoomRequest {
-                    room_id: "shared".into(),
-                },
-                &env.pk,
-                Some(&mallory),
-            ))
-            .await,
+        as_mallory.delete_room("shared").await,
         Code::PermissionDenied,
     );
     assert!(status.message().contains("secret key"), "{status:?}");
     // The room and bob's thread are still there.
-    let listed = threads
-        .list_threads(bearer(
-            pb::ListThreadsRequest {
-                room_id: "shared".into(),
-                ..Default::default()
-            },
-            &env.sk,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = server.list_threads("shared").await.unwrap();
     assert_eq!(listed.threads.len(), 1);
 
     // GetUser by id: yes. ListUsers: the backend's, not a user's.
-    users
-        .get_user(frontend(
-            pb::GetUserRequest {
-                user_id: "bob".into(),
-            },
-            &env.pk,
-            Some(&mallory),
-        ))
+    as_mallory
+        .get_user("bob")
         .await
         .expect("a user may look another up by id");
-    assert_code(
-        users
-            .list_users(frontend(
-                pb::ListUsersRequest::default(),
-                &env.pk,
-                Some(&mallory),
-            ))
-            .await,
-        Code::PermissionDenied,
-    );
-    let all = users
-        .list_users(bearer(pb::ListUsersRequest::default(), &env.sk))
-        .await
-        .unwrap()
-        .into_inner();
+    assert_code(as_mallory.list_users().await, Code::PermissionDenied);
+    let all = server.list_users().await.unwrap();
     assert_eq!(all.users.len(), 2);
     // The backend still deletes rooms.
-    rooms
-        .delete_room(bearer(
-            pb::DeleteRoomRequest {
-                room_id: "shared".into(),
-            },
-            &env.sk,
-        ))
-        .await
-        .unwrap();
+    server.delete_room("shared").await.unwrap();
 }
 
 /// Defect 3: U+0000 in a text field was stored by SQLite and reported as a
@@ -203,88 +127,39 @@ async fn nul_characters_are_invalid_arguments(backend: Backend) {
     let app = spawn_app(backend).await;
     let env = environment(&app, "Production").await;
     let channel = app.channel().await;
-    let mut rooms = pb::room_service_client::RoomServiceClient::new(channel.clone());
-    let mut threads = pb::thread_service_client::ThreadServiceClient::new(channel.clone());
     let (thread, comment) = seed_thread(&channel, &env.sk, "r", "alice", "fine").await;
+    let server = app.as_secret(&env.sk);
     let nul = "before\0after".to_owned();
     let status = assert_code(
-        threads
-            .create_thread(bearer(
-                pb::CreateThreadRequest {
-                    room_id: "r".into(),
-                    body: nul.clone(),
-                    user_id: "alice".into(),
-                },
-                &env.sk,
-            ))
-            .await,
+        server.create_thread("r", nul.clone(), "alice").await,
         Code::InvalidArgument,
     );
     assert!(status.message().contains("body"), "{status:?}");
     assert_code(
-        threads
-            .create_comment(bearer(
-                pb::CreateCommentRequest {
-                    thread_id: thread.id.clone(),
-                    body: nul.clone(),
-                    user_id: "alice".into(),
-                },
-                &env.sk,
-            ))
+        server
+            .create_comment(&thread.id, nul.clone(), "alice")
             .await,
         Code::InvalidArgument,
     );
     assert_code(
-        threads
-            .update_comment(bearer(
-                pb::UpdateCommentRequest {
-                    id: comment.id.clone(),
-                    body: nul.clone(),
-                },
-                &env.sk,
-            ))
-            .await,
+        server.update_comment(&comment.id, nul.clone()).await,
         Code::InvalidArgument,
     );
     for (k, v) in [("k\0", "v"), ("k", "v\0")] {
         assert_code(
-            rooms
-                .create_room(bearer(
-                    pb::CreateRoomRequest {
-                        room_id: "r2".into(),
-                        metadata: [(k.to_owned(), v.to_owned())].into(),
-                    },
-                    &env.sk,
-                ))
+            server
+                .create_room_with("r2", [(k.to_owned(), v.to_owned())].into())
                 .await,
             Code::InvalidArgument,
         );
     }
+    let admin = app.as_admin();
     assert_code(
-        app.environments()
-            .await
-            .create_environment(bearer(
-                pb::CreateEnvironmentRequest {
-                    display_name: nul.clone(),
-                },
-                &app.admin_token,
-            ))
-            .await,
+        admin.create_environment(nul.clone()).await,
         Code::InvalidArgument,
     );
     // Nothing was stored: one thread with its one comment.
-    let stats = app
-        .environments()
-        .await
-        .get_environment_stats(bearer(
-            pb::GetEnvironmentStatsRequest {
-                environment_id: env.id.clone(),
-            },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let stats = admin.environment_stats(&env.id).await.unwrap();
     assert_eq!((stats.room_count, stats.thread_count), (1, 1));
 }
 
@@ -320,22 +195,13 @@ async fn writes_racing_an_environment_delete_leave_nothing(backend: Backend) {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut writers = Vec::new();
         for w in 0..8 {
-            let mut rooms = pb::room_service_client::RoomServiceClient::new(channel.clone());
-            let sk = env.sk.clone();
+            let server = Client::bearer(channel.clone(), &env.sk);
             let stop = stop.clone();
             writers.push(tokio::spawn(async move {
                 let mut codes = Vec::new();
                 let mut i = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 400 {
-                    let r = rooms
-                        .create_room(bearer(
-                            pb::CreateRoomRequest {
-                                room_id: format!("room-{w}-{i}"),
-                                ..Default::default()
-                            },
-                            &sk,
-                        ))
-                        .await;
+                    let r = server.create_room(format!("room-{w}-{i}")).await;
                     codes.push(r.map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
                     i += 1;
                 }
@@ -343,14 +209,7 @@ async fn writes_racing_an_environment_delete_leave_nothing(backend: Backend) {
             }));
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
-        app.environments()
-            .await
-            .delete_environment(bearer(
-                pb::DeleteEnvironmentRequest { id: env.id.clone() },
-                &app.admin_token,
-            ))
-            .await
-            .unwrap();
+        app.as_admin().delete_environment(&env.id).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for writer in writers {
@@ -384,11 +243,7 @@ async fn credential_floods_cost_bounded_lookups(backend: Backend) {
     .await;
     let env = environment(&app, "Production").await;
     // The valid key is in use (so in memory) before the flood starts.
-    app.auth()
-        .await
-        .who_am_i(bearer(pb::WhoAmIRequest {}, &env.sk))
-        .await
-        .unwrap();
+    app.as_secret(&env.sk).whoami().await.unwrap();
     let metrics = app.metrics_addr.unwrap();
     let misses = || {
         crate::metrics::sample(
@@ -439,9 +294,8 @@ async fn credential_floods_cost_bounded_lookups(backend: Backend) {
         );
     }
     // A valid caller from the same address is not slowed down.
-    app.auth()
-        .await
-        .who_am_i(bearer(pb::WhoAmIRequest {}, &env.sk))
+    app.as_secret(&env.sk)
+        .whoami()
         .await
         .expect("valid credentials still work");
 
@@ -476,15 +330,15 @@ async fn flood(app: &crate::helpers::TestApp, n: usize) -> std::collections::Has
     let channel = app.channel().await;
     let mut tasks = Vec::new();
     for t in 0..16 {
-        let mut auth = pb::auth_service_client::AuthServiceClient::new(channel.clone());
+        let channel = channel.clone();
         tasks.push(tokio::spawn(async move {
             let mut codes = Vec::new();
             for _ in (t..n).step_by(16) {
                 let cred = pulse::auth::credential::generate(
                     pulse::auth::credential::CredentialKind::Secret,
                 );
-                let r = auth
-                    .who_am_i(bearer(pb::WhoAmIRequest {}, cred.plaintext.expose()))
+                let r = Client::bearer(channel.clone(), cred.plaintext.expose())
+                    .whoami()
                     .await;
                 codes.push(r.map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
             }
@@ -530,35 +384,17 @@ async fn page_tokens_are_sealed_to_their_list_and_tenant(backend: Backend) {
     let a = environment(&app, "A").await;
     let b = environment(&app, "B").await;
     let channel = app.channel().await;
-    let mut rooms = pb::room_service_client::RoomServiceClient::new(channel.clone());
     for env in [&a, &b] {
         for i in 0..3 {
-            rooms
-                .create_room(bearer(
-                    pb::CreateRoomRequest {
-                        room_id: format!("room-{i}"),
-                        ..Default::default()
-                    },
-                    &env.sk,
-                ))
+            Client::bearer(channel.clone(), &env.sk)
+                .create_room(format!("room-{i}"))
                 .await
                 .unwrap();
         }
     }
     let list = |token: String, sk: String| {
-        let mut rooms = rooms.clone();
-        async move {
-            rooms
-                .list_rooms(bearer(
-                    pb::ListRoomsRequest {
-                        page_size: 1,
-                        page_token: token,
-                    },
-                    &sk,
-                ))
-                .await
-                .map(|r| r.into_inner())
-        }
+        let server = Client::bearer(channel.clone(), &sk);
+        async move { server.list_rooms_page(1, token).await }
     };
     let first = list(String::new(), a.sk.clone()).await.unwrap();
     let token = first.next_page_token.clone();
@@ -586,18 +422,7 @@ async fn page_tokens_are_sealed_to_their_list_and_tenant(backend: Backend) {
         "tokens are sealed with a fresh nonce"
     );
     // Admin lists seal to their own list too.
-    let admin_keys = app
-        .environments()
-        .await
-        .list_keys(bearer(
-            pb::ListKeysRequest {
-                environment_id: a.id.clone(),
-                page_size: 1,
-                page_token: token.clone(),
-            },
-            &app.admin_token,
-        ))
-        .await;
+    let admin_keys = app.as_admin().list_keys_page(&a.id, 1, token.clone()).await;
     assert_code(admin_keys, Code::InvalidArgument);
 }
 
@@ -666,31 +491,30 @@ async fn raw_call(channel: &tonic::transport::Channel, path: &str) -> Result<(),
 async fn duplicate_credential_headers_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let env = environment(&app, "Production").await;
-    let mut auth = app.auth().await;
     let token = mint(&app.channel().await, &env.sk, "alice", 3600).await;
+    let as_alice = app.as_frontend(&env.pk, Some(&token));
+    let mut auth = as_alice.auth_client();
     let mut twice = bearer(pb::WhoAmIRequest {}, &env.sk);
     twice.metadata_mut().append(
         "authorization",
         MetadataValue::try_from(format!("Bearer {}", env.sk)).unwrap(),
     );
     assert_code(auth.who_am_i(twice).await, Code::Unauthenticated);
-    let mut two_pks = frontend(pb::WhoAmIRequest {}, &env.pk, Some(&token));
+    let mut two_pks = as_alice.request(pb::WhoAmIRequest {});
     two_pks.metadata_mut().append(
         "x-pulse-publishable-key",
         MetadataValue::try_from(env.pk.as_str()).unwrap(),
     );
     assert_code(auth.who_am_i(two_pks).await, Code::Unauthenticated);
     // One of each still works.
-    auth.who_am_i(frontend(pb::WhoAmIRequest {}, &env.pk, Some(&token)))
-        .await
-        .unwrap();
+    as_alice.whoami().await.unwrap();
 }
 
 /// `x-request-id`: only 1–128 characters of `[A-Za-z0-9._:-]` are kept;
 /// anything else is replaced by a generated id, in the echo and the audit log.
 async fn request_ids_are_sanitized(backend: Backend) {
     let app = spawn_app(backend).await;
-    let mut envs = app.environments().await;
+    let admin = app.as_admin();
     for (sent, kept) in [
         ("req-1.a:b_c", true),
         ("<script>", false),
@@ -698,16 +522,17 @@ async fn request_ids_are_sanitized(backend: Backend) {
         ("{\"json\":1}", false),
         (&"x".repeat(129) as &str, false),
     ] {
-        let mut request = bearer(
-            pb::CreateEnvironmentRequest {
-                display_name: "Audited".into(),
-            },
-            &app.admin_token,
-        );
+        let mut request = admin.request(pb::CreateEnvironmentRequest {
+            display_name: "Audited".into(),
+        });
         request
             .metadata_mut()
             .insert("x-request-id", MetadataValue::try_from(sent).unwrap());
-        let response = envs.create_environment(request).await.unwrap();
+        let response = admin
+            .environments_client()
+            .create_environment(request)
+            .await
+            .unwrap();
         let echoed = response
             .metadata()
             .get("x-request-id")
@@ -722,19 +547,13 @@ async fn request_ids_are_sanitized(backend: Backend) {
                 .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b)),
             "{echoed:?}"
         );
-        let events = app
-            .audit()
-            .await
-            .list_audit_events(bearer(
-                pb::ListAuditEventsRequest {
-                    environment_id: response.into_inner().environment.unwrap().id,
-                    ..Default::default()
-                },
-                &app.admin_token,
-            ))
+        let events = admin
+            .list_audit_events(pb::ListAuditEventsRequest {
+                environment_id: response.into_inner().environment.unwrap().id,
+                ..Default::default()
+            })
             .await
             .unwrap()
-            .into_inner()
             .events;
         assert!(!events.is_empty());
         for event in events {
@@ -751,35 +570,11 @@ async fn request_ids_are_sanitized(backend: Backend) {
 async fn update_without_mask_uses_the_implied_mask(backend: Backend) {
     let app = spawn_app(backend).await;
     let env = environment(&app, "Old").await;
-    let mut envs = app.environments().await;
-    let updated = envs
-        .update_environment(bearer(
-            pb::UpdateEnvironmentRequest {
-                environment: Some(pb::Environment {
-                    id: env.id.clone(),
-                    display_name: "New".into(),
-                    ..Default::default()
-                }),
-                update_mask: None,
-            },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let admin = app.as_admin();
+    let updated = admin.rename_environment(&env.id, "New").await.unwrap();
     assert_eq!(updated.display_name, "New");
     assert_code(
-        envs.update_environment(bearer(
-            pb::UpdateEnvironmentRequest {
-                environment: Some(pb::Environment {
-                    id: env.id.clone(),
-                    ..Default::default()
-                }),
-                update_mask: None,
-            },
-            &app.admin_token,
-        ))
-        .await,
+        admin.rename_environment(&env.id, "").await,
         Code::InvalidArgument,
     );
 }

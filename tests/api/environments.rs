@@ -1,16 +1,14 @@
 //! `EnvironmentService`: environments, validation, isolation between accounts.
 
-use prost_types::FieldMask;
 use pulse::pb;
 use tonic::Code;
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_code, bearer, spawn_app};
+use crate::helpers::{Backend, assert_code, spawn_app};
 
 async fn environment_crud(backend: Backend) {
     let app = spawn_app(backend).await;
-    let mut envs = app.environments().await;
-    let token = app.admin_token.clone();
+    let admin = app.as_admin();
 
     let prod = app.create_environment("Production").await;
     let staging = app.create_environment("Staging").await;
@@ -23,23 +21,10 @@ async fn environment_crud(backend: Backend) {
     assert_eq!(pk.prefix, &pk.value[..12]);
     assert_eq!(pk.environment_id, prod_env.id);
 
-    let got = envs
-        .get_environment(bearer(
-            pb::GetEnvironmentRequest {
-                id: prod_env.id.clone(),
-            },
-            &token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let got = admin.get_environment(&prod_env.id).await.unwrap();
     assert_eq!(got, prod_env);
 
-    let list = envs
-        .list_environments(bearer(pb::ListEnvironmentsRequest::default(), &token))
-        .await
-        .unwrap()
-        .into_inner();
+    let list = admin.list_environments().await.unwrap();
     let names: Vec<_> = list
         .environments
         .iter()
@@ -47,64 +32,34 @@ async fn environment_crud(backend: Backend) {
         .collect();
     assert_eq!(names, ["Production", "Staging"]);
 
-    let renamed = envs
-        .update_environment(bearer(
-            pb::UpdateEnvironmentRequest {
-                environment: Some(pb::Environment {
-                    id: prod_env.id.clone(),
-                    display_name: "Prod".into(),
-                    ..Default::default()
-                }),
-                update_mask: Some(FieldMask {
-                    paths: vec!["display_name".into()],
-                }),
+    let renamed = admin
+        .update_environment(
+            pb::Environment {
+                id: prod_env.id.clone(),
+                display_name: "Prod".into(),
+                ..Default::default()
             },
-            &token,
-        ))
+            Some(&["display_name"]),
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(renamed.display_name, "Prod");
     assert_eq!(renamed.create_time, prod_env.create_time);
 
-    envs.delete_environment(bearer(
-        pb::DeleteEnvironmentRequest {
-            id: prod_env.id.clone(),
-        },
-        &token,
-    ))
-    .await
-    .unwrap();
-    assert_code(
-        envs.get_environment(bearer(
-            pb::GetEnvironmentRequest {
-                id: prod_env.id.clone(),
-            },
-            &token,
-        ))
-        .await,
-        Code::NotFound,
-    );
+    admin.delete_environment(&prod_env.id).await.unwrap();
+    assert_code(admin.get_environment(&prod_env.id).await, Code::NotFound);
     // Its keys stopped working with it.
     assert_code(
-        app.auth()
-            .await
-            .who_am_i(bearer(pb::WhoAmIRequest {}, &prod.secret_key))
-            .await,
+        app.as_secret(&prod.secret_key).whoami().await,
         Code::Unauthenticated,
     );
     // The other environment is untouched.
-    app.auth()
-        .await
-        .who_am_i(bearer(pb::WhoAmIRequest {}, &staging.secret_key))
-        .await
-        .unwrap();
+    app.as_secret(&staging.secret_key).whoami().await.unwrap();
 }
 
 async fn invalid_arguments_carry_field_violations(backend: Backend) {
     let app = spawn_app(backend).await;
-    let mut envs = app.environments().await;
-    let token = app.admin_token.clone();
+    let admin = app.as_admin();
     let env = app
         .create_environment("Production")
         .await
@@ -119,180 +74,68 @@ async fn invalid_arguments_carry_field_violations(backend: Backend) {
     };
 
     for name in ["", &"y".repeat(101)] {
-        let s = assert_code(
-            envs.create_environment(bearer(
-                pb::CreateEnvironmentRequest {
-                    display_name: name.into(),
-                },
-                &token,
-            ))
-            .await,
-            Code::InvalidArgument,
-        );
+        let s = assert_code(admin.create_environment(name).await, Code::InvalidArgument);
         assert_eq!(field_of(s), "display_name");
     }
-    let s = assert_code(
-        envs.get_environment(bearer(
-            pb::GetEnvironmentRequest { id: "nope".into() },
-            &token,
-        ))
-        .await,
-        Code::InvalidArgument,
-    );
+    let s = assert_code(admin.get_environment("nope").await, Code::InvalidArgument);
     assert_eq!(field_of(s), "id");
     let s = assert_code(
-        envs.list_environments(bearer(
-            pb::ListEnvironmentsRequest {
-                page_size: -1,
-                page_token: String::new(),
-            },
-            &token,
-        ))
-        .await,
+        admin.list_environments_page(-1, "").await,
         Code::InvalidArgument,
     );
     assert_eq!(field_of(s), "page_size");
     let s = assert_code(
-        envs.list_environments(bearer(
-            pb::ListEnvironmentsRequest {
-                page_size: 10,
-                page_token: "bm90IGEgdG9rZW4".into(),
-            },
-            &token,
-        ))
-        .await,
+        admin.list_environments_page(10, "bm90IGEgdG9rZW4").await,
         Code::InvalidArgument,
     );
     assert_eq!(field_of(s), "page_token");
     let s = assert_code(
-        envs.update_environment(bearer(
-            pb::UpdateEnvironmentRequest {
-                environment: Some(pb::Environment {
+        admin
+            .update_environment(
+                pb::Environment {
                     id: env.id.clone(),
                     display_name: "X".into(),
                     ..Default::default()
-                }),
-                update_mask: Some(FieldMask {
-                    paths: vec!["create_time".into()],
-                }),
-            },
-            &token,
-        ))
-        .await,
+                },
+                Some(&["create_time"]),
+            )
+            .await,
         Code::InvalidArgument,
     );
     assert_eq!(field_of(s), "update_mask.paths");
     // Nothing was changed by the rejected update.
-    let got = envs
-        .get_environment(bearer(
-            pb::GetEnvironmentRequest { id: env.id.clone() },
-            &token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let got = admin.get_environment(&env.id).await.unwrap();
     assert_eq!(got.display_name, "Production");
     assert_code(
-        envs.get_environment(bearer(
-            pb::GetEnvironmentRequest {
-                id: "env_doesnotexist".into(),
-            },
-            &token,
-        ))
-        .await,
+        admin.get_environment("env_doesnotexist").await,
         Code::NotFound,
     );
 }
 
 async fn accounts_are_isolated(backend: Backend) {
     let app = spawn_app(backend).await;
-    let mut envs = app.environments().await;
     let mine = app.create_environment("Production").await;
     let env_id = mine.environment.unwrap().id;
     let sk_key_id = mine.secret_key_info.unwrap().id;
 
-    let theirs = app.create_account("other", "test").await;
+    let theirs = app.as_admin_token(&app.create_account("other", "test").await);
 
     // Every RPC that names a resource of another account: NOT_FOUND.
+    assert_code(theirs.get_environment(&env_id).await, Code::NotFound);
     assert_code(
-        envs.get_environment(bearer(
-            pb::GetEnvironmentRequest { id: env_id.clone() },
-            &theirs,
-        ))
-        .await,
+        theirs.rename_environment(&env_id, "Hacked").await,
         Code::NotFound,
     );
-    assert_code(
-        envs.update_environment(bearer(
-            pb::UpdateEnvironmentRequest {
-                environment: Some(pb::Environment {
-                    id: env_id.clone(),
-                    display_name: "Hacked".into(),
-                    ..Default::default()
-                }),
-                update_mask: None,
-            },
-            &theirs,
-        ))
-        .await,
-        Code::NotFound,
-    );
-    assert_code(
-        envs.delete_environment(bearer(
-            pb::DeleteEnvironmentRequest { id: env_id.clone() },
-            &theirs,
-        ))
-        .await,
-        Code::NotFound,
-    );
-    assert_code(
-        envs.list_keys(bearer(
-            pb::ListKeysRequest {
-                environment_id: env_id.clone(),
-                ..Default::default()
-            },
-            &theirs,
-        ))
-        .await,
-        Code::NotFound,
-    );
-    assert_code(
-        envs.rotate_keys(bearer(
-            pb::RotateKeysRequest {
-                environment_id: env_id.clone(),
-                ..Default::default()
-            },
-            &theirs,
-        ))
-        .await,
-        Code::NotFound,
-    );
-    assert_code(
-        envs.revoke_key(bearer(pb::RevokeKeyRequest { id: sk_key_id }, &theirs))
-            .await,
-        Code::NotFound,
-    );
-    let list = envs
-        .list_environments(bearer(pb::ListEnvironmentsRequest::default(), &theirs))
-        .await
-        .unwrap()
-        .into_inner();
+    assert_code(theirs.delete_environment(&env_id).await, Code::NotFound);
+    assert_code(theirs.list_keys(&env_id).await, Code::NotFound);
+    assert_code(theirs.rotate_keys(&env_id, 0).await, Code::NotFound);
+    assert_code(theirs.revoke_key(sk_key_id).await, Code::NotFound);
+    let list = theirs.list_environments().await.unwrap();
     assert!(list.environments.is_empty());
     // And the owner's environment and keys are intact.
-    let got = envs
-        .get_environment(bearer(
-            pb::GetEnvironmentRequest { id: env_id.clone() },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let got = app.as_admin().get_environment(&env_id).await.unwrap();
     assert_eq!(got.display_name, "Production");
-    app.auth()
-        .await
-        .who_am_i(bearer(pb::WhoAmIRequest {}, &mine.secret_key))
-        .await
-        .unwrap();
+    app.as_secret(&mine.secret_key).whoami().await.unwrap();
 }
 
 /// PostgreSQL only: the database disappears under a running server.
@@ -302,19 +145,10 @@ async fn postgres_unavailable_when_the_database_is_gone() {
         return;
     }
     let app = spawn_app(Backend::Postgres).await;
-    let mut envs = app.environments().await;
+    let admin = app.as_admin();
     app.create_environment("Production").await;
     crate::helpers::drop_postgres_database(&app.database_url).await;
-    let status = assert_code(
-        envs.create_environment(bearer(
-            pb::CreateEnvironmentRequest {
-                display_name: "Staging".into(),
-            },
-            &app.admin_token,
-        ))
-        .await,
-        Code::Unavailable,
-    );
+    let status = assert_code(admin.create_environment("Staging").await, Code::Unavailable);
     assert!(!status.message().contains(&app.admin_token));
 
     // Health follows: NOT_SERVING within a few seconds, for load balancers.

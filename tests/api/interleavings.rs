@@ -4,12 +4,11 @@
 use std::collections::BTreeSet;
 
 use proptest::test_runner::{Config, TestRunner};
-use pulse::pb;
 use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::data_plane::{Env, environment, mint};
-use crate::helpers::{Backend, TestApp, bearer, skip_postgres, spawn_app};
+use crate::helpers::{Backend, Client, TestApp, skip_postgres, spawn_app};
 
 /// What one environment should contain after the ops.
 #[derive(Default)]
@@ -27,21 +26,11 @@ async fn apply(
     op: u8,
     i: usize,
 ) -> (u8, String) {
-    let mut rooms = pb::room_service_client::RoomServiceClient::new(channel.clone());
-    let mut threads = pb::thread_service_client::ThreadServiceClient::new(channel.clone());
+    let server = Client::bearer(channel.clone(), &sk);
     match op {
         0 => {
             let id = format!("room-{i}");
-            rooms
-                .create_room(bearer(
-                    pb::CreateRoomRequest {
-                        room_id: id.clone(),
-                        ..Default::default()
-                    },
-                    &sk,
-                ))
-                .await
-                .unwrap();
+            server.create_room(&id).await.unwrap();
             (op, id)
         }
         1 => {
@@ -50,30 +39,15 @@ async fn apply(
             (op, id)
         }
         2 => {
-            let t = threads
-                .create_thread(bearer(
-                    pb::CreateThreadRequest {
-                        room_id: "seed".into(),
-                        body: format!("t{i}"),
-                        user_id: "u".into(),
-                    },
-                    &sk,
-                ))
+            let t = server
+                .create_thread("seed", format!("t{i}"), "u")
                 .await
-                .unwrap()
-                .into_inner();
+                .unwrap();
             (op, t.id)
         }
         _ => {
-            threads
-                .create_comment(bearer(
-                    pb::CreateCommentRequest {
-                        thread_id: seed_thread,
-                        body: format!("c{i}"),
-                        user_id: "u".into(),
-                    },
-                    &sk,
-                ))
+            server
+                .create_comment(seed_thread, format!("c{i}"), "u")
                 .await
                 .unwrap();
             (op, String::new())
@@ -96,24 +70,12 @@ async fn check(app: &TestApp, channel: &Channel, mine: Side<'_>, other: Side<'_>
         mine.want,
     );
     let (other_thread, other) = (other.seed, other.want);
-    let mut rooms = pb::room_service_client::RoomServiceClient::new(channel.clone());
-    let mut users = pb::user_service_client::UserServiceClient::new(channel.clone());
-    let mut threads = pb::thread_service_client::ThreadServiceClient::new(channel.clone());
+    let server = Client::bearer(channel.clone(), sk);
     // Small pages, so the keyset walk itself is exercised.
     let mut got_rooms = BTreeSet::new();
     let mut token = String::new();
     loop {
-        let page = rooms
-            .list_rooms(bearer(
-                pb::ListRoomsRequest {
-                    page_size: 3,
-                    page_token: token,
-                },
-                sk,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let page = server.list_rooms_page(3, token).await.unwrap();
         got_rooms.extend(page.rooms.into_iter().map(|r| r.id));
         if page.next_page_token.is_empty() {
             break;
@@ -123,66 +85,32 @@ async fn check(app: &TestApp, channel: &Channel, mine: Side<'_>, other: Side<'_>
     let mut want_rooms = want.rooms.clone();
     want_rooms.insert("seed".into());
     assert_eq!(got_rooms, want_rooms);
-    let got_users: BTreeSet<_> = users
-        .list_users(bearer(
-            pb::ListUsersRequest {
-                page_size: 1000,
-                ..Default::default()
-            },
-            sk,
-        ))
+    let got_users: BTreeSet<_> = server
+        .list_users_page(1000, "")
         .await
         .unwrap()
-        .into_inner()
         .users
         .into_iter()
         .map(|u| u.id)
         .collect();
     assert_eq!(&got_users, &want.users);
-    let got_threads: BTreeSet<_> = threads
-        .list_threads(bearer(
-            pb::ListThreadsRequest {
-                room_id: "seed".into(),
-                page_size: 1000,
-                ..Default::default()
-            },
-            sk,
-        ))
+    let got_threads: BTreeSet<_> = server
+        .list_threads_page("seed", 1000, "")
         .await
         .unwrap()
-        .into_inner()
         .threads
         .into_iter()
         .map(|t| t.id)
         .filter(|id| id != seed_thread)
         .collect();
     assert_eq!(&got_threads, &want.threads);
-    let comments = threads
-        .list_comments(bearer(
-            pb::ListCommentsRequest {
-                thread_id: seed_thread.into(),
-                page_size: 1000,
-                ..Default::default()
-            },
-            sk,
-        ))
+    let comments = server
+        .list_comments_page(seed_thread, 1000, "")
         .await
         .unwrap()
-        .into_inner()
         .comments;
     assert_eq!(comments.len(), want.comments + 1);
-    let stats = app
-        .environments()
-        .await
-        .get_environment_stats(bearer(
-            pb::GetEnvironmentStatsRequest {
-                environment_id: env_id.into(),
-            },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let stats = app.as_admin().environment_stats(env_id).await.unwrap();
     assert_eq!(stats.room_count as usize, want.rooms.len() + 1);
     assert_eq!(stats.user_count as usize, want.users.len());
     assert_eq!(stats.thread_count as usize, want.threads.len() + 1);
@@ -193,37 +121,15 @@ async fn check(app: &TestApp, channel: &Channel, mine: Side<'_>, other: Side<'_>
 
     // The other environment's rows are invisible by id.
     for room in &other.rooms {
-        let r = rooms
-            .get_room(bearer(
-                pb::GetRoomRequest {
-                    room_id: room.clone(),
-                },
-                sk,
-            ))
-            .await;
+        let r = server.get_room(room).await;
         assert_eq!(r.unwrap_err().code(), Code::NotFound);
     }
     for user in &other.users {
-        let r = users
-            .get_user(bearer(
-                pb::GetUserRequest {
-                    user_id: user.clone(),
-                },
-                sk,
-            ))
-            .await;
+        let r = server.get_user(user).await;
         assert_eq!(r.unwrap_err().code(), Code::NotFound);
     }
     for thread in other.threads.iter().chain([&other_thread.to_owned()]) {
-        let r = threads
-            .list_comments(bearer(
-                pb::ListCommentsRequest {
-                    thread_id: thread.clone(),
-                    ..Default::default()
-                },
-                sk,
-            ))
-            .await;
+        let r = server.list_comments(thread).await;
         assert_eq!(r.unwrap_err().code(), Code::NotFound);
     }
 }
@@ -248,31 +154,9 @@ fn run(backend: Backend) {
                 let mut envs = Vec::new();
                 for name in ["Production", "Staging"] {
                     let env = environment(&app, name).await;
-                    let mut rooms =
-                        pb::room_service_client::RoomServiceClient::new(channel.clone());
-                    rooms
-                        .create_room(bearer(
-                            pb::CreateRoomRequest {
-                                room_id: "seed".into(),
-                                ..Default::default()
-                            },
-                            &env.sk,
-                        ))
-                        .await
-                        .unwrap();
-                    let seed = pb::thread_service_client::ThreadServiceClient::new(channel.clone())
-                        .create_thread(bearer(
-                            pb::CreateThreadRequest {
-                                room_id: "seed".into(),
-                                body: "seed".into(),
-                                user_id: "u".into(),
-                            },
-                            &env.sk,
-                        ))
-                        .await
-                        .unwrap()
-                        .into_inner()
-                        .id;
+                    let server = Client::bearer(channel.clone(), &env.sk);
+                    server.create_room("seed").await.unwrap();
+                    let seed = server.create_thread("seed", "seed", "u").await.unwrap().id;
                     envs.push((env, seed));
                 }
                 // All ops at once: their transactions interleave for real.

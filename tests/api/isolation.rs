@@ -20,7 +20,7 @@ use tonic::transport::Channel;
 
 use crate::both_backends;
 use crate::data_plane::{Env, environment, mint, seed_thread};
-use crate::helpers::{Backend, bearer, spawn_app};
+use crate::helpers::{Backend, spawn_app};
 
 /// Services under test: everything an environment credential can call.
 const SERVICES: &[&str] = &["AuthService", "RoomService", "ThreadService", "UserService"];
@@ -230,136 +230,40 @@ async fn call(
 }
 
 async fn snapshot(app: &crate::helpers::TestApp, t: &Target, sk: &str) -> String {
-    let channel = app.channel().await;
-    let mut threads = pb::thread_service_client::ThreadServiceClient::new(channel.clone());
-    let comments = threads
-        .list_comments(bearer(
-            pb::ListCommentsRequest {
-                thread_id: t.thread.clone(),
-                ..Default::default()
-            },
-            sk,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let stats = app
-        .environments()
-        .await
-        .get_environment_stats(bearer(
-            pb::GetEnvironmentStatsRequest {
-                environment_id: t.env.id.clone(),
-            },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let rooms = pb::room_service_client::RoomServiceClient::new(channel.clone())
-        .list_rooms(bearer(pb::ListRoomsRequest::default(), sk))
-        .await
-        .unwrap()
-        .into_inner();
-    let users = pb::user_service_client::UserServiceClient::new(channel)
-        .list_users(bearer(pb::ListUsersRequest::default(), sk))
-        .await
-        .unwrap()
-        .into_inner();
+    let server = app.as_secret(sk);
+    let comments = server.list_comments(&t.thread).await.unwrap();
+    let stats = app.as_admin().environment_stats(&t.env.id).await.unwrap();
+    let rooms = server.list_rooms().await.unwrap();
+    let users = server.list_users().await.unwrap();
     format!("{comments:?}\n{stats:?}\n{rooms:?}\n{users:?}")
 }
 
 async fn wrong_credentials_never_reach_production(backend: Backend) {
     let app = spawn_app(backend).await;
     let channel = app.channel().await;
-    let mut envs = app.environments().await;
-    let admin = app.admin_token.clone();
+    let admin = app.as_admin();
 
     // Production, seeded with sk1; its keys then go through revocation and rotation.
     let prod = environment(&app, "Production").await;
     let (sk1, pk1) = (prod.sk.clone(), prod.pk.clone());
     let t1 = mint(&channel, &sk1, "alice", 3600).await;
     mint(&channel, &sk1, "prod-only", 3600).await;
-    let mut rooms = pb::room_service_client::RoomServiceClient::new(channel.clone());
-    let mut threads = pb::thread_service_client::ThreadServiceClient::new(channel.clone());
-    rooms
-        .create_room(bearer(
-            pb::CreateRoomRequest {
-                room_id: "prod-room".into(),
-                ..Default::default()
-            },
-            &sk1,
-        ))
-        .await
-        .unwrap();
-    let thread = threads
-        .create_thread(bearer(
-            pb::CreateThreadRequest {
-                room_id: "prod-room".into(),
-                body: "secret plans".into(),
-                user_id: "alice".into(),
-            },
-            &sk1,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let comment = threads
-        .list_comments(bearer(
-            pb::ListCommentsRequest {
-                thread_id: thread.id.clone(),
-                ..Default::default()
-            },
-            &sk1,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .comments
-        .remove(0);
+    let (thread, comment) = seed_thread(&channel, &sk1, "prod-room", "alice", "secret plans").await;
 
     // sk1/pk1 rotated away → sk2/pk2; t2 minted by sk2; sk2 revoked; rotate → sk3/pk3.
-    let r2 = envs
-        .rotate_keys(bearer(
-            pb::RotateKeysRequest {
-                environment_id: prod.id.clone(),
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let r2 = admin.rotate_keys(&prod.id, 0).await.unwrap();
     let sk2 = r2.secret_key.clone();
     let t2 = mint(&channel, &sk2, "alice", 3600).await;
-    envs.revoke_key(bearer(
-        pb::RevokeKeyRequest {
-            id: r2.secret_key_info.unwrap().id,
-        },
-        &admin,
-    ))
-    .await
-    .unwrap();
-    let r3 = envs
-        .rotate_keys(bearer(
-            pb::RotateKeysRequest {
-                environment_id: prod.id.clone(),
-                ..Default::default()
-            },
-            &admin,
-        ))
+    admin
+        .revoke_key(r2.secret_key_info.unwrap().id)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
+    let r3 = admin.rotate_keys(&prod.id, 0).await.unwrap();
     let (sk3, pk3) = (r3.secret_key.clone(), r3.publishable_key.unwrap().value);
     let t3 = mint(&channel, &sk3, "alice", 3600).await;
     let expired = mint(&channel, &sk3, "alice", 1).await;
 
-    let kid = pb::auth_service_client::AuthServiceClient::new(channel.clone())
-        .list_signing_keys(bearer(pb::ListSigningKeysRequest {}, &sk3))
-        .await
-        .unwrap()
-        .into_inner()
-        .keys[0]
+    let kid = app.as_secret(&sk3).list_signing_keys().await.unwrap().keys[0]
         .kid
         .clone();
     let target = Target {
@@ -552,7 +456,6 @@ async fn production_users_do_only_what_the_proto_says(backend: Backend) {
     let mallory = mint(&channel, &prod.sk, "mallory", 3600).await;
     let (thread, comment) =
         seed_thread(&channel, &prod.sk, "prod-room", "alice", "alice's plans").await;
-    let mut threads = pb::thread_service_client::ThreadServiceClient::new(channel.clone());
     let target = Target {
         env: prod,
         room: "prod-room".into(),
@@ -577,17 +480,11 @@ async fn production_users_do_only_what_the_proto_says(backend: Backend) {
         assert_eq!(got, expected, "a Production user calling {rpc}: {result:?}");
     }
     // Alice's comment is untouched and the room still exists.
-    let comments = threads
-        .list_comments(bearer(
-            pb::ListCommentsRequest {
-                thread_id: target.thread.clone(),
-                ..Default::default()
-            },
-            &target.env.sk,
-        ))
+    let comments = app
+        .as_secret(&target.env.sk)
+        .list_comments(&target.thread)
         .await
         .unwrap()
-        .into_inner()
         .comments;
     assert_eq!(comments[0].id, comment.id);
     assert_eq!(comments[0].body, "alice's plans");

@@ -7,30 +7,10 @@ use pulse::pb;
 use tonic::Code;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, assert_code, bearer, frontend, spawn_app};
-
-fn create_key(
-    env: &str,
-    kind: pb::ApiKeyKind,
-    expire_time: Option<prost_types::Timestamp>,
-    admin: &str,
-) -> tonic::Request<pb::CreateKeyRequest> {
-    bearer(
-        pb::CreateKeyRequest {
-            environment_id: env.into(),
-            kind: kind as i32,
-            expire_time,
-        },
-        admin,
-    )
-}
+use crate::helpers::{Backend, TestApp, assert_code, spawn_app};
 
 async fn who(app: &TestApp, sk: &str) -> Result<pb::WhoAmIResponse, tonic::Status> {
-    app.auth()
-        .await
-        .who_am_i(bearer(pb::WhoAmIRequest {}, sk))
-        .await
-        .map(tonic::Response::into_inner)
+    app.as_secret(sk).whoami().await
 }
 
 fn in_seconds(secs: f64) -> prost_types::Timestamp {
@@ -52,18 +32,12 @@ async fn create_key_allows_a_zero_downtime_swap(backend: Backend) {
     let created = app.create_environment("Production").await;
     let env_id = created.environment.unwrap().id;
     let old_sk = created.secret_key;
-    let mut envs = app.environments().await;
+    let admin = app.as_admin();
 
-    let new = envs
-        .create_key(create_key(
-            &env_id,
-            pb::ApiKeyKind::Secret,
-            None,
-            &app.admin_token,
-        ))
+    let new = admin
+        .create_key(&env_id, pb::ApiKeyKind::Secret, None)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let new_sk = new.secret_key.clone();
     let info = new.key.unwrap();
     assert!(new_sk.starts_with("sk_") && info.value.is_empty());
@@ -80,26 +54,15 @@ async fn create_key_allows_a_zero_downtime_swap(backend: Backend) {
         .find(|k| k.kind == pb::ApiKeyKind::Secret as i32 && old_sk.starts_with(&k.prefix))
         .unwrap()
         .id;
-    envs.revoke_key(bearer(
-        pb::RevokeKeyRequest { id: old_id },
-        &app.admin_token,
-    ))
-    .await
-    .unwrap();
+    admin.revoke_key(old_id).await.unwrap();
     assert_code(who(&app, &old_sk).await, Code::Unauthenticated);
     assert_eq!(who(&app, &new_sk).await.unwrap().environment_id, env_id);
 
     // A second publishable key: its value is public, no secret returned.
-    let pk = envs
-        .create_key(create_key(
-            &env_id,
-            pb::ApiKeyKind::Publishable,
-            None,
-            &app.admin_token,
-        ))
+    let pk = admin
+        .create_key(&env_id, pb::ApiKeyKind::Publishable, None)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(pk.secret_key.is_empty());
     assert!(pk.key.unwrap().value.starts_with("pk_"));
 }
@@ -108,26 +71,17 @@ async fn create_key_is_validated_and_bounded(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app.create_environment("Production").await;
     let env_id = created.environment.unwrap().id;
-    let mut envs = app.environments().await;
-    let admin = &app.admin_token;
+    let admin = app.as_admin();
     assert_code(
-        envs.create_key(create_key(
-            &env_id,
-            pb::ApiKeyKind::Unspecified,
-            None,
-            admin,
-        ))
-        .await,
+        admin
+            .create_key(&env_id, pb::ApiKeyKind::Unspecified, None)
+            .await,
         Code::InvalidArgument,
     );
     assert_code(
-        envs.create_key(create_key(
-            &env_id,
-            pb::ApiKeyKind::Secret,
-            Some(in_seconds(-10.0)),
-            admin,
-        ))
-        .await,
+        admin
+            .create_key(&env_id, pb::ApiKeyKind::Secret, Some(in_seconds(-10.0)))
+            .await,
         Code::InvalidArgument,
     );
     let far = prost_types::Timestamp {
@@ -135,66 +89,44 @@ async fn create_key_is_validated_and_bounded(backend: Backend) {
         nanos: 0,
     };
     assert_code(
-        envs.create_key(create_key(
-            &env_id,
-            pb::ApiKeyKind::Secret,
-            Some(far),
-            admin,
-        ))
-        .await,
+        admin
+            .create_key(&env_id, pb::ApiKeyKind::Secret, Some(far))
+            .await,
         Code::InvalidArgument,
     );
     assert_code(
-        envs.create_key(create_key(
-            "env_unknown",
-            pb::ApiKeyKind::Secret,
-            None,
-            admin,
-        ))
-        .await,
+        admin
+            .create_key("env_unknown", pb::ApiKeyKind::Secret, None)
+            .await,
         Code::NotFound,
     );
     assert_code(
-        envs.create_key(create_key(
-            &env_id,
-            pb::ApiKeyKind::Secret,
-            None,
-            &created.secret_key,
-        ))
-        .await,
+        app.as_secret(&created.secret_key)
+            .create_key(&env_id, pb::ApiKeyKind::Secret, None)
+            .await,
         Code::PermissionDenied,
     );
     // One secret key exists; four more fit, the sixth is refused.
     for _ in 0..4 {
-        envs.create_key(create_key(&env_id, pb::ApiKeyKind::Secret, None, admin))
+        admin
+            .create_key(&env_id, pb::ApiKeyKind::Secret, None)
             .await
             .unwrap();
     }
     let status = assert_code(
-        envs.create_key(create_key(&env_id, pb::ApiKeyKind::Secret, None, admin))
+        admin
+            .create_key(&env_id, pb::ApiKeyKind::Secret, None)
             .await,
         Code::FailedPrecondition,
     );
     assert!(status.message().contains("revoke one first"), "{status:?}");
     // Publishable keys are counted separately.
-    envs.create_key(create_key(
-        &env_id,
-        pb::ApiKeyKind::Publishable,
-        None,
-        admin,
-    ))
-    .await
-    .unwrap();
+    admin
+        .create_key(&env_id, pb::ApiKeyKind::Publishable, None)
+        .await
+        .unwrap();
     // Rotation replaces every working key with one new pair.
-    envs.rotate_keys(bearer(
-        pb::RotateKeysRequest {
-            environment_id: env_id.clone(),
-            old_key_expire_seconds: 0,
-        },
-        admin,
-    ))
-    .await
-    .unwrap();
+    admin.rotate_keys(&env_id, 0).await.unwrap();
     let keys = app.list_keys(&env_id).await;
     let active = keys
         .iter()
@@ -208,44 +140,27 @@ async fn expiring_keys_stop_at_their_deadline(backend: Backend) {
     let created = app.create_environment("Production").await;
     let env_id = created.environment.unwrap().id;
     let pk = created.publishable_key.unwrap().value;
-    let mut envs = app.environments().await;
-    let expiring = envs
-        .create_key(create_key(
-            &env_id,
-            pb::ApiKeyKind::Secret,
-            Some(in_seconds(1.5)),
-            &app.admin_token,
-        ))
+    let expiring = app
+        .as_admin()
+        .create_key(&env_id, pb::ApiKeyKind::Secret, Some(in_seconds(1.5)))
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let sk = expiring.secret_key;
     assert!(expiring.key.unwrap().expire_time.is_some());
     // Works until then, and so do the user tokens it mints (warm every cache).
     assert_eq!(who(&app, &sk).await.unwrap().environment_id, env_id);
     let token = app
-        .auth()
-        .await
-        .mint_user_token(bearer(
-            pb::MintUserTokenRequest {
-                user_id: "ada".into(),
-                ..Default::default()
-            },
-            &sk,
-        ))
+        .as_secret(&sk)
+        .mint_user_token("ada")
         .await
         .unwrap()
-        .into_inner()
         .token;
-    let as_user = || frontend(pb::WhoAmIRequest {}, &pk, Some(&token));
-    app.auth().await.who_am_i(as_user()).await.unwrap();
+    let as_user = || app.as_frontend(&pk, Some(&token));
+    as_user().whoami().await.unwrap();
 
     tokio::time::sleep(Duration::from_millis(1700)).await;
     assert_code(who(&app, &sk).await, Code::Unauthenticated);
-    assert_code(
-        app.auth().await.who_am_i(as_user()).await,
-        Code::Unauthenticated,
-    );
+    assert_code(as_user().whoami().await, Code::Unauthenticated);
     // The environment's own keys are untouched; the expired one says so.
     assert_eq!(
         who(&app, &created.secret_key).await.unwrap().environment_id,

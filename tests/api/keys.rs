@@ -5,26 +5,13 @@ use pulse::pb;
 use tonic::Code;
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_code, bearer, frontend, spawn_app};
+use crate::helpers::{Backend, assert_code, spawn_app};
 
 async fn list_keys_shows_prefixes_and_only_publishable_values(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app.create_environment("Production").await;
     let env_id = created.environment.unwrap().id;
-    let keys = app
-        .environments()
-        .await
-        .list_keys(bearer(
-            pb::ListKeysRequest {
-                environment_id: env_id.clone(),
-                ..Default::default()
-            },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .keys;
+    let keys = app.as_admin().list_keys(&env_id).await.unwrap().keys;
     assert_eq!(keys.len(), 2);
     let pk = keys
         .iter()
@@ -48,32 +35,15 @@ async fn rotation_kills_the_old_pair_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app.create_environment("Production").await;
     let env_id = created.environment.unwrap().id;
-    let mut auth = app.auth().await;
     let old_sk = created.secret_key.clone();
     let old_pk = created.publishable_key.unwrap().value;
 
     // Warm the key index so a stale cache entry would be served if we had one.
-    let who = auth
-        .who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk))
-        .await
-        .unwrap()
-        .into_inner();
+    let who = app.as_secret(&old_sk).whoami().await.unwrap();
     assert_eq!(who.environment_id, env_id);
     assert_eq!(who.kind, pb::ApiKeyKind::Secret as i32);
 
-    let rotated = app
-        .environments()
-        .await
-        .rotate_keys(bearer(
-            pb::RotateKeysRequest {
-                environment_id: env_id.clone(),
-                ..Default::default()
-            },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let rotated = app.as_admin().rotate_keys(&env_id, 0).await.unwrap();
     assert_eq!(rotated.keys.len(), 2, "both old keys are reported revoked");
     assert!(
         rotated
@@ -83,38 +53,17 @@ async fn rotation_kills_the_old_pair_at_once(backend: Backend) {
     );
     assert_ne!(rotated.secret_key, old_sk);
 
-    let status = assert_code(
-        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk)).await,
-        Code::Unauthenticated,
-    );
+    let status = assert_code(app.as_secret(&old_sk).whoami().await, Code::Unauthenticated);
     assert_eq!(status.message(), "invalid credentials");
     // The old publishable key no longer identifies the environment either.
     assert_code(
-        auth.list_signing_keys(frontend(pb::ListSigningKeysRequest {}, &old_pk, None))
-            .await,
+        app.as_frontend(&old_pk, None).list_signing_keys().await,
         Code::Unauthenticated,
     );
-    let who = auth
-        .who_am_i(bearer(pb::WhoAmIRequest {}, &rotated.secret_key))
-        .await
-        .unwrap()
-        .into_inner();
+    let who = app.as_secret(&rotated.secret_key).whoami().await.unwrap();
     assert_eq!(who.environment_id, env_id);
 
-    let keys = app
-        .environments()
-        .await
-        .list_keys(bearer(
-            pb::ListKeysRequest {
-                environment_id: env_id,
-                ..Default::default()
-            },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .keys;
+    let keys = app.as_admin().list_keys(env_id).await.unwrap().keys;
     let active = keys
         .iter()
         .filter(|k| k.state == pb::ApiKeyState::Active as i32)
@@ -126,39 +75,19 @@ async fn revocation_is_immediate_and_idempotent(backend: Backend) {
     let app = spawn_app(backend).await;
     let created = app.create_environment("Production").await;
     let sk_id = created.secret_key_info.unwrap().id;
-    let mut auth = app.auth().await;
-    let mut envs = app.environments().await;
-    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
-        .await
-        .unwrap();
+    let server = app.as_secret(&created.secret_key);
+    let admin = app.as_admin();
+    server.whoami().await.unwrap();
 
-    let revoked = envs
-        .revoke_key(bearer(
-            pb::RevokeKeyRequest { id: sk_id.clone() },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let revoked = admin.revoke_key(&sk_id).await.unwrap();
     assert_eq!(revoked.state, pb::ApiKeyState::Revoked as i32);
-    assert_code(
-        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
-            .await,
-        Code::Unauthenticated,
-    );
-    let again = envs
-        .revoke_key(bearer(pb::RevokeKeyRequest { id: sk_id }, &app.admin_token))
-        .await
-        .unwrap()
-        .into_inner();
+    assert_code(server.whoami().await, Code::Unauthenticated);
+    let again = admin.revoke_key(sk_id).await.unwrap();
     assert_eq!(again, revoked);
     // Still revoked after the cache entries have been rebuilt from the database.
     let app = app.restart().await;
     assert_code(
-        app.auth()
-            .await
-            .who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
-            .await,
+        app.as_secret(&created.secret_key).whoami().await,
         Code::Unauthenticated,
     );
 }
@@ -168,14 +97,11 @@ async fn credentials_are_checked_before_and_against_the_rpc(backend: Backend) {
     let created = app.create_environment("Production").await;
     let sk = created.secret_key.clone();
     let pk = created.publishable_key.unwrap().value;
-    let mut envs = app.environments().await;
-    let mut accounts = app.accounts().await;
-    let mut auth = app.auth().await;
+    let mut accounts = app.as_anonymous().accounts_client();
 
     // UNAUTHENTICATED: none, malformed, bad checksum, unknown, pk alone.
     assert_code(
-        envs.list_environments(pb::ListEnvironmentsRequest::default())
-            .await,
+        app.as_anonymous().list_environments().await,
         Code::Unauthenticated,
     );
     let mut corrupted = app.admin_token.clone().into_bytes();
@@ -192,8 +118,7 @@ async fn credentials_are_checked_before_and_against_the_rpc(backend: Backend) {
         pk.as_str(),
     ] {
         let status = assert_code(
-            envs.list_environments(bearer(pb::ListEnvironmentsRequest::default(), bad))
-                .await,
+            app.as_admin_token(bad).list_environments().await,
             Code::Unauthenticated,
         );
         assert_eq!(status.message(), "invalid credentials");
@@ -205,28 +130,15 @@ async fn credentials_are_checked_before_and_against_the_rpc(backend: Backend) {
     );
     assert_code(accounts.get_account(basic).await, Code::Unauthenticated);
     assert_code(
-        auth.who_am_i(frontend(pb::WhoAmIRequest {}, &pk, None))
-            .await,
+        app.as_frontend(&pk, None).whoami().await,
         Code::Unauthenticated,
     );
 
     // PERMISSION_DENIED: valid credential, wrong RPC.
-    assert_code(
-        envs.list_environments(bearer(pb::ListEnvironmentsRequest::default(), &sk))
-            .await,
-        Code::PermissionDenied,
-    );
-    assert_code(
-        accounts
-            .get_account(bearer(pb::GetAccountRequest {}, &sk))
-            .await,
-        Code::PermissionDenied,
-    );
-    assert_code(
-        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &app.admin_token))
-            .await,
-        Code::PermissionDenied,
-    );
+    let server = app.as_secret(&sk);
+    assert_code(server.list_environments().await, Code::PermissionDenied);
+    assert_code(server.get_account().await, Code::PermissionDenied);
+    assert_code(app.as_admin().whoami().await, Code::PermissionDenied);
 }
 
 both_backends!(
@@ -243,40 +155,17 @@ async fn last_use_times_are_recorded_at_most_once_a_minute(backend: Backend) {
     let created = app.create_environment("Production").await;
     let env_id = created.environment.unwrap().id;
     let sk_id = created.secret_key_info.unwrap().id;
-    let mut envs = app.environments().await;
-    let mut auth = app.auth().await;
+    let admin = app.as_admin();
+    let server = app.as_secret(&created.secret_key);
     let sk_use = |keys: &[pb::ApiKey]| keys.iter().find(|k| k.id == sk_id).unwrap().last_use_time;
-    let list = |mut envs: pb::environment_service_client::EnvironmentServiceClient<
-        tonic::transport::Channel,
-    >| {
-        let env_id = env_id.clone();
-        let token = app.admin_token.clone();
-        async move {
-            envs.list_keys(bearer(
-                pb::ListKeysRequest {
-                    environment_id: env_id,
-                    ..Default::default()
-                },
-                &token,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .keys
-        }
-    };
-    assert!(
-        sk_use(&list(envs.clone()).await).is_none(),
-        "never used yet"
-    );
+    let list = || async { admin.list_keys(&env_id).await.unwrap().keys };
+    assert!(sk_use(&list().await).is_none(), "never used yet");
 
-    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
-        .await
-        .unwrap();
+    server.whoami().await.unwrap();
     // Written in the background within about a second.
     let mut first = None;
     for _ in 0..50 {
-        first = sk_use(&list(envs.clone()).await);
+        first = sk_use(&list().await);
         if first.is_some() {
             break;
         }
@@ -285,26 +174,13 @@ async fn last_use_times_are_recorded_at_most_once_a_minute(backend: Backend) {
     let first = first.expect("last_use_time recorded");
     // More calls within the minute: no new write.
     for _ in 0..20 {
-        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
-            .await
-            .unwrap();
+        server.whoami().await.unwrap();
     }
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(sk_use(&list(envs.clone()).await), Some(first));
+    assert_eq!(sk_use(&list().await), Some(first));
     // The admin token used for all this has one too.
-    let tokens = app
-        .accounts()
-        .await
-        .list_admin_tokens(bearer(
-            pb::ListAdminTokensRequest::default(),
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .admin_tokens;
+    let tokens = admin.list_admin_tokens().await.unwrap().admin_tokens;
     assert!(tokens[0].last_use_time.is_some());
-    let _ = &mut envs;
 }
 
 async fn grace_period_rotation_keeps_the_old_secret_until_its_deadline(backend: Backend) {
@@ -313,39 +189,17 @@ async fn grace_period_rotation_keeps_the_old_secret_until_its_deadline(backend: 
     let env_id = created.environment.unwrap().id;
     let old_pk = created.publishable_key.unwrap().value;
     let old_sk = created.secret_key.clone();
-    let mut envs = app.environments().await;
-    let mut auth = app.auth().await;
-    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk))
-        .await
-        .unwrap();
+    let admin = app.as_admin();
+    let old_server = app.as_secret(&old_sk);
+    old_server.whoami().await.unwrap();
 
-    assert_code(
-        envs.rotate_keys(bearer(
-            pb::RotateKeysRequest {
-                environment_id: env_id.clone(),
-                old_key_expire_seconds: -1,
-            },
-            &app.admin_token,
-        ))
-        .await,
-        Code::InvalidArgument,
-    );
+    assert_code(admin.rotate_keys(&env_id, -1).await, Code::InvalidArgument);
     let started = std::time::Instant::now();
-    let rotated = envs
-        .rotate_keys(bearer(
-            pb::RotateKeysRequest {
-                environment_id: env_id.clone(),
-                old_key_expire_seconds: 2,
-            },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let rotated = admin.rotate_keys(&env_id, 2).await.unwrap();
+    let new_server = app.as_secret(&rotated.secret_key);
     // The old publishable key dies at once; the old secret key lives on.
     assert_code(
-        auth.list_signing_keys(frontend(pb::ListSigningKeysRequest {}, &old_pk, None))
-            .await,
+        app.as_frontend(&old_pk, None).list_signing_keys().await,
         Code::Unauthenticated,
     );
     let old_sk_meta = rotated
@@ -359,40 +213,18 @@ async fn grace_period_rotation_keeps_the_old_secret_until_its_deadline(backend: 
         "active until its revoke_time"
     );
     assert!(old_sk_meta.revoke_time.is_some());
-    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk))
-        .await
-        .unwrap();
-    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &rotated.secret_key))
-        .await
-        .unwrap();
+    old_server.whoami().await.unwrap();
+    new_server.whoami().await.unwrap();
     // Works until the deadline, not after.
     while started.elapsed() < std::time::Duration::from_millis(1500) {
-        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk))
-            .await
-            .unwrap();
+        old_server.whoami().await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(2200).saturating_sub(started.elapsed()))
         .await;
-    assert_code(
-        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &old_sk)).await,
-        Code::Unauthenticated,
-    );
-    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &rotated.secret_key))
-        .await
-        .unwrap();
-    let keys = envs
-        .list_keys(bearer(
-            pb::ListKeysRequest {
-                environment_id: env_id,
-                ..Default::default()
-            },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .keys;
+    assert_code(old_server.whoami().await, Code::Unauthenticated);
+    new_server.whoami().await.unwrap();
+    let keys = admin.list_keys(env_id).await.unwrap().keys;
     let states: Vec<i32> = keys.iter().map(|k| k.state).collect();
     let active = pb::ApiKeyState::Active as i32;
     assert_eq!(

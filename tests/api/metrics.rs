@@ -4,11 +4,10 @@
 
 use std::io::{Read, Write};
 
-use pulse::pb;
 use tonic::Code;
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_code, bearer, frontend, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, Credential, assert_code, spawn_app, spawn_app_with};
 
 /// `GET /metrics` over a plain socket: status line and body.
 pub fn scrape(addr: std::net::SocketAddr) -> String {
@@ -41,43 +40,34 @@ async fn metrics_count_calls_failures_and_cache(backend: Backend) {
     .await;
     let addr = app.metrics_addr.expect("metrics are on");
     let created = app.create_environment("Production").await;
-    let mut auth = app.auth().await;
+    let server = app.as_secret(&created.secret_key);
     for _ in 0..3 {
-        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
-            .await
-            .unwrap();
+        server.whoami().await.unwrap();
     }
-    // Refusals of each kind.
+    // Refusals of each kind (on the same connection).
+    let with = |credential| server.with(credential);
+    assert_code(with(Credential::None).whoami().await, Code::Unauthenticated);
     assert_code(
-        auth.who_am_i(pb::WhoAmIRequest {}).await,
-        Code::Unauthenticated,
-    );
-    assert_code(
-        auth.who_am_i(bearer(pb::WhoAmIRequest {}, "sk_garbage"))
-            .await,
+        with(Credential::bearer("sk_garbage")).whoami().await,
         Code::Unauthenticated,
     );
     let unknown =
         pulse::auth::credential::generate(pulse::auth::credential::CredentialKind::Secret);
     assert_code(
-        auth.who_am_i(bearer(pb::WhoAmIRequest {}, unknown.plaintext.expose()))
+        with(Credential::bearer(unknown.plaintext.expose()))
+            .whoami()
             .await,
         Code::Unauthenticated,
     );
     let pk = created.publishable_key.unwrap().value;
     assert_code(
-        auth.who_am_i(frontend(pb::WhoAmIRequest {}, &pk, Some("not.a.token")))
+        with(Credential::frontend(&pk, Some("not.a.token")))
+            .whoami()
             .await,
         Code::Unauthenticated,
     );
     assert_code(
-        app.environments()
-            .await
-            .list_environments(bearer(
-                pb::ListEnvironmentsRequest::default(),
-                &created.secret_key,
-            ))
-            .await,
+        app.as_secret(&created.secret_key).list_environments().await,
         Code::PermissionDenied,
     );
 

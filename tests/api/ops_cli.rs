@@ -4,11 +4,10 @@
 
 use std::process::{Command, Output};
 
-use pulse::pb;
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, bearer, spawn_app};
+use crate::helpers::{Backend, Client, TestApp, spawn_app};
 
 fn ops(app: &TestApp, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pulse"));
@@ -91,15 +90,8 @@ async fn ops_commands_drive_a_running_server(backend: Backend) {
     assert_eq!(rotated["revoked"].as_array().unwrap().len(), 2);
     let new_sk = rotated["secret_key"].as_str().unwrap().to_owned();
     // The rotation took effect: the old secret key is refused.
-    let mut auth = app.auth().await;
-    assert!(
-        auth.who_am_i(bearer(pb::WhoAmIRequest {}, &sk))
-            .await
-            .is_err()
-    );
-    auth.who_am_i(bearer(pb::WhoAmIRequest {}, &new_sk))
-        .await
-        .unwrap();
+    assert!(app.as_secret(&sk).whoami().await.is_err());
+    app.as_secret(&new_sk).whoami().await.unwrap();
     let revoked = json(&ops(&app, &["keys", "revoke", &secret_id, "--json"], &[]));
     assert_eq!(revoked[0]["state"], "revoked");
 
@@ -144,22 +136,13 @@ async fn ops_commands_drive_a_running_server(backend: Backend) {
 async fn env_list_pages_through_ten_thousand_with_progress(backend: Backend) {
     let app = spawn_app(backend).await;
     // 10,000 environments, 16 at a time.
-    let channel = app.channel().await;
-    let token = app.admin_token.clone();
+    let admin = Client::bearer(app.channel().await, &app.admin_token);
     let mut tasks = Vec::new();
     for worker in 0..16 {
-        let (channel, token) = (channel.clone(), token.clone());
+        let admin = admin.clone();
         tasks.push(tokio::spawn(async move {
-            let mut envs = pb::environment_service_client::EnvironmentServiceClient::new(channel);
             for i in (worker..10_000).step_by(16) {
-                envs.create_environment(bearer(
-                    pb::CreateEnvironmentRequest {
-                        display_name: format!("env {i}"),
-                    },
-                    &token,
-                ))
-                .await
-                .unwrap();
+                admin.create_environment(format!("env {i}")).await.unwrap();
             }
         }));
     }

@@ -2,35 +2,26 @@
 
 use std::collections::HashSet;
 
-use pulse::pb;
-
 use crate::both_backends;
-use crate::helpers::{Backend, bearer, spawn_app};
+use crate::helpers::{Backend, spawn_app};
 
 async fn walks_1000_environments_exactly_once_while_others_are_inserted(backend: Backend) {
     let app = spawn_app(backend).await;
-    let token = app.admin_token.clone();
 
     // Seed 1,000 environments, 10 concurrent creators.
     let mut seeded = HashSet::new();
     for batch in 0..100 {
         let mut tasks = Vec::new();
         for i in 0..10 {
-            let mut envs = app.environments().await;
-            let token = token.clone();
+            let admin = app.as_admin();
             tasks.push(tokio::spawn(async move {
-                envs.create_environment(bearer(
-                    pb::CreateEnvironmentRequest {
-                        display_name: format!("env {batch}-{i}"),
-                    },
-                    &token,
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .environment
-                .unwrap()
-                .id
+                admin
+                    .create_environment(format!("env {batch}-{i}"))
+                    .await
+                    .unwrap()
+                    .environment
+                    .unwrap()
+                    .id
             }));
         }
         for t in tasks {
@@ -41,38 +32,20 @@ async fn walks_1000_environments_exactly_once_while_others_are_inserted(backend:
 
     // Insert more while walking.
     let inserter = {
-        let mut envs = app.environments().await;
-        let token = token.clone();
+        let admin = app.as_admin();
         tokio::spawn(async move {
             for i in 0..150 {
-                envs.create_environment(bearer(
-                    pb::CreateEnvironmentRequest {
-                        display_name: format!("late {i}"),
-                    },
-                    &token,
-                ))
-                .await
-                .unwrap();
+                admin.create_environment(format!("late {i}")).await.unwrap();
             }
         })
     };
 
-    let mut envs = app.environments().await;
+    let admin = app.as_admin();
     let mut seen = Vec::new();
     let mut page_token = String::new();
     let mut pages = 0;
     loop {
-        let page = envs
-            .list_environments(bearer(
-                pb::ListEnvironmentsRequest {
-                    page_size: 37,
-                    page_token,
-                },
-                &token,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let page = admin.list_environments_page(37, page_token).await.unwrap();
         assert!(page.environments.len() <= 37);
         seen.extend(page.environments.into_iter().map(|e| e.id));
         pages += 1;
@@ -92,29 +65,9 @@ async fn walks_1000_environments_exactly_once_while_others_are_inserted(backend:
     assert!(pages >= 1000 / 37);
 
     // Page sizes: 0 means 50, above 1000 is coerced to 1000.
-    let first = envs
-        .list_environments(bearer(
-            pb::ListEnvironmentsRequest {
-                page_size: 0,
-                page_token: String::new(),
-            },
-            &token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let first = admin.list_environments_page(0, "").await.unwrap();
     assert_eq!(first.environments.len(), 50);
-    let big = envs
-        .list_environments(bearer(
-            pb::ListEnvironmentsRequest {
-                page_size: 5000,
-                page_token: String::new(),
-            },
-            &token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let big = admin.list_environments_page(5000, "").await.unwrap();
     assert_eq!(big.environments.len(), 1000);
     assert!(!big.next_page_token.is_empty());
 }

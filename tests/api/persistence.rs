@@ -1,11 +1,7 @@
 //! Restart persistence and concurrent startup.
 
-use pulse::config::DatabaseSettings;
-use pulse::pb;
-use pulse::store::Store;
-
 use crate::both_backends;
-use crate::helpers::{Backend, bearer, fresh_database, spawn_app};
+use crate::helpers::{Backend, count_accounts, fresh_database, prepare_database, spawn_app};
 
 async fn everything_survives_a_restart(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -14,29 +10,11 @@ async fn everything_survives_a_restart(backend: Backend) {
     let app = app.restart().await;
 
     // Same admin token, same environment, same secret key; no second bootstrap.
-    let got = app
-        .environments()
-        .await
-        .get_environment(bearer(
-            pb::GetEnvironmentRequest { id: env.id.clone() },
-            &app.admin_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let got = app.as_admin().get_environment(&env.id).await.unwrap();
     assert_eq!(got, env);
-    let who = app
-        .auth()
-        .await
-        .who_am_i(bearer(pb::WhoAmIRequest {}, &created.secret_key))
-        .await
-        .unwrap()
-        .into_inner();
+    let who = app.as_secret(&created.secret_key).whoami().await.unwrap();
     assert_eq!(who.environment_id, env.id);
-    let store = Store::connect(&DatabaseSettings::from_url(&app.database_url))
-        .await
-        .unwrap();
-    assert_eq!(store.count_accounts().await.unwrap(), 1);
+    assert_eq!(count_accounts(&app.database_url).await, 1);
 }
 
 /// Several `pulse serve` starting at once on one new database migrate and
@@ -50,14 +28,9 @@ async fn concurrent_startups_migrate_and_bootstrap_once(backend: Backend) {
         for _ in 0..6 {
             let url = url.clone();
             tasks.push(tokio::spawn(async move {
-                let store = Store::connect(&DatabaseSettings::from_url(&url))
+                prepare_database(&url)
                     .await
-                    .unwrap_or_else(|e| panic!("round {round}: connect: {e}"));
-                store
-                    .prepare()
-                    .await
-                    .unwrap_or_else(|e| panic!("round {round}: prepare: {e}"))
-                    .is_some()
+                    .unwrap_or_else(|e| panic!("round {round}: {e}"))
             }));
         }
         let mut bootstraps = 0;
@@ -68,10 +41,7 @@ async fn concurrent_startups_migrate_and_bootstrap_once(backend: Backend) {
             bootstraps, 1,
             "exactly one start creates the default account"
         );
-        let store = Store::connect(&DatabaseSettings::from_url(&url))
-            .await
-            .unwrap();
-        assert_eq!(store.count_accounts().await.unwrap(), 1);
+        assert_eq!(count_accounts(&url).await, 1);
         if backend == Backend::Postgres {
             crate::helpers::drop_postgres_database(&url).await;
         }

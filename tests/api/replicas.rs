@@ -5,12 +5,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use pulse::pb;
-use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::watch;
 use tonic::Code;
 
-use crate::helpers::{ServeProcess, bearer, fresh_database, skip_postgres, spawn_process};
+use crate::helpers::{ServeProcess, fresh_database, skip_postgres, spawn_process};
+
+#[path = "../../examples/common/replicas.rs"]
+mod harness;
+use harness::{Replicas, kill_listeners, who_am_i};
 
 const ROTATIONS: usize = 200;
 
@@ -20,18 +22,6 @@ const ROTATIONS: usize = 200;
 struct Current {
     generation: usize,
     sk: String,
-}
-
-async fn kill_listeners(url: &str) -> u64 {
-    let db = Database::connect(url).await.unwrap();
-    let res = db
-        .execute_unprepared(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND query ILIKE 'listen%' AND pid <> pg_backend_pid()",
-        )
-        .await
-        .unwrap();
-    res.rows_affected()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,23 +34,10 @@ async fn postgres_three_replicas_never_accept_a_rotated_key() {
     let admin = first.bootstrap_token();
     // Two more replicas start together on the migrated database.
     let (second, third) = (spawn_process(&url, &[]), spawn_process(&url, &[]));
-    let replicas: Vec<ServeProcess> = vec![first, second, third];
-    let mut channels = Vec::new();
-    for r in &replicas {
-        channels.push(r.channel().await);
-    }
+    let processes: Vec<ServeProcess> = vec![first, second, third];
+    let replicas = Replicas::connect(processes.iter().map(|p| p.addr), &admin, 1).await;
 
-    let created =
-        pb::environment_service_client::EnvironmentServiceClient::new(channels[0].clone())
-            .create_environment(bearer(
-                pb::CreateEnvironmentRequest {
-                    display_name: "Production".into(),
-                },
-                &admin,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+    let created = replicas.create_environment("Production").await.unwrap();
     let env_id = created.environment.unwrap().id;
     let (tx, rx) = watch::channel(Current {
         generation: 0,
@@ -74,9 +51,9 @@ async fn postgres_three_replicas_never_accept_a_rotated_key() {
 
     // Steady load on every replica, 4 callers each.
     let mut loaders = Vec::new();
-    for (r, channel) in channels.iter().enumerate() {
+    for r in 0..replicas.count() {
         for _ in 0..4 {
-            let mut auth = pb::auth_service_client::AuthServiceClient::new(channel.clone());
+            let channel = replicas.channel(r);
             let rx = rx.clone();
             let killed_at = killed_at.clone();
             let violations = violations.clone();
@@ -88,9 +65,7 @@ async fn postgres_three_replicas_never_accept_a_rotated_key() {
                         break;
                     }
                     let start = Instant::now();
-                    let result = auth
-                        .who_am_i(bearer(pb::WhoAmIRequest {}, &current.sk))
-                        .await;
+                    let result = who_am_i(channel.clone(), &current.sk).await;
                     calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let dead_since = killed_at.lock().unwrap()[current.generation];
                     if result.is_ok() && dead_since.is_some_and(|t| start > t) {
@@ -104,12 +79,6 @@ async fn postgres_three_replicas_never_accept_a_rotated_key() {
         }
     }
 
-    let mut envs =
-        pb::environment_service_client::EnvironmentServiceClient::new(channels[0].clone());
-    let mut probes: Vec<_> = channels
-        .iter()
-        .map(|c| pb::auth_service_client::AuthServiceClient::new(c.clone()))
-        .collect();
     let mut listeners_killed = 0;
     for generation in 0..ROTATIONS {
         if generation % 50 == 25 {
@@ -117,24 +86,11 @@ async fn postgres_three_replicas_never_accept_a_rotated_key() {
         }
         let old = rx.borrow().sk.clone();
         // Rotate through a different replica each time.
-        let mut via = pb::environment_service_client::EnvironmentServiceClient::new(
-            channels[generation % 3].clone(),
-        );
-        let rotated = via
-            .rotate_keys(bearer(
-                pb::RotateKeysRequest {
-                    environment_id: env_id.clone(),
-                    ..Default::default()
-                },
-                &admin,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let rotated = replicas.rotate_via(generation % 3, &env_id).await.unwrap();
         killed_at.lock().unwrap()[generation] = Some(Instant::now());
         // Probe every replica with the old key at once, before anyone moves on.
-        for (r, probe) in probes.iter_mut().enumerate() {
-            let status = probe.who_am_i(bearer(pb::WhoAmIRequest {}, &old)).await;
+        for r in 0..replicas.count() {
+            let status = replicas.who_am_i(r, &old).await;
             if !matches!(&status, Err(s) if s.code() == Code::Unauthenticated) {
                 violations.lock().unwrap().push(format!(
                     "probe: replica {r} accepted generation {generation}: {status:?}"
@@ -143,7 +99,7 @@ async fn postgres_three_replicas_never_accept_a_rotated_key() {
         }
         tx.send(Current {
             generation: generation + 1,
-            sk: rotated.secret_key,
+            sk: rotated,
         })
         .unwrap();
         // Let the loaders warm every replica's cache with the new key.
@@ -157,7 +113,6 @@ async fn postgres_three_replicas_never_accept_a_rotated_key() {
     for l in loaders {
         l.await.unwrap();
     }
-    let _ = &mut envs;
     let violations = violations.lock().unwrap();
     assert!(
         violations.is_empty(),

@@ -4,33 +4,22 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pulse::pb;
 use tonic::Code;
 
 use crate::both_backends;
-use crate::helpers::{Backend, bearer, fresh_database, spawn_process};
+use crate::helpers::{Backend, Client, count_accounts, fresh_database, query_count, spawn_process};
 
 async fn sigterm_under_load_drains_in_flight_calls(backend: Backend) {
     let (url, _dir) = fresh_database(backend).await;
     let mut server = spawn_process(&url, &[]);
-    let admin = server.bootstrap_token();
-    let channel = server.channel().await;
+    let admin = Client::bearer(server.channel().await, &server.bootstrap_token());
     let (ok, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut tasks = Vec::new();
     for t in 0..16 {
-        let mut envs =
-            pb::environment_service_client::EnvironmentServiceClient::new(channel.clone());
         let (ok, refused, admin) = (ok.clone(), refused.clone(), admin.clone());
         tasks.push(tokio::spawn(async move {
             for i in 0.. {
-                let r = envs
-                    .create_environment(bearer(
-                        pb::CreateEnvironmentRequest {
-                            display_name: format!("e{t}-{i}"),
-                        },
-                        &admin,
-                    ))
-                    .await;
+                let r = admin.create_environment(format!("e{t}-{i}")).await;
                 match r {
                     Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
                     // Refused at the connection level once shutdown began: the
@@ -74,22 +63,9 @@ async fn sigterm_under_load_drains_in_flight_calls(backend: Backend) {
     );
 
     // Everything acknowledged was written (plus the bootstrap-free count check).
-    let store = pulse::store::Store::connect(&pulse::config::DatabaseSettings::from_url(&url))
-        .await
-        .unwrap();
-    let account = store.count_accounts().await.unwrap();
+    let account = count_accounts(&url).await;
     assert_eq!(account, 1);
-    use sea_orm::{ConnectionTrait, Statement};
-    let raw = sea_orm::Database::connect(&url).await.unwrap();
-    let row = raw
-        .query_one_raw(Statement::from_string(
-            raw.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM environments",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let stored: i64 = row.try_get("", "n").unwrap();
+    let stored = query_count(&url, "SELECT COUNT(*) AS n FROM environments").await;
     let acknowledged = ok.load(Ordering::Relaxed) as i64;
     assert!(
         stored >= acknowledged && stored <= acknowledged + 16,

@@ -14,7 +14,7 @@ use tonic::Code;
 use tonic::transport::{Channel, ClientTlsConfig, Identity};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, assert_code, bearer, spawn_app_with};
+use crate::helpers::{Backend, Client, TestApp, assert_code, spawn_app_with};
 
 /// A certificate authority that signs server and client certificates.
 struct Ca {
@@ -72,15 +72,9 @@ async fn create_env(
     channel: Channel,
     token: &str,
 ) -> Result<pb::CreateEnvironmentResponse, tonic::Status> {
-    pb::environment_service_client::EnvironmentServiceClient::new(channel)
-        .create_environment(bearer(
-            pb::CreateEnvironmentRequest {
-                display_name: "Production".into(),
-            },
-            token,
-        ))
+    Client::bearer(channel, token)
+        .create_environment("Production")
         .await
-        .map(tonic::Response::into_inner)
 }
 
 /// Plaintext gRPC to a TLS port fails, whichever way it fails.
@@ -152,14 +146,10 @@ async fn mutual_tls_admits_only_clients_of_the_ca(backend: Backend) {
     plaintext_fails(&app).await;
     // Only the admitted client's call created anything.
     let channel = connect(&app, &ca, Some(&service)).await.unwrap();
-    let listed = pb::environment_service_client::EnvironmentServiceClient::new(channel)
-        .list_environments(bearer(
-            pb::ListEnvironmentsRequest::default(),
-            &app.admin_token,
-        ))
+    let listed = Client::bearer(channel, &app.admin_token)
+        .list_environments()
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(listed.environments.len(), 1);
 }
 
