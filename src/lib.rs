@@ -13,6 +13,7 @@
 //!   served by reflection.
 //! - [`domain`]: types and rules without I/O: typed ids, names, the
 //!   credential format, tenant scopes, page tokens, secrets.
+//! - [`cache`]: the one cache type (quick_cache with deadlines).
 //! - [`config`]: the one settings struct (flags and `PULSE_*` variables).
 //! - [`store`]: sea-orm entities, migrations, the tenant handles
 //!   ([`store::tenant`]) and the revocation value ([`store::revocation`]).
@@ -31,6 +32,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("pb", 0),
     ("domain", 1),
+    ("cache", 1),
     ("config", 2),
     ("store", 3),
     ("metrics", 4),

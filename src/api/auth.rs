@@ -4,6 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::{AppState, convert};
 use crate::auth::{Principal, context};
+use crate::cache::Cache;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -22,7 +23,7 @@ pub struct AuthApi {
     /// database round trip at all. Bounded, and short-lived so that a
     /// profile changed through another replica is rewritten within
     /// [`PROFILE_TTL`].
-    profiles: moka::sync::Cache<(String, String), (String, String)>,
+    profiles: std::sync::Arc<Cache<(String, String), (String, String)>>,
 }
 
 /// How long a stored profile is trusted without reading it back.
@@ -38,10 +39,7 @@ impl AuthApi {
     pub fn new(state: AppState) -> Self {
         Self {
             state,
-            profiles: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(PROFILE_TTL)
-                .build(),
+            profiles: std::sync::Arc::new(Cache::with_ttl(100_000, PROFILE_TTL)),
         }
     }
 }
@@ -95,7 +93,7 @@ impl AuthService for AuthApi {
         let caller = context::environment(&request)?;
         let environment_id = caller.tenant().to_owned();
         let user_id = match caller.principal {
-            Principal::User { user_id } => user_id,
+            Principal::User { user_id } => user_id.to_string(),
             Principal::Server | Principal::Anonymous => String::new(),
         };
         Ok(Response::new(pb::WhoAmIResponse {

@@ -31,7 +31,7 @@ impl ThreadApi {
 fn author(caller: &EnvCaller, requested: &str) -> Result<ResourceId> {
     match &caller.principal {
         Principal::User { user_id } => {
-            if requested.is_empty() || requested == user_id {
+            if requested.is_empty() || requested == &**user_id {
                 parse_resource_id("user_id", user_id)
             } else {
                 Err(Error::PermissionDenied(

@@ -91,8 +91,8 @@ pub enum Principal {
     Server,
     /// An end user, with `pk_` and a user token.
     User {
-        /// The token's subject.
-        user_id: String,
+        /// The token's subject (shared: cloned with every caller context).
+        user_id: std::sync::Arc<str>,
     },
     /// A publishable key alone: identifies the environment, authenticates
     /// nobody; only public RPCs accept it.

@@ -1,9 +1,10 @@
 //! The key index: credential hash → stored record, kept in memory so the
 //! hot path almost never waits on the database.
 //!
-//! Every cache here is a `moka` cache (see `docs/design.md`, "Caches"):
+//! Every cache here is a [`crate::cache::Cache`] (quick_cache with
+//! deadlines; see `docs/design.md`, "Caches"):
 //! - `entries`: found credentials, each for [`POSITIVE_TTL`]. Concurrent
-//!   misses for one hash share a single database query (`try_get_with`).
+//!   misses for one hash share a single database query.
 //! - `absent`: unknown-but-well-formed credentials, for [`NEGATIVE_TTL`],
 //!   so probing costs at most one query per key per TTL.
 //! - `dead`: ids of credentials killed by this process or announced by
@@ -35,6 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::ratelimit::{ColdLookups, FailedAuthLimiter};
+use crate::cache::Cache;
 use crate::domain::credential::{CredentialHash, CredentialKind, ParsedCredential};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -57,19 +59,7 @@ pub const KNOWN_GOOD_TTL: Duration = Duration::from_secs(3600);
 /// Cold lookups a second when no limit is configured (benches, tools).
 pub const DEFAULT_COLD_LOOKUPS_PER_SECOND: u32 = 2000;
 /// Bound on cached lookups.
-const MAX_ENTRIES: u64 = 2_000_000;
-
-/// A bounded synchronous cache whose entries live for `ttl`.
-fn ttl_cache<K, V>(ttl: Duration) -> moka::sync::Cache<K, V>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    moka::sync::Cache::builder()
-        .max_capacity(MAX_ENTRIES)
-        .time_to_live(ttl)
-        .build()
-}
+const MAX_ENTRIES: usize = 2_000_000;
 
 /// A resolved credential as cached: the stored record, compacted.
 #[derive(Debug)]
@@ -96,19 +86,23 @@ pub struct KeyIndex {
     /// Reference point of `Resolved::last_recorded`.
     epoch: Instant,
     /// hash → found credential.
-    entries: moka::future::Cache<CredentialHash, Arc<Resolved>>,
+    entries: Cache<CredentialHash, Arc<Resolved>>,
     /// hashes known not to exist.
-    absent: moka::sync::Cache<CredentialHash, ()>,
+    absent: Cache<CredentialHash, ()>,
     /// Ids of credentials that no longer work.
-    dead: moka::sync::Cache<Box<str>, ()>,
+    dead: Cache<Box<str>, ()>,
     /// key id → its environment and end, for the minting keys of user tokens.
-    by_id: moka::future::Cache<String, Option<KeyState>>,
+    by_id: Cache<String, Option<KeyState>>,
     /// Credentials used since the last flush.
     pending_use: std::sync::Mutex<Vec<Use>>,
     /// Whether cached entries may be used. False while this replica cannot
     /// hear other replicas' revocations (see `cluster`): every lookup then
     /// goes to the database.
     trusted: AtomicBool,
+    /// Bumped by every kill, eviction, flush and change of trust: decisions
+    /// cached above the index (see `super::decisions`) are valid only for
+    /// the generation they were made in.
+    generation: AtomicU64,
     /// Credential resolutions, and how many of them queried the database
     /// (for the key-cache metrics).
     resolves: AtomicU64,
@@ -117,13 +111,13 @@ pub struct KeyIndex {
     cold: ColdLookups,
     /// Hashes that resolved to a working credential recently: their
     /// lookups skip the gate. Grants nothing by itself.
-    known_good: moka::sync::Cache<CredentialHash, ()>,
+    known_good: Cache<CredentialHash, ()>,
 }
 
 impl std::fmt::Debug for KeyIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyIndex")
-            .field("entries", &self.entries.entry_count())
+            .field("entries", &self.entries.len())
             .finish()
     }
 }
@@ -134,17 +128,12 @@ impl KeyIndex {
         Self {
             store,
             epoch: Instant::now(),
-            entries: moka::future::Cache::builder()
-                .max_capacity(MAX_ENTRIES)
-                .time_to_live(POSITIVE_TTL)
-                .build(),
-            absent: ttl_cache(NEGATIVE_TTL),
-            dead: ttl_cache(DEAD_TTL),
-            by_id: moka::future::Cache::builder()
-                .max_capacity(MAX_ENTRIES)
-                .time_to_live(POSITIVE_TTL)
-                .build(),
+            entries: Cache::with_ttl(MAX_ENTRIES, POSITIVE_TTL),
+            absent: Cache::with_ttl(MAX_ENTRIES, NEGATIVE_TTL),
+            dead: Cache::with_ttl(MAX_ENTRIES, DEAD_TTL),
+            by_id: Cache::with_ttl(MAX_ENTRIES, POSITIVE_TTL),
             trusted: AtomicBool::new(true),
+            generation: AtomicU64::new(0),
             resolves: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
             pending_use: std::sync::Mutex::new(Vec::new()),
@@ -152,7 +141,7 @@ impl KeyIndex {
                 DEFAULT_COLD_LOOKUPS_PER_SECOND,
                 Arc::new(FailedAuthLimiter::new(u32::MAX, u32::MAX)),
             ),
-            known_good: ttl_cache(KNOWN_GOOD_TTL),
+            known_good: Cache::with_ttl(MAX_ENTRIES, KNOWN_GOOD_TTL),
         }
     }
 
@@ -201,7 +190,7 @@ impl KeyIndex {
         }
         let entry = self
             .entries
-            .try_get_with(cred.hash, async {
+            .get_or_try_insert_with(&cred.hash, async {
                 match self.lookup(store, cred, peer).await {
                     Ok(Some(record)) => Ok(self.compact(record)),
                     Ok(None) => Err(Error::NotFound("credential")),
@@ -211,11 +200,11 @@ impl KeyIndex {
             .await;
         match entry {
             Ok(r) => Ok(self.usable(r)),
-            Err(e) if matches!(*e, Error::NotFound(_)) => {
+            Err(Error::NotFound(_)) => {
                 self.absent.insert(cred.hash, ());
                 Ok(None)
             }
-            Err(e) => Err(shared_error(e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -236,6 +225,12 @@ impl KeyIndex {
         Ok(record)
     }
 
+    /// Counts a resolution answered above the index, from memory (a
+    /// remembered decision; see `super::decisions`).
+    pub fn count_memory_hit(&self) {
+        self.resolves.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// (served from memory, read from the database) since start.
     pub fn cache_stats(&self) -> (u64, u64) {
         let resolves = self.resolves.load(Ordering::Relaxed);
@@ -244,34 +239,39 @@ impl KeyIndex {
     }
 
     /// Whether the API key `key_id` exists, belongs to `environment_id` and
-    /// is active: the check that kills user tokens with their minting key.
-    pub async fn key_active(&self, key_id: &str, environment_id: &str) -> Result<bool> {
+    /// is active — the check that kills user tokens with their minting key
+    /// — and if so until when: `Some(end)` (µs; `None`: no end), or `None`
+    /// when it does not work.
+    pub async fn key_working_until(
+        &self,
+        key_id: &str,
+        environment_id: &str,
+    ) -> Result<Option<Option<i64>>> {
         if self.is_dead(key_id) {
-            return Ok(false);
+            return Ok(None);
         }
         let store = &self.store;
         let state = if self.trusted() {
-            let id = key_id.to_owned();
             self.by_id
-                .try_get_with(id.clone(), async move { store.key_state(&id).await })
-                .await
-                .map_err(shared_error)?
+                .get_or_try_insert_with(key_id, store.key_state(key_id))
+                .await?
         } else {
             store.key_state(key_id).await?
         };
-        Ok(
-            state.is_some_and(|s| s.environment_id == environment_id && !revoked(s.end_time))
-                && !self.is_dead(key_id),
-        )
+        Ok(state
+            .filter(|s| s.environment_id == environment_id && !revoked(s.end_time))
+            .filter(|_| !self.is_dead(key_id))
+            .map(|s| s.end_time))
     }
 
     /// Drops cached lookups so they are read again (a revocation was
     /// scheduled for later: the credential still works until then).
     pub async fn evict(&self, evicted: &[DeadCredential]) {
         for credential in evicted {
-            self.by_id.invalidate(&credential.id).await;
-            self.entries.invalidate(&credential.hash).await;
+            self.by_id.remove(credential.id.as_str());
+            self.entries.remove(&credential.hash);
         }
+        self.bump();
     }
 
     /// Notes that a credential authenticated a call. Queues a
@@ -317,6 +317,17 @@ impl KeyIndex {
         });
     }
 
+    /// The current generation (see the field's doc).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// A new generation. Called *after* a change is in place, so a
+    /// decision made from the old state carries the old generation.
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Whether cached entries are used.
     pub fn trusted(&self) -> bool {
         self.trusted.load(std::sync::atomic::Ordering::Acquire)
@@ -326,13 +337,15 @@ impl KeyIndex {
     pub fn set_trusted(&self, trusted: bool) {
         self.trusted
             .store(trusted, std::sync::atomic::Ordering::Release);
+        self.bump();
     }
 
     /// Drops every cached lookup (not the dead set, which is never wrong).
     pub async fn flush(&self) {
-        self.entries.invalidate_all();
-        self.absent.invalidate_all();
-        self.by_id.invalidate_all();
+        self.entries.clear();
+        self.absent.clear();
+        self.by_id.clear();
+        self.bump();
     }
 
     /// Whether the credential id was killed.
@@ -347,18 +360,14 @@ impl KeyIndex {
             self.dead.insert(credential.id.as_str().into(), ());
         }
         for credential in killed {
-            self.by_id.invalidate(&credential.id).await;
-            self.entries.invalidate(&credential.hash).await;
+            self.by_id.remove(credential.id.as_str());
+            self.entries.remove(&credential.hash);
         }
+        self.bump();
     }
 }
 
 /// Whether a revocation time has come.
 fn revoked(revoke_at: Option<i64>) -> bool {
     revoke_at.is_some_and(|t| t <= crate::domain::time::now_micros())
-}
-
-/// moka shares a loader's error among waiters behind an `Arc`.
-fn shared_error(err: Arc<Error>) -> Error {
-    Arc::unwrap_or_clone(err)
 }

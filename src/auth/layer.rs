@@ -21,6 +21,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 
 use super::context::{AdminCaller, Caller, EnvCaller, Principal};
+use super::decisions::{Decision, Decisions};
 use super::index::{KeyIndex, Resolved};
 use super::policy::{self, Policy};
 use super::ratelimit::FailedAuthLimiter;
@@ -52,6 +53,7 @@ struct Authenticator {
     tokens: Arc<TokenService>,
     failures: Arc<FailedAuthLimiter>,
     metrics: Option<Arc<Metrics>>,
+    decisions: Decisions,
 }
 
 impl AuthLayer {
@@ -68,6 +70,7 @@ impl AuthLayer {
                 tokens,
                 failures,
                 metrics,
+                decisions: Decisions::new(),
             }),
         }
     }
@@ -224,6 +227,31 @@ async fn authenticate(
     {
         return Err(Error::Unauthenticated);
     }
+    let raw = |name| {
+        headers
+            .get(name)
+            .map_or(&[][..], |v: &http::HeaderValue| v.as_bytes())
+    };
+    let (bearer_raw, publishable_raw) = (
+        raw(http::header::AUTHORIZATION.as_str()),
+        raw(PUBLISHABLE_KEY_HEADER),
+    );
+    // A returning environment caller: the decision made for these exact
+    // headers, unless something was revoked since (see `decisions`).
+    let generation = auth.index.generation();
+    let trusted = auth.index.trusted();
+    if trusted
+        && let Some(decision) = auth.decisions.get(
+            bearer_raw,
+            publishable_raw,
+            generation,
+            crate::domain::time::now_micros(),
+        )
+    {
+        auth.index.count_memory_hit();
+        auth.index.touch(&decision.key);
+        return Ok(decision.caller.clone());
+    }
     let peer_ip = peer.map(|a| a.ip());
     let bearer = match headers.get(http::header::AUTHORIZATION) {
         Some(value) => Some(
@@ -235,31 +263,45 @@ async fn authenticate(
         ),
         None => None,
     };
-    if let Some(pk) = headers.get(PUBLISHABLE_KEY_HEADER) {
+    let (caller, key, until) = if let Some(pk) = headers.get(PUBLISHABLE_KEY_HEADER) {
         let pk = pk.to_str().map_err(|_| Error::Unauthenticated)?;
-        return authenticate_frontend(auth, pk, bearer, peer_ip).await;
-    }
-    let token = bearer.ok_or(Error::Unauthenticated)?;
-    let cred = credential::parse(token).ok_or(Error::Unauthenticated)?;
-    if cred.kind == CredentialKind::Publishable {
-        // A publishable key authenticates nobody.
-        return Err(Error::Unauthenticated);
-    }
-    let record = auth
-        .index
-        .resolve_from(&cred, peer_ip)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
-    auth.index.touch(&record);
-    let request_id = || {
-        headers
-            .get(REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(ids::accept_request_id)
-            .unwrap_or_else(ids::new_request_id)
+        authenticate_frontend(auth, pk, bearer, peer_ip).await?
+    } else {
+        let token = bearer.ok_or(Error::Unauthenticated)?;
+        let cred = credential::parse(token).ok_or(Error::Unauthenticated)?;
+        if cred.kind == CredentialKind::Publishable {
+            // A publishable key authenticates nobody.
+            return Err(Error::Unauthenticated);
+        }
+        let record = auth
+            .index
+            .resolve_from(&cred, peer_ip)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let request_id = || {
+            headers
+                .get(REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(ids::accept_request_id)
+                .unwrap_or_else(ids::new_request_id)
+        };
+        let peer = peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        let caller = bearer_caller(&record, request_id, peer)?;
+        let until = record.revoke_at;
+        (caller, record, until)
     };
-    let peer = peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-    bearer_caller(&record, request_id, peer)
+    auth.index.touch(&key);
+    // Admin callers carry per-request audit fields: not remembered.
+    if trusted && matches!(caller, Caller::Environment(_)) {
+        let decision = Decision {
+            caller: caller.clone(),
+            key,
+            until,
+            generation,
+        };
+        auth.decisions.insert(bearer_raw, publishable_raw, decision);
+    }
+    Ok(caller)
 }
 
 /// The caller context of a resolved bearer credential: an admin token or
@@ -298,13 +340,14 @@ pub async fn resolve_bearer(index: &KeyIndex, token: &str) -> Result<Caller> {
     bearer_caller(&record, ids::new_request_id, "local".into())
 }
 
-/// `x-pulse-publishable-key: pk_…`, with or without a user token.
+/// `x-pulse-publishable-key: pk_…`, with or without a user token: the
+/// caller, the publishable key's record, and until when (µs) it all holds.
 async fn authenticate_frontend(
     auth: &Authenticator,
     pk: &str,
     bearer: Option<&str>,
     peer: Option<std::net::IpAddr>,
-) -> Result<Caller> {
+) -> Result<(Caller, Arc<Resolved>, Option<i64>)> {
     let cred = credential::parse(pk)
         .filter(|c| c.kind == CredentialKind::Publishable)
         .ok_or(Error::Unauthenticated)?;
@@ -318,27 +361,40 @@ async fn authenticate_frontend(
         .as_deref()
         .ok_or(Error::Unauthenticated)?;
     let scope = environment_scope(&record, env);
+    let mut until = record.revoke_at;
     let principal = match bearer {
         None => Principal::Anonymous,
         Some(token) => {
             // The token must be ours, for this publishable key's environment,
             // and its minting secret key must still be active.
             let claims = auth.tokens.verify(&scope, token, now_secs()).await?;
-            if !auth.index.key_active(&claims.key_id, env).await? {
-                return Err(Error::Unauthenticated);
-            }
+            let minting_until = auth
+                .index
+                .key_working_until(&claims.key_id, env)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
+            until = earliest(until, minting_until);
+            until = earliest(until, Some(claims.exp.saturating_mul(1_000_000)));
             Principal::User {
-                user_id: claims.sub.clone(),
+                user_id: claims.sub.as_str().into(),
             }
         }
     };
-    auth.index.touch(&record);
-    Ok(Caller::Environment(EnvCaller {
+    let caller = Caller::Environment(EnvCaller {
         scope,
         key_id: KeyId::from_stored(record.id.to_string()),
         kind: CredentialKind::Publishable,
         principal,
-    }))
+    });
+    Ok((caller, record, until))
+}
+
+/// The earlier of two optional deadlines (`None`: no deadline).
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The scope of a resolved API key of environment `env`.

@@ -2,6 +2,7 @@
 //! layer that resolves every request's credential before any handler runs.
 
 pub mod context;
+mod decisions;
 pub mod index;
 pub mod layer;
 pub mod policy;

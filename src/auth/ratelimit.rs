@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
+
+use crate::cache::Cache;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 /// The limiter.
@@ -27,10 +29,10 @@ pub struct FailedAuthLimiter {
     failures: AtomicU64,
     /// Peers over their quota → when they may fail again. Bounded, and
     /// entries expire by themselves.
-    blocked: moka::sync::Cache<IpAddr, std::time::Instant>,
+    blocked: Cache<IpAddr, std::time::Instant>,
     /// Peers with a failure in the last minute: their cold lookups are
     /// charged against their quota up front (see [`ColdLookups`]).
-    suspects: moka::sync::Cache<IpAddr, ()>,
+    suspects: Cache<IpAddr, ()>,
 }
 
 impl std::fmt::Debug for FailedAuthLimiter {
@@ -52,14 +54,8 @@ impl FailedAuthLimiter {
             ),
             clock: DefaultClock::default(),
             failures: AtomicU64::new(0),
-            blocked: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
-            suspects: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
+            blocked: Cache::with_ttl(100_000, Duration::from_secs(60)),
+            suspects: Cache::with_ttl(100_000, Duration::from_secs(60)),
         }
     }
 

@@ -18,6 +18,7 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 
 use super::sealing::MasterKey;
+use crate::cache::Cache;
 use crate::domain::credential::CredentialHash;
 use crate::domain::ids::{EnvironmentId, SigningKeyId};
 use crate::domain::names::parse_resource_id;
@@ -33,7 +34,7 @@ pub const ISSUER: &str = "pulse";
 /// Longest token we look at.
 const MAX_TOKEN_LEN: usize = 4096;
 /// Verified tokens kept in memory (bounded: ~300 bytes each).
-const VERIFIED_CAPACITY: u64 = 500_000;
+const VERIFIED_CAPACITY: usize = 500_000;
 /// Clock skew tolerated on `iat`.
 const IAT_SKEW_SECS: i64 = 60;
 
@@ -91,28 +92,12 @@ impl std::fmt::Debug for Signer {
 pub struct TokenService {
     store: Store,
     master: MasterKey,
-    signers: moka::future::Cache<String, Arc<Signer>>,
+    signers: Cache<String, Arc<Signer>>,
     /// SHA-256 of a token already verified → its claims, until it expires.
     /// Saves the Ed25519 verification (tens of µs) on every request of a
     /// frontend session. Revocation stays immediate: the minting key's
     /// state is checked on every request by the caller, cached or not.
-    verified: moka::sync::Cache<CredentialHash, Arc<Claims>>,
-}
-
-struct UntilExp;
-
-impl moka::Expiry<CredentialHash, Arc<Claims>> for UntilExp {
-    fn expire_after_create(
-        &self,
-        _: &CredentialHash,
-        claims: &Arc<Claims>,
-        _: std::time::Instant,
-    ) -> Option<std::time::Duration> {
-        let now = crate::domain::time::now_micros() / 1_000_000;
-        Some(std::time::Duration::from_secs(
-            claims.exp.saturating_sub(now).max(0) as u64,
-        ))
-    }
+    verified: Cache<CredentialHash, Arc<Claims>>,
 }
 
 fn aad(kid: &str, environment_id: &str) -> String {
@@ -125,11 +110,8 @@ impl TokenService {
         Self {
             store,
             master,
-            signers: moka::future::Cache::builder().max_capacity(100_000).build(),
-            verified: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_CAPACITY)
-                .expire_after(UntilExp)
-                .build(),
+            signers: Cache::new(100_000),
+            verified: Cache::new(VERIFIED_CAPACITY),
         }
     }
 
@@ -154,7 +136,7 @@ impl TokenService {
     pub async fn signer(&self, scope: &EnvironmentScope) -> Result<Arc<Signer>> {
         let env = scope.environment_id();
         self.signers
-            .try_get_with(env.as_str().to_owned(), async move {
+            .get_or_try_insert_with(env.as_str(), async move {
                 let store = self.store.environment(scope);
                 let row = match store.signing_key().await? {
                     Some(row) => row,
@@ -163,8 +145,6 @@ impl TokenService {
                 self.open(row).map(Arc::new)
             })
             .await
-            // moka shares a loader's error among waiters behind an `Arc`.
-            .map_err(Arc::unwrap_or_clone)
     }
 
     fn open(&self, row: signing_key::Model) -> Result<Signer> {
@@ -184,7 +164,7 @@ impl TokenService {
 
     /// Forgets an environment's signer (environment deleted).
     pub async fn forget(&self, environment_id: &EnvironmentId) {
-        self.signers.invalidate(environment_id.as_str()).await;
+        self.signers.remove(environment_id.as_str());
     }
 
     /// Mints a token for `user_id` in the signer's environment.
@@ -236,7 +216,9 @@ impl TokenService {
             return Err(Error::Unauthenticated);
         }
         let claims = Arc::new(self.verify_signed(scope, token, now).await?);
-        self.verified.insert(digest, claims.clone());
+        // Kept until the token expires: a hit still checks `exp`.
+        let left = std::time::Duration::from_secs(claims.exp.saturating_sub(now).max(1) as u64);
+        self.verified.insert_for(digest, claims.clone(), left);
         Ok(claims)
     }
 

@@ -100,30 +100,31 @@ fn parse_id(kind: IdKind, field: &str, value: &str) -> Result<String, Error> {
     Ok(value.to_owned())
 }
 
-/// Declares a typed id: a `String` newtype that is built only from a new
-/// random id, a checked request field, or a value read back from our own
-/// database.
+/// Declares a typed id: a shared immutable string (cloning one, as every
+/// request's caller context does, is a reference count, not a copy) built
+/// only from a new random id, a checked request field, or a value read back
+/// from our own database.
 macro_rules! typed_id {
     ($($(#[$doc:meta])* $name:ident => $kind:expr;)*) => {$(
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             /// A new random id.
             pub fn generate() -> Self {
-                Self(new_id($kind))
+                Self(new_id($kind).into())
             }
 
             /// Checks a request field (`field` names it in the error).
             pub fn parse(field: &str, value: &str) -> Result<Self, Error> {
-                parse_id($kind, field, value).map(Self)
+                parse_id($kind, field, value).map(|id| Self(id.into()))
             }
 
             /// An id read back from our own database, where only ids we
             /// generated are stored.
-            pub fn from_stored(value: String) -> Self {
-                Self(value)
+            pub fn from_stored(value: impl Into<std::sync::Arc<str>>) -> Self {
+                Self(value.into())
             }
 
             /// The id's text.
@@ -133,7 +134,7 @@ macro_rules! typed_id {
 
             /// The id's text, owned.
             pub fn into_string(self) -> String {
-                self.0
+                self.0.to_string()
             }
         }
 

@@ -8,6 +8,7 @@ mod cli;
 mod connections;
 mod cookbook;
 mod data_plane;
+mod decisions;
 mod defects;
 mod deploy;
 mod environments;
