@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use common::{CallFn, authed, drive, health_call, start_server};
+use common::{CallFn, authed, drive, health_call, prepare, start_server, with_headers};
 use pulse::pb;
 use tonic::transport::Channel;
 
@@ -121,12 +121,12 @@ async fn main() {
     let health = health_call();
     scenarios.push(("health (baseline)", args.concurrency, health.clone()));
     {
-        let sk = sk.clone();
+        let sk = prepare(&sk);
         scenarios.push((
             "WhoAmI sk_",
             args.concurrency,
             Arc::new(move |ch, _| {
-                let r = authed(pb::WhoAmIRequest {}, &sk);
+                let r = with_headers(pb::WhoAmIRequest {}, &sk);
                 Box::pin(async move {
                     pb::auth_service_client::AuthServiceClient::new(ch)
                         .who_am_i(r)
@@ -137,12 +137,12 @@ async fn main() {
         ));
     }
     {
-        let fe = frontend.clone();
+        let fe = prepare(&frontend);
         scenarios.push((
             "WhoAmI pk_+token",
             args.concurrency,
             Arc::new(move |ch, _| {
-                let r = authed(pb::WhoAmIRequest {}, &fe);
+                let r = with_headers(pb::WhoAmIRequest {}, &fe);
                 Box::pin(async move {
                     pb::auth_service_client::AuthServiceClient::new(ch)
                         .who_am_i(r)

@@ -1,5 +1,8 @@
-//! Domain types and rules, without I/O. Values of these types are valid by
-//! construction: they are built only by `parse` functions.
+//! Domain types and rules, without I/O. The newtypes here (typed ids,
+//! display names, resource ids, credentials, scopes) are valid by
+//! construction: built only by their `parse`/`generate` functions, from our
+//! own stored values, or (scopes) by `crate::auth`. Free text (comment
+//! bodies, metadata) is checked by `content` and stays a `String`.
 
 pub mod audit;
 pub mod content;
