@@ -34,15 +34,17 @@ const CAPACITY: usize = 100_000;
 const TTL: Duration = Duration::from_secs(300);
 
 /// The credential headers, as received: `authorization` and
-/// `x-pulse-publishable-key` (empty when absent).
+/// `x-pulse-publishable-key` (`None`: absent, which is not the same as
+/// present and empty).
 #[derive(Clone, PartialEq, Eq, Hash)]
-struct Headers(Box<[u8]>, Box<[u8]>);
+struct Headers(Option<Box<[u8]>>, Option<Box<[u8]>>);
 
 /// The same, borrowed from the request, for lookups without copying.
-struct Borrowed<'a>(&'a [u8], &'a [u8]);
+pub(super) struct Borrowed<'a>(pub Option<&'a [u8]>, pub Option<&'a [u8]>);
 
 impl Hash for Borrowed<'_> {
-    // Must hash exactly as `Headers` (a derived tuple struct of two slices).
+    // Must hash exactly as `Headers`: a derived tuple struct of two
+    // `Option`s of byte slices (`Box<[u8]>` hashes as `[u8]`).
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.0.hash(state);
         self.1.hash(state);
@@ -51,7 +53,7 @@ impl Hash for Borrowed<'_> {
 
 impl Equivalent<Headers> for Borrowed<'_> {
     fn equivalent(&self, key: &Headers) -> bool {
-        *self.0 == *key.0 && *self.1 == *key.1
+        self.0 == key.0.as_deref() && self.1 == key.1.as_deref()
     }
 }
 
@@ -92,19 +94,18 @@ impl Decisions {
     /// `generation`.
     pub(super) fn get(
         &self,
-        bearer: &[u8],
-        publishable: &[u8],
+        headers: &Borrowed<'_>,
         generation: u64,
         now: i64,
     ) -> Option<Arc<Decision>> {
-        let decision = self.cache.get(&Borrowed(bearer, publishable))?;
+        let decision = self.cache.get(headers)?;
         (decision.generation == generation && decision.until.is_none_or(|t| t > now))
             .then_some(decision)
     }
 
     /// Remembers a successful decision for these headers.
-    pub(super) fn insert(&self, bearer: &[u8], publishable: &[u8], decision: Decision) {
-        let key = Headers(bearer.into(), publishable.into());
+    pub(super) fn insert(&self, headers: &Borrowed<'_>, decision: Decision) {
+        let key = Headers(headers.0.map(Into::into), headers.1.map(Into::into));
         self.cache.insert(key, Arc::new(decision));
     }
 }
@@ -117,15 +118,23 @@ mod tests {
     #[test]
     fn borrowed_headers_hash_like_owned_ones() {
         let build = std::collections::hash_map::RandomState::new();
-        let owned = Headers(b"Bearer x".as_slice().into(), b"pk_y".as_slice().into());
-        let borrowed = Borrowed(b"Bearer x", b"pk_y");
+        let owned = Headers(
+            Some(b"Bearer x".as_slice().into()),
+            Some(b"pk_y".as_slice().into()),
+        );
+        let borrowed = Borrowed(Some(b"Bearer x"), Some(b"pk_y"));
         assert_eq!(build.hash_one(&owned), build.hash_one(&borrowed));
         assert!(borrowed.equivalent(&owned));
         // The split between the two headers matters.
-        assert!(!Borrowed(b"Bearer xp", b"k_y").equivalent(&owned));
-        assert_ne!(
-            build.hash_one(&owned),
-            build.hash_one(Borrowed(b"Bearer xp", b"k_y"))
-        );
+        let moved = Borrowed(Some(b"Bearer xp"), Some(b"k_y"));
+        assert!(!moved.equivalent(&owned));
+        assert_ne!(build.hash_one(&owned), build.hash_one(moved));
+        // An absent header is not an empty one.
+        let alone = Headers(Some(b"Bearer x".as_slice().into()), None);
+        let empty = Borrowed(Some(b"Bearer x"), Some(b""));
+        assert!(!empty.equivalent(&alone));
+        let absent = Borrowed(Some(b"Bearer x"), None);
+        assert!(absent.equivalent(&alone));
+        assert_eq!(build.hash_one(&alone), build.hash_one(absent));
     }
 }

@@ -188,23 +188,28 @@ impl KeyIndex {
         if self.absent.contains_key(&cred.hash) {
             return Ok(None);
         }
+        // A row read before a revocation took effect here must not be
+        // cached after it: a load that saw the generation change is used
+        // once and not kept.
+        let generation = self.generation();
         let entry = self
             .entries
             .get_or_try_insert_with(&cred.hash, async {
                 match self.lookup(store, cred, peer).await {
-                    Ok(Some(record)) => Ok(self.compact(record)),
-                    Ok(None) => Err(Error::NotFound("credential")),
-                    Err(e) => Err(e),
+                    Ok(Some(record)) if self.generation() == generation => Ok(self.compact(record)),
+                    Ok(Some(record)) => Err(Load::Stale(self.compact(record))),
+                    Ok(None) => Err(Load::Absent),
+                    Err(e) => Err(Load::Failed(e)),
                 }
             })
             .await;
         match entry {
-            Ok(r) => Ok(self.usable(r)),
-            Err(Error::NotFound(_)) => {
+            Ok(r) | Err(Load::Stale(r)) => Ok(self.usable(r)),
+            Err(Load::Absent) => {
                 self.absent.insert(cred.hash, ());
                 Ok(None)
             }
-            Err(e) => Err(e),
+            Err(Load::Failed(e)) => Err(e),
         }
     }
 
@@ -252,9 +257,23 @@ impl KeyIndex {
         }
         let store = &self.store;
         let state = if self.trusted() {
-            self.by_id
-                .get_or_try_insert_with(key_id, store.key_state(key_id))
-                .await?
+            // As in `resolve_from`: a load that raced a revocation is not kept.
+            let generation = self.generation();
+            let loaded = self
+                .by_id
+                .get_or_try_insert_with(key_id, async {
+                    match store.key_state(key_id).await {
+                        Ok(state) if self.generation() == generation => Ok(state),
+                        Ok(state) => Err(Load::Stale(state)),
+                        Err(e) => Err(Load::Failed(e)),
+                    }
+                })
+                .await;
+            match loaded {
+                Ok(state) | Err(Load::Stale(state)) => state,
+                Err(Load::Absent) => None,
+                Err(Load::Failed(e)) => return Err(e),
+            }
         } else {
             store.key_state(key_id).await?
         };
@@ -365,6 +384,16 @@ impl KeyIndex {
         }
         self.bump();
     }
+}
+
+/// Why a cache load stored nothing.
+enum Load<T> {
+    /// Read, but a revocation took effect meanwhile: used once, not kept.
+    Stale(T),
+    /// No such credential.
+    Absent,
+    /// The database failed.
+    Failed(Error),
 }
 
 /// Whether a revocation time has come.

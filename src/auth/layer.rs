@@ -21,7 +21,7 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 
 use super::context::{AdminCaller, Caller, EnvCaller, Principal};
-use super::decisions::{Decision, Decisions};
+use super::decisions::{Borrowed, Decision, Decisions};
 use super::index::{KeyIndex, Resolved};
 use super::policy::{self, Policy};
 use super::ratelimit::FailedAuthLimiter;
@@ -227,12 +227,8 @@ async fn authenticate(
     {
         return Err(Error::Unauthenticated);
     }
-    let raw = |name| {
-        headers
-            .get(name)
-            .map_or(&[][..], |v: &http::HeaderValue| v.as_bytes())
-    };
-    let (bearer_raw, publishable_raw) = (
+    let raw = |name: &str| headers.get(name).map(http::HeaderValue::as_bytes);
+    let presented = Borrowed(
         raw(http::header::AUTHORIZATION.as_str()),
         raw(PUBLISHABLE_KEY_HEADER),
     );
@@ -241,12 +237,9 @@ async fn authenticate(
     let generation = auth.index.generation();
     let trusted = auth.index.trusted();
     if trusted
-        && let Some(decision) = auth.decisions.get(
-            bearer_raw,
-            publishable_raw,
-            generation,
-            crate::domain::time::now_micros(),
-        )
+        && let Some(decision) =
+            auth.decisions
+                .get(&presented, generation, crate::domain::time::now_micros())
     {
         auth.index.count_memory_hit();
         auth.index.touch(&decision.key);
@@ -299,7 +292,7 @@ async fn authenticate(
             until,
             generation,
         };
-        auth.decisions.insert(bearer_raw, publishable_raw, decision);
+        auth.decisions.insert(&presented, decision);
     }
     Ok(caller)
 }

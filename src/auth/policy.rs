@@ -44,7 +44,14 @@ pub fn for_path(path: &str) -> Policy {
     if !path.starts_with("/pulse.v1.") {
         return Policy::Public;
     }
-    access_of(path).map_or(Policy::Environment, Policy::from)
+    if let Some(access) = access_of(path) {
+        return access.into();
+    }
+    // A method in no proto (tonic answers UNIMPLEMENTED once the caller is
+    // let through): its service's access when all its RPCs share one (the
+    // admin services), else a full environment credential.
+    let service = path[1..].split('/').next().unwrap_or_default();
+    service_access(service).map_or(Policy::Environment, Policy::from)
 }
 
 #[cfg(test)]
@@ -71,6 +78,11 @@ mod tests {
             Policy::Environment
         );
         assert_eq!(for_path("/pulse.v1.Unknown"), Policy::Environment);
+        // Methods in no proto: as their service when it is uniform.
+        assert_eq!(for_path("/pulse.v1.AccountService/Nope"), Policy::Admin);
+        assert_eq!(for_path("/pulse.v1.AuditService/Nope"), Policy::Admin);
+        assert_eq!(for_path("/pulse.v1.RoomService/Nope"), Policy::Environment);
+        assert_eq!(for_path("/pulse.v1.AuthService/Nope"), Policy::Environment);
         assert_eq!(for_path("/pulse.v1.RoomService/DeleteRoom"), Policy::Secret);
         assert_eq!(for_path("/pulse.v1.UserService/ListUsers"), Policy::Secret);
         assert_eq!(

@@ -145,6 +145,11 @@ impl TokenService {
                 self.open(row).map(Arc::new)
             })
             .await
+            // Anything but an outage is ours: INTERNAL, the detail logged.
+            .map_err(|e| match e {
+                Error::Unavailable(detail) => Error::Unavailable(detail),
+                other => Error::internal(other),
+            })
     }
 
     fn open(&self, row: signing_key::Model) -> Result<Signer> {

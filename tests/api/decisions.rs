@@ -6,7 +6,7 @@ use pulse::pb;
 use tonic::Code;
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_code, spawn_app};
+use crate::helpers::{Backend, assert_code, bearer, spawn_app};
 
 async fn remembered_callers_die_with_what_let_them_in(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -75,4 +75,26 @@ async fn remembered_callers_die_with_what_let_them_in(backend: Backend) {
     );
 }
 
-both_backends!(remembered_callers_die_with_what_let_them_in);
+/// A header that is present but empty is not an absent one: the secret
+/// key let in a moment ago is refused when an empty publishable-key header
+/// comes with it, as it was before decisions were remembered.
+async fn an_empty_header_is_not_a_missing_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create_environment("Production").await;
+    let sk = created.secret_key;
+    for _ in 0..2 {
+        app.as_secret(&sk).whoami().await.unwrap();
+    }
+    let mut request = bearer(pb::WhoAmIRequest {}, &sk);
+    request.metadata_mut().insert(
+        "x-pulse-publishable-key",
+        tonic::metadata::MetadataValue::from_static(""),
+    );
+    let mut auth = pb::auth_service_client::AuthServiceClient::new(app.channel().await);
+    assert_code(auth.who_am_i(request).await, Code::Unauthenticated);
+}
+
+both_backends!(
+    remembered_callers_die_with_what_let_them_in,
+    an_empty_header_is_not_a_missing_one,
+);
