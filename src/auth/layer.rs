@@ -114,8 +114,27 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
+        let policy = policy::for_path(request.uri().path());
+        // The steady state needs no await: a public RPC, or a returning
+        // caller whose decision is remembered. Answered here, its future is
+        // just the handler's, not the slow path's (which holds database
+        // lookups and is several kilobytes to move).
+        let fast = match policy {
+            Policy::Public => true,
+            _ => {
+                let remembered = presented(&auth, request.headers())
+                    .ok()
+                    .and_then(|p| remembered(&auth, &p))
+                    .filter(|caller| allow(caller, policy).is_ok());
+                remembered
+                    .map(|caller| request.extensions_mut().insert(caller))
+                    .is_some()
+            }
+        };
+        if fast {
+            return Box::pin(inner.call(request));
+        }
         Box::pin(async move {
-            let policy = policy::for_path(request.uri().path());
             let mut request_id = None;
             if policy != Policy::Public {
                 let peer = request
@@ -181,7 +200,14 @@ async fn authorize(
     peer: Option<SocketAddr>,
 ) -> Result<Caller> {
     let caller = authenticate(auth, headers, peer).await?;
-    let allowed = match (&caller, policy) {
+    allow(&caller, policy)?;
+    Ok(caller)
+}
+
+/// Whether `caller` may call an RPC of `policy`: PERMISSION_DENIED, or
+/// UNAUTHENTICATED for a publishable key alone where a user is needed.
+fn allow(caller: &Caller, policy: Policy) -> Result<()> {
+    let allowed = match (caller, policy) {
         (_, Policy::Public) => true,
         (Caller::Admin(_), policy) => policy == Policy::Admin,
         (Caller::Environment(env), policy) => match (&env.principal, policy) {
@@ -203,7 +229,50 @@ async fn authorize(
             _ => "this rpc requires an environment credential".into(),
         }));
     }
-    Ok(caller)
+    Ok(())
+}
+
+/// The request's credential headers, checked for duplicates, with what a
+/// decision about them needs.
+struct Presented<'a> {
+    headers: Borrowed<'a>,
+    generation: u64,
+    trusted: bool,
+}
+
+/// Two credentials of one kind are refused rather than one picked (a proxy
+/// adding a header must not silently change who is calling).
+fn presented<'a>(auth: &Authenticator, headers: &'a HeaderMap) -> Result<Presented<'a>> {
+    let twice = |name: &str| headers.get_all(name).iter().nth(1).is_some();
+    if twice(http::header::AUTHORIZATION.as_str()) || twice(PUBLISHABLE_KEY_HEADER) {
+        return Err(Error::Unauthenticated);
+    }
+    let raw = |name: &str| headers.get(name).map(http::HeaderValue::as_bytes);
+    Ok(Presented {
+        headers: Borrowed(
+            raw(http::header::AUTHORIZATION.as_str()),
+            raw(PUBLISHABLE_KEY_HEADER),
+        ),
+        // Read before anything else: a decision made from what follows is
+        // valid only in this generation (see `decisions`).
+        generation: auth.index.generation(),
+        trusted: auth.index.trusted(),
+    })
+}
+
+/// A returning environment caller: the decision made for these exact
+/// headers, unless something was revoked since (see `decisions`).
+fn remembered(auth: &Authenticator, presented: &Presented<'_>) -> Option<Caller> {
+    if !presented.trusted {
+        return None;
+    }
+    let now = crate::domain::time::now_micros();
+    let decision = auth
+        .decisions
+        .get(&presented.headers, presented.generation, now)?;
+    auth.index.count_memory_hit();
+    auth.index.touch(&decision.key);
+    Some(decision.caller.clone())
 }
 
 /// Resolves the request's credentials to a caller, or UNAUTHENTICATED.
@@ -212,39 +281,11 @@ async fn authenticate(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Result<Caller> {
-    // Two credentials of one kind: refuse rather than pick one (a proxy
-    // adding a header must not silently change who is calling).
-    if headers
-        .get_all(http::header::AUTHORIZATION)
-        .iter()
-        .nth(1)
-        .is_some()
-        || headers
-            .get_all(PUBLISHABLE_KEY_HEADER)
-            .iter()
-            .nth(1)
-            .is_some()
-    {
-        return Err(Error::Unauthenticated);
+    let presented = presented(auth, headers)?;
+    if let Some(caller) = remembered(auth, &presented) {
+        return Ok(caller);
     }
-    let raw = |name: &str| headers.get(name).map(http::HeaderValue::as_bytes);
-    let presented = Borrowed(
-        raw(http::header::AUTHORIZATION.as_str()),
-        raw(PUBLISHABLE_KEY_HEADER),
-    );
-    // A returning environment caller: the decision made for these exact
-    // headers, unless something was revoked since (see `decisions`).
-    let generation = auth.index.generation();
-    let trusted = auth.index.trusted();
-    if trusted
-        && let Some(decision) =
-            auth.decisions
-                .get(&presented, generation, crate::domain::time::now_micros())
-    {
-        auth.index.count_memory_hit();
-        auth.index.touch(&decision.key);
-        return Ok(decision.caller.clone());
-    }
+    let generation = presented.generation;
     let peer_ip = peer.map(|a| a.ip());
     let bearer = match headers.get(http::header::AUTHORIZATION) {
         Some(value) => Some(
@@ -285,14 +326,14 @@ async fn authenticate(
     };
     auth.index.touch(&key);
     // Admin callers carry per-request audit fields: not remembered.
-    if trusted && matches!(caller, Caller::Environment(_)) {
+    if presented.trusted && matches!(caller, Caller::Environment(_)) {
         let decision = Decision {
             caller: caller.clone(),
             key,
             until,
             generation,
         };
-        auth.decisions.insert(&presented, decision);
+        auth.decisions.insert(&presented.headers, decision);
     }
     Ok(caller)
 }
