@@ -282,9 +282,8 @@ async fn authenticate(
     peer: Option<SocketAddr>,
 ) -> Result<Caller> {
     let presented = presented(auth, headers)?;
-    if let Some(caller) = remembered(auth, &presented) {
-        return Ok(caller);
-    }
+    // A remembered decision was already looked for, synchronously, in
+    // `call`: this is the slow path, which makes (and remembers) one.
     let generation = presented.generation;
     let peer_ip = peer.map(|a| a.ip());
     let bearer = match headers.get(http::header::AUTHORIZATION) {
@@ -347,7 +346,7 @@ fn bearer_caller(
 ) -> Result<Caller> {
     Ok(match (record.kind, &record.environment_id) {
         (CredentialKind::Admin, _) => Caller::Admin(AdminCaller {
-            scope: AccountScope::grant(AccountId::from_stored(record.account_id.to_string())),
+            scope: AccountScope::grant(AccountId::from_stored(&*record.account_id)),
             token_id: record.id.to_string(),
             actor: Actor {
                 actor: record.id.to_string(),
@@ -357,7 +356,7 @@ fn bearer_caller(
         }),
         (CredentialKind::Secret, Some(env)) => Caller::Environment(EnvCaller {
             scope: environment_scope(record, env),
-            key_id: KeyId::from_stored(record.id.to_string()),
+            key_id: KeyId::from_stored(&*record.id),
             kind: CredentialKind::Secret,
             principal: Principal::Server,
         }),
@@ -416,7 +415,7 @@ async fn authenticate_frontend(
     };
     let caller = Caller::Environment(EnvCaller {
         scope,
-        key_id: KeyId::from_stored(record.id.to_string()),
+        key_id: KeyId::from_stored(&*record.id),
         kind: CredentialKind::Publishable,
         principal,
     });
@@ -434,8 +433,8 @@ fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// The scope of a resolved API key of environment `env`.
 fn environment_scope(record: &Resolved, env: &str) -> EnvironmentScope {
     EnvironmentScope::grant(
-        AccountId::from_stored(record.account_id.to_string()),
-        EnvironmentId::from_stored(env.to_owned()),
+        AccountId::from_stored(&*record.account_id),
+        EnvironmentId::from_stored(env),
     )
 }
 

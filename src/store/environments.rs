@@ -7,7 +7,7 @@ use super::audit::{self, Subject};
 use super::entity::{api_key, comment, environment, room, signing_key, thread, user};
 use super::keys::{self, NewKeyPair};
 use super::paging::fetch_page;
-use super::revocation::{Pending, Revoked};
+use super::revocation::{DeadCredential, Pending, Revoked};
 use super::signing_keys::{self, NewSigningKey};
 use super::tenant::{AccountStore, EnvironmentStore, OwnedEnvironment};
 use crate::domain::audit::{Actor, EventType};
@@ -154,10 +154,9 @@ impl AccountStore<'_> {
         .await?;
         let mut pending = Pending::default();
         for key in &keys {
-            pending.dead.push(super::revocation::DeadCredential::stored(
-                &key.id,
-                &key.key_hash,
-            )?);
+            pending
+                .dead
+                .push(DeadCredential::stored(&key.id, &key.key_hash)?);
         }
         pending
             .deleted_environments
