@@ -17,7 +17,7 @@ use pulse::auth::credential::{self, CredentialKind, ParsedCredential};
 use pulse::auth::layer::resolve_bearer;
 use pulse::auth::ratelimit::{ColdLookups, FailedAuthLimiter};
 use pulse::auth::sealing::MasterKey;
-use pulse::auth::tokens::TokenService;
+use pulse::auth::tokens::{Mint, TokenService};
 use pulse::auth::{Caller, KeyIndex};
 use pulse::config::DatabaseSettings;
 use pulse::store::Store;
@@ -234,10 +234,22 @@ fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let scope = &backend.scope;
     let signer = rt.block_on(tokens.signer(scope)).unwrap();
     let now = 1_900_000_000;
-    let token = tokens.mint(&signer, "key_x", "alice", now, 3600);
-    c.bench_function("user token mint (Ed25519 sign)", |b| {
-        b.iter(|| tokens.mint(&signer, "key_x", "alice", now, 3600))
-    });
+    let mint = || {
+        tokens
+            .mint(
+                &signer,
+                Mint {
+                    key_id: "key_x",
+                    user_id: "alice",
+                    iat: now,
+                    ttl: 3600,
+                    rooms: Default::default(),
+                },
+            )
+            .unwrap()
+    };
+    let token = mint();
+    c.bench_function("user token mint (Ed25519 sign)", |b| b.iter(mint));
     rt.block_on(tokens.verify(scope, token.expose(), now))
         .unwrap();
     c.bench_function("user token verify, cached", |b| {
@@ -246,7 +258,7 @@ fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     });
     c.bench_function("user token verify, uncached (Ed25519)", |b| {
         b.to_async(rt).iter_batched(
-            || tokens.mint(&signer, "key_x", "alice", now, 3600),
+            mint,
             |t| {
                 let tokens = &tokens;
                 async move { tokens.verify(scope, t.expose(), now).await.unwrap() }

@@ -98,6 +98,7 @@ async fn main() {
             avatar_url: String::new(),
         }),
         ttl_seconds: 3600,
+        ..Default::default()
     };
     let token = pb::auth_service_client::AuthServiceClient::new(channels[0].clone())
         .mint_user_token(authed(mint("returning".into()), &sk))

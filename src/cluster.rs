@@ -1,8 +1,9 @@
 //! Revocation across replicas sharing one PostgreSQL database.
 //!
 //! Every transaction that kills credentials (rotation, revocation, admin
-//! token revocation, environment deletion) also runs `pg_notify('pulse',
-//! 'r|<rev>|<origin>|<id>,<hash>;…')`. PostgreSQL delivers it at COMMIT (and
+//! token revocation, environment deletion, a user's tokens) also runs
+//! `pg_notify('pulse', 'r|<rev>|<origin>|<id>,<hash>;…')` (preceded by
+//! `u|…|<environment>,<user>,<not_before>;…` for user-token revocations). PostgreSQL delivers it at COMMIT (and
 //! never for a rolled-back transaction) to every replica's listener, which
 //! evicts the credentials from its key index and answers `a|<rev>|<me>`.
 //! The replica that served the RPC returns only when every live replica has
@@ -34,7 +35,7 @@ use crate::auth::tokens::TokenService;
 use crate::domain::credential::CredentialHash;
 use crate::domain::ids::{base62, random_bytes};
 use crate::store::Store;
-use crate::store::revocation::{Announcer, DeadCredential, Enforcer, Revocation};
+use crate::store::revocation::{Announcer, DeadCredential, Enforcer, Revocation, UserRevocation};
 
 /// The notification channel.
 pub const CHANNEL: &str = "pulse";
@@ -212,6 +213,23 @@ impl Cluster {
                     .expect("live lock")
                     .insert(replica.to_owned(), now);
             }
+            (Some("u"), Some(_revision), Some(_origin), Some(list)) => {
+                // Sent before the revocation's `r`, which is acknowledged:
+                // by the time this replica acknowledges, it applied these.
+                let users: Vec<UserRevocation> = list
+                    .split(';')
+                    .filter_map(|entry| {
+                        let mut fields = entry.split(',');
+                        let (env, user, at) = (fields.next()?, fields.next()?, fields.next()?);
+                        Some(UserRevocation {
+                            environment_id: env.to_owned(),
+                            user_id: user.to_owned(),
+                            not_before: at.parse().ok()?,
+                        })
+                    })
+                    .collect();
+                index.revoke_users(&users);
+            }
             (Some(tag @ ("r" | "e")), Some(revision), Some(origin), Some(list)) => {
                 let listed: Vec<DeadCredential> = list
                     .split(';')
@@ -261,7 +279,26 @@ impl Announcer for Cluster {
         }
         let revision = revocation.revision().unwrap_or_default();
         let mut out = Vec::new();
-        for (tag, list) in [("r", revocation.dead()), ("e", revocation.scheduled())] {
+        // Users first, scheduled next, dead last: a replica acknowledges on
+        // `r`, and notifications arrive in order, so everything before it
+        // is applied when the acknowledgement is sent. Room ids and user
+        // ids hold no `,` `;` or `|`.
+        if !revocation.users().is_empty() {
+            let head = format!("u|{revision}|{}|", self.me);
+            let mut payload = head.clone();
+            for user in revocation.users() {
+                let entry = format!(
+                    "{},{},{};",
+                    user.environment_id, user.user_id, user.not_before
+                );
+                if payload.len() + entry.len() > MAX_PAYLOAD {
+                    out.push((CHANNEL, std::mem::replace(&mut payload, head.clone())));
+                }
+                payload.push_str(&entry);
+            }
+            out.push((CHANNEL, payload));
+        }
+        for (tag, list) in [("e", revocation.scheduled()), ("r", revocation.dead())] {
             if list.is_empty() && tag == "e" {
                 continue;
             }
@@ -300,6 +337,7 @@ impl Enforcer for Revoker {
     async fn enforce(&self, revocation: &Revocation) {
         self.index.kill(revocation.dead()).await;
         self.index.evict(revocation.scheduled()).await;
+        self.index.revoke_users(revocation.users());
         for environment in revocation.deleted_environments() {
             self.tokens.forget(environment).await;
         }

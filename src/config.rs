@@ -73,6 +73,24 @@ pub struct ServeSettings {
     /// Serve Prometheus metrics on this address at `/metrics` (off unless set).
     #[arg(long, env = "PULSE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Proxies (CIDRs, comma-separated) whose `x-forwarded-for` is
+    /// believed: only for calls whose TCP peer is in these networks is the
+    /// client address (checked against keys' `allowed_cidrs`) taken from
+    /// that header. None by default: the TCP peer is the client.
+    #[arg(
+        long = "trusted-proxies",
+        env = "PULSE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_cidr
+    )]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// One `--trusted-proxies` entry, checked at start.
+fn parse_cidr(value: &str) -> Result<String, String> {
+    crate::domain::networks::Networks::parse("--trusted-proxies", &[value.to_owned()])
+        .map(|_| value.trim().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Limits on the gRPC port's connections, so idle or half-open sockets
@@ -154,6 +172,7 @@ impl ServeSettings {
             connections: ConnectionSettings::default(),
             tls: TlsSettings::default(),
             metrics_listen: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

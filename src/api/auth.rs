@@ -8,8 +8,12 @@ use crate::cache::Cache;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::auth::tokens::Mint;
+use crate::domain::audit::Actor;
 use crate::domain::content::parse_text;
+use crate::domain::ids;
 use crate::domain::names::parse_resource_id;
+use crate::domain::rooms::{RoomAccess, RoomClaim, check_patterns};
 use crate::domain::time::{now_micros, to_timestamp};
 use crate::error::Error;
 use crate::pb::{self, auth_service_server::AuthService};
@@ -44,6 +48,47 @@ impl AuthApi {
     }
 }
 
+/// A request's room permissions as the token's claim; INVALID_ARGUMENT
+/// for a bad pattern, an unspecified access, or more than 1,000 patterns.
+fn room_claim(map: &std::collections::HashMap<String, i32>) -> Result<RoomClaim, Error> {
+    let claim = map
+        .iter()
+        .map(|(pattern, access)| {
+            let access = match pb::RoomAccess::try_from(*access) {
+                Ok(pb::RoomAccess::Read) => RoomAccess::Read,
+                Ok(pb::RoomAccess::Write) => RoomAccess::Write,
+                _ => {
+                    return Err(Error::invalid(
+                        "room_permissions",
+                        format!("{pattern:?} must map to ROOM_ACCESS_READ or ROOM_ACCESS_WRITE"),
+                    ));
+                }
+            };
+            Ok((pattern.clone(), access))
+        })
+        .collect::<Result<RoomClaim, Error>>()?;
+    check_patterns("room_permissions", &claim)?;
+    Ok(claim)
+}
+
+/// Who the audit log says acted for a call made with a secret or
+/// restricted key: the key, with the request's id and peer.
+fn key_actor<T>(request: &Request<T>, key_id: &str) -> Actor {
+    let request_id = request
+        .metadata()
+        .get(crate::auth::layer::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ids::accept_request_id)
+        .unwrap_or_else(ids::new_request_id);
+    Actor {
+        actor: key_id.to_owned(),
+        request_id,
+        peer: request
+            .remote_addr()
+            .map_or_else(|| "unknown".to_owned(), |a| a.to_string()),
+    }
+}
+
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn mint_user_token(
@@ -61,6 +106,7 @@ impl AuthService for AuthApi {
             t if (1..=MAX_TTL_SECS).contains(&t) => t,
             _ => return Err(Error::invalid("ttl_seconds", "must be between 0 and 86400").into()),
         };
+        let rooms = room_claim(&req.room_permissions)?;
         let profile_key = (caller.tenant().to_owned(), user_id.as_str().to_owned());
         let profile = (name, avatar_url);
         if self.profiles.get(&profile_key).as_ref() != Some(&profile) {
@@ -72,15 +118,30 @@ impl AuthService for AuthApi {
             self.profiles.insert(profile_key, profile);
         }
         let signer = self.state.tokens.signer(&caller.scope).await?;
+        // After a revocation of this user's tokens, `iat` is never before
+        // its line (which may be up to a second ahead of now): tokens minted
+        // after `RevokeUserTokens` returned always work.
         let now = now_micros() / 1_000_000;
-        let token =
-            self.state
-                .tokens
-                .mint(&signer, caller.key_id.as_str(), user_id.as_str(), now, ttl);
+        let not_before = self
+            .state
+            .index
+            .user_not_before(&caller.scope, user_id.as_str())
+            .await?;
+        let iat = not_before.map_or(now, |nb| nb.max(now));
+        let token = self.state.tokens.mint(
+            &signer,
+            Mint {
+                key_id: caller.key_id.as_str(),
+                user_id: user_id.as_str(),
+                iat,
+                ttl,
+                rooms,
+            },
+        )?;
         Ok(Response::new(pb::MintUserTokenResponse {
             token: token.into_exposed(),
             expire_time: Some(prost_types::Timestamp {
-                seconds: now + ttl,
+                seconds: iat + ttl,
                 nanos: 0,
             }),
         }))
@@ -93,7 +154,7 @@ impl AuthService for AuthApi {
         let caller = context::environment(&request)?;
         let environment_id = caller.tenant().to_owned();
         let user_id = match caller.principal {
-            Principal::User { user_id } => user_id.to_string(),
+            Principal::User { user_id, .. } => user_id.to_string(),
             Principal::Server | Principal::Anonymous => String::new(),
         };
         Ok(Response::new(pb::WhoAmIResponse {
@@ -101,7 +162,27 @@ impl AuthService for AuthApi {
             key_id: caller.key_id.into_string(),
             kind: convert::credential_kind(caller.kind) as i32,
             user_id,
+            permissions: caller
+                .permissions
+                .map(|p| p.names().map(str::to_owned).collect())
+                .unwrap_or_default(),
         }))
+    }
+
+    async fn revoke_user_tokens(
+        &self,
+        request: Request<pb::RevokeUserTokensRequest>,
+    ) -> Result<Response<pb::UserTokenRevocation>, Status> {
+        let caller = context::environment(&request)?;
+        let user_id = parse_resource_id("user_id", &request.get_ref().user_id)?;
+        let actor = key_actor(&request, caller.key_id.as_str());
+        let revoked = caller
+            .store(&self.state.store)
+            .revoke_user_tokens(&user_id, &actor)
+            .await?
+            .finish(&self.state.revoker)
+            .await;
+        Ok(Response::new(convert::user_token_revocation(revoked)))
     }
 
     async fn list_signing_keys(

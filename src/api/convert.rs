@@ -1,6 +1,8 @@
 //! Store models → proto messages. The only place that knows both.
 
 use crate::domain::credential::CredentialKind;
+use crate::domain::networks::Networks;
+use crate::domain::permissions::Permissions;
 use crate::domain::time::to_timestamp;
 use crate::error::{Error, Result};
 use crate::pb;
@@ -8,6 +10,7 @@ use crate::store::entity::api_key::KeyKind;
 use crate::store::entity::{
     account, admin_token, api_key, audit_event, comment, environment, room, thread, user,
 };
+use crate::store::revocation::UserRevocation;
 
 /// The proto kind of a credential kind (admin tokens have none).
 pub fn credential_kind(kind: CredentialKind) -> pb::ApiKeyKind {
@@ -19,6 +22,7 @@ pub fn key_kind(kind: KeyKind) -> pb::ApiKeyKind {
     match kind {
         KeyKind::Publishable => pb::ApiKeyKind::Publishable,
         KeyKind::Secret => pb::ApiKeyKind::Secret,
+        KeyKind::Restricted => pb::ApiKeyKind::Restricted,
     }
 }
 
@@ -27,9 +31,10 @@ pub fn parse_key_kind(field: &str, kind: i32) -> Result<KeyKind> {
     match pb::ApiKeyKind::try_from(kind) {
         Ok(pb::ApiKeyKind::Publishable) => Ok(KeyKind::Publishable),
         Ok(pb::ApiKeyKind::Secret) => Ok(KeyKind::Secret),
+        Ok(pb::ApiKeyKind::Restricted) => Ok(KeyKind::Restricted),
         _ => Err(Error::invalid(
             field,
-            "must be API_KEY_KIND_PUBLISHABLE or API_KEY_KIND_SECRET",
+            "must be API_KEY_KIND_PUBLISHABLE, API_KEY_KIND_SECRET or API_KEY_KIND_RESTRICTED",
         )),
     }
 }
@@ -89,6 +94,18 @@ pub fn api_key(m: api_key::Model) -> pb::ApiKey {
         revoke_time: m.revoke_time.map(to_timestamp),
         last_use_time: m.last_use_time.map(to_timestamp),
         expire_time: m.expire_time.map(to_timestamp),
+        permissions: m
+            .permissions
+            .as_deref()
+            .map(|p| {
+                Permissions::from_stored(p)
+                    .names()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        display_name: m.display_name.unwrap_or_default(),
+        allowed_cidrs: Networks::from_stored(m.allowed_cidrs.as_deref()).names(),
     }
 }
 
@@ -118,6 +135,22 @@ pub fn audit_event(m: audit_event::Model) -> pb::AuditEvent {
         request_id: m.request_id,
         peer: m.peer,
         create_time: Some(to_timestamp(m.create_time)),
+        details: m
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default(),
+    }
+}
+
+/// The end of a user's tokens.
+pub fn user_token_revocation(r: UserRevocation) -> pb::UserTokenRevocation {
+    pb::UserTokenRevocation {
+        user_id: r.user_id,
+        not_before: Some(prost_types::Timestamp {
+            seconds: r.not_before,
+            nanos: 0,
+        }),
     }
 }
 

@@ -6,11 +6,15 @@ use super::{AppState, Paged, convert};
 use crate::auth::context::{self, AdminCaller};
 use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::domain::names::{parse_display_name, parse_resource_id};
+use crate::domain::networks::Networks;
 use crate::domain::page::PageRequest;
+use crate::domain::permissions::Permissions;
 use crate::domain::scope::EnvironmentScope;
 use crate::domain::time::{now_micros, parse_expire_time};
 use crate::error::{Error, Result};
 use crate::pb::{self, environment_service_server::EnvironmentService};
+use crate::store::entity::api_key::KeyKind;
+use crate::store::keys::KeyOptions;
 
 /// Longest grace period of a rotation's old secret keys (7 days).
 const MAX_GRACE_SECONDS: i32 = 604_800;
@@ -40,6 +44,43 @@ impl EnvironmentApi {
         let scope = admin.open_environment(&self.state.store, env_id).await?;
         Ok((scope, page))
     }
+}
+
+/// What `CreateKey` sets besides the kind: permissions only (and always)
+/// on restricted keys, networks not on publishable keys (they are public
+/// and used from browsers anywhere).
+fn key_options(
+    req: &pb::CreateKeyRequest,
+    kind: KeyKind,
+    expire_time: Option<i64>,
+) -> Result<KeyOptions> {
+    let permissions = match kind {
+        KeyKind::Restricted => Some(Permissions::parse("permissions", &req.permissions)?),
+        _ if !req.permissions.is_empty() => {
+            return Err(Error::invalid(
+                "permissions",
+                "only restricted keys (API_KEY_KIND_RESTRICTED) have permissions",
+            ));
+        }
+        _ => None,
+    };
+    let networks = Networks::parse("allowed_cidrs", &req.allowed_cidrs)?;
+    if kind == KeyKind::Publishable && !networks.is_empty() {
+        return Err(Error::invalid(
+            "allowed_cidrs",
+            "publishable keys are used from browsers anywhere; restrict secret or restricted keys",
+        ));
+    }
+    let display_name = match req.display_name.trim() {
+        "" => None,
+        name => Some(parse_display_name("display_name", name)?),
+    };
+    Ok(KeyOptions {
+        expire_time,
+        permissions,
+        display_name,
+        networks,
+    })
 }
 
 #[tonic::async_trait]
@@ -218,9 +259,10 @@ impl EnvironmentService for EnvironmentApi {
             .as_ref()
             .map(|t| parse_expire_time("expire_time", t, now_micros()))
             .transpose()?;
+        let options = key_options(req, kind, expire_time)?;
         let created = admin
             .store(&self.state.store)
-            .create_key(&env_id, kind, expire_time, &admin.actor)
+            .create_key(&env_id, kind, &options, &admin.actor)
             .await?;
         Ok(Response::new(pb::CreateKeyResponse {
             key: Some(convert::api_key(created.key)),
@@ -292,6 +334,26 @@ impl EnvironmentService for EnvironmentApi {
             threads: rows.into_iter().map(convert::thread).collect(),
             next_page_token,
         }))
+    }
+
+    async fn revoke_environment_user_tokens(
+        &self,
+        request: Request<pb::RevokeEnvironmentUserTokensRequest>,
+    ) -> Result<Response<pb::UserTokenRevocation>, Status> {
+        let admin = context::admin(&request)?;
+        let req = request.get_ref();
+        let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
+        let user_id = parse_resource_id("user_id", &req.user_id)?;
+        let scope = admin.open_environment(&self.state.store, &env_id).await?;
+        let revoked = self
+            .state
+            .store
+            .environment(&scope)
+            .revoke_user_tokens(&user_id, &admin.actor)
+            .await?
+            .finish(&self.state.revoker)
+            .await;
+        Ok(Response::new(convert::user_token_revocation(revoked)))
     }
 
     async fn list_environment_users(

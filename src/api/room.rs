@@ -6,6 +6,7 @@ use super::{AppState, convert};
 use crate::auth::context;
 use crate::domain::content::parse_metadata;
 use crate::domain::names::parse_resource_id;
+use crate::domain::rooms::RoomAccess;
 use crate::pb::{self, room_service_server::RoomService};
 
 /// Handlers of `RoomService`.
@@ -31,6 +32,7 @@ impl RoomService for RoomApi {
         let req = request.get_ref();
         let room_id = parse_resource_id("room_id", &req.room_id)?;
         let metadata = parse_metadata("metadata", &req.metadata)?;
+        caller.require_room(room_id.as_str(), RoomAccess::Write)?;
         let room = caller
             .store(&self.state.store)
             .create_room(&room_id, &metadata)
@@ -44,6 +46,7 @@ impl RoomService for RoomApi {
     ) -> Result<Response<pb::Room>, Status> {
         let caller = context::environment(&request)?;
         let room_id = parse_resource_id("room_id", &request.get_ref().room_id)?;
+        caller.require_room(room_id.as_str(), RoomAccess::Read)?;
         let room = caller.store(&self.state.store).room(&room_id).await?;
         Ok(Response::new(convert::room(room)))
     }
@@ -56,7 +59,19 @@ impl RoomService for RoomApi {
         let page = self
             .state
             .page(caller.tenant(), "rooms", request.get_ref())?;
-        let (rows, next_page_token) = caller.store(&self.state.store).list_rooms(&page).await?;
+        let store = caller.store(&self.state.store);
+        let (rows, next_page_token) = match caller.room_policy() {
+            None => store.list_rooms(&page).await?,
+            // Only the rooms the token may read.
+            Some(policy) => {
+                let (exact, prefixes) = policy.patterns();
+                store
+                    .list_rooms_matching(&page, &exact, &prefixes, |room| {
+                        policy.access(room).is_some()
+                    })
+                    .await?
+            }
+        };
         Ok(Response::new(pb::ListRoomsResponse {
             rooms: rows.into_iter().map(convert::room).collect(),
             next_page_token,

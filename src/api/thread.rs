@@ -1,6 +1,7 @@
 //! `pulse.v1.ThreadService`: threads and comments of the caller's
 //! environment. A user token writes as its user and edits only its own
-//! comments; a backend names the author.
+//! comments, in the rooms its room permissions allow; a backend names the
+//! author.
 
 use tonic::{Request, Response, Status};
 
@@ -10,6 +11,7 @@ use crate::auth::context::{self, EnvCaller};
 use crate::domain::content::parse_body;
 use crate::domain::ids::{CommentId, ThreadId};
 use crate::domain::names::{ResourceId, parse_resource_id};
+use crate::domain::rooms::RoomAccess;
 use crate::error::{Error, Result};
 use crate::pb::{self, thread_service_server::ThreadService};
 use crate::store::threads::Editor;
@@ -25,12 +27,48 @@ impl ThreadApi {
     pub fn new(state: AppState) -> Self {
         Self { state }
     }
+
+    /// For a user whose token names rooms: PERMISSION_DENIED unless it
+    /// allows `needed` in the thread's room (NOT_FOUND if there is no such
+    /// thread). Costs nothing for other callers.
+    async fn require_thread_room(
+        &self,
+        caller: &EnvCaller,
+        thread: &ThreadId,
+        needed: RoomAccess,
+    ) -> Result<()> {
+        if caller.room_policy().is_none() {
+            return Ok(());
+        }
+        let room = caller
+            .store(&self.state.store)
+            .room_of_thread(thread)
+            .await?;
+        caller.require_room(&room, needed)
+    }
+
+    /// The same for the room of a comment.
+    async fn require_comment_room(
+        &self,
+        caller: &EnvCaller,
+        comment: &CommentId,
+        needed: RoomAccess,
+    ) -> Result<()> {
+        if caller.room_policy().is_none() {
+            return Ok(());
+        }
+        let room = caller
+            .store(&self.state.store)
+            .room_of_comment(comment)
+            .await?;
+        caller.require_room(&room, needed)
+    }
 }
 
 /// The author of a write: the token's user, or `user_id` for a backend.
 fn author(caller: &EnvCaller, requested: &str) -> Result<ResourceId> {
     match &caller.principal {
-        Principal::User { user_id } => {
+        Principal::User { user_id, .. } => {
             if requested.is_empty() || requested == &**user_id {
                 parse_resource_id("user_id", user_id)
             } else {
@@ -52,7 +90,7 @@ fn author(caller: &EnvCaller, requested: &str) -> Result<ResourceId> {
 /// Who may edit: a user only their own comments, a backend any.
 fn editor(caller: &EnvCaller) -> Result<Option<ResourceId>> {
     match &caller.principal {
-        Principal::User { user_id } => Ok(Some(parse_resource_id("user_id", user_id)?)),
+        Principal::User { user_id, .. } => Ok(Some(parse_resource_id("user_id", user_id)?)),
         _ => Ok(None),
     }
 }
@@ -68,6 +106,7 @@ impl ThreadService for ThreadApi {
         let room_id = parse_resource_id("room_id", &req.room_id)?;
         let body = parse_body("body", &req.body)?;
         let author = author(&caller, &req.user_id)?;
+        caller.require_room(room_id.as_str(), RoomAccess::Write)?;
         let (thread, _) = caller
             .store(&self.state.store)
             .create_thread(&room_id, &author, &body)
@@ -82,6 +121,7 @@ impl ThreadService for ThreadApi {
         let caller = context::environment(&request)?;
         let req = request.get_ref();
         let room_id = parse_resource_id("room_id", &req.room_id)?;
+        caller.require_room(room_id.as_str(), RoomAccess::Read)?;
         let list = format!("threads/{room_id}");
         let page = self.state.page(caller.tenant(), &list, req)?;
         let (rows, next_page_token) = caller
@@ -103,6 +143,8 @@ impl ThreadService for ThreadApi {
         let thread_id = ThreadId::parse("thread_id", &req.thread_id)?;
         let body = parse_body("body", &req.body)?;
         let author = author(&caller, &req.user_id)?;
+        self.require_thread_room(&caller, &thread_id, RoomAccess::Write)
+            .await?;
         let comment = caller
             .store(&self.state.store)
             .create_comment(&thread_id, &author, &body)
@@ -117,6 +159,8 @@ impl ThreadService for ThreadApi {
         let caller = context::environment(&request)?;
         let req = request.get_ref();
         let thread_id = ThreadId::parse("thread_id", &req.thread_id)?;
+        self.require_thread_room(&caller, &thread_id, RoomAccess::Read)
+            .await?;
         let list = format!("comments/{thread_id}");
         let page = self.state.page(caller.tenant(), &list, req)?;
         let (rows, next_page_token) = caller
@@ -138,6 +182,8 @@ impl ThreadService for ThreadApi {
         let id = CommentId::parse("id", &req.id)?;
         let body = parse_body("body", &req.body)?;
         let user = editor(&caller)?;
+        self.require_comment_room(&caller, &id, RoomAccess::Write)
+            .await?;
         let editor = user.as_ref().map_or(Editor::Server, Editor::User);
         let comment = caller
             .store(&self.state.store)
@@ -153,6 +199,8 @@ impl ThreadService for ThreadApi {
         let caller = context::environment(&request)?;
         let id = CommentId::parse("id", &request.get_ref().id)?;
         let user = editor(&caller)?;
+        self.require_comment_room(&caller, &id, RoomAccess::Write)
+            .await?;
         let editor = user.as_ref().map_or(Editor::Server, Editor::User);
         caller
             .store(&self.state.store)

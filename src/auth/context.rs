@@ -6,6 +6,8 @@ use tonic::Request;
 use crate::domain::audit::Actor;
 use crate::domain::credential::CredentialKind;
 use crate::domain::ids::{AccountId, EnvironmentId, KeyId};
+use crate::domain::permissions::Permissions;
+use crate::domain::rooms::{RoomAccess, RoomPolicy};
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
 use crate::store::{AccountStore, EnvironmentStore, Store};
@@ -43,6 +45,9 @@ pub struct EnvCaller {
     pub kind: CredentialKind,
     /// On whose behalf the call is made.
     pub principal: Principal,
+    /// A restricted key's permissions (already checked against the RPC by
+    /// the auth layer); `None` for the other kinds.
+    pub permissions: Option<Permissions>,
 }
 
 impl AdminCaller {
@@ -82,6 +87,29 @@ impl EnvCaller {
     pub fn store<'a>(&'a self, store: &'a Store) -> EnvironmentStore<'a> {
         store.environment(&self.scope)
     }
+
+    /// The user token's room permissions, if the caller is a user whose
+    /// token carries any.
+    pub fn room_policy(&self) -> Option<&RoomPolicy> {
+        match &self.principal {
+            Principal::User {
+                rooms: Some(rooms), ..
+            } => Some(rooms),
+            _ => None,
+        }
+    }
+
+    /// PERMISSION_DENIED unless the caller may do `needed` in `room` (a
+    /// backend key, or a user whose token allows it).
+    pub fn require_room(&self, room: &str, needed: RoomAccess) -> Result<()> {
+        match self.room_policy() {
+            Some(policy) if !policy.allows(room, needed) => Err(Error::PermissionDenied(format!(
+                "the user token does not allow {} access to room {room:?}",
+                needed.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// On whose behalf an environment call is made.
@@ -93,6 +121,8 @@ pub enum Principal {
     User {
         /// The token's subject (shared: cloned with every caller context).
         user_id: std::sync::Arc<str>,
+        /// The token's room permissions; `None`: every room.
+        rooms: Option<std::sync::Arc<RoomPolicy>>,
     },
     /// A publishable key alone: identifies the environment, authenticates
     /// nobody; only public RPCs accept it.

@@ -38,10 +38,13 @@ use std::time::{Duration, Instant};
 use super::ratelimit::{ColdLookups, FailedAuthLimiter};
 use crate::cache::Cache;
 use crate::domain::credential::{CredentialHash, CredentialKind, ParsedCredential};
+use crate::domain::networks::Networks;
+use crate::domain::permissions::Permissions;
+use crate::domain::scope::EnvironmentScope;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::credentials::{CredentialRecord, KeyState, Use};
-use crate::store::revocation::DeadCredential;
+use crate::store::revocation::{DeadCredential, UserRevocation};
 
 /// How long a found credential stays cached.
 pub const POSITIVE_TTL: Duration = Duration::from_secs(300);
@@ -74,6 +77,10 @@ pub struct Resolved {
     pub environment_id: Option<Box<str>>,
     /// When it is revoked, µs (possibly in the future: a grace period).
     pub revoke_at: Option<i64>,
+    /// Restricted keys: what they may do; `None`: all their kind allows.
+    pub permissions: Option<Permissions>,
+    /// Where the credential may be used from (empty: anywhere).
+    pub networks: Networks,
     /// When this process last queued a `last_use_time` write for it, in
     /// seconds since the index was created (0: never).
     last_recorded: std::sync::atomic::AtomicU32,
@@ -93,6 +100,10 @@ pub struct KeyIndex {
     dead: Cache<Box<str>, ()>,
     /// key id → its environment and end, for the minting keys of user tokens.
     by_id: Cache<String, Option<KeyState>>,
+    /// `environment\0user` → before when (seconds) the user's tokens are
+    /// refused (`None`: never revoked). Set directly by revocations, here
+    /// and (through the cluster) on every replica.
+    not_before: Cache<String, Option<i64>>,
     /// Credentials used since the last flush.
     pending_use: std::sync::Mutex<Vec<Use>>,
     /// Whether cached entries may be used. False while this replica cannot
@@ -132,6 +143,7 @@ impl KeyIndex {
             absent: Cache::with_ttl(MAX_ENTRIES, NEGATIVE_TTL),
             dead: Cache::with_ttl(MAX_ENTRIES, DEAD_TTL),
             by_id: Cache::with_ttl(MAX_ENTRIES, POSITIVE_TTL),
+            not_before: Cache::with_ttl(MAX_ENTRIES, POSITIVE_TTL),
             trusted: AtomicBool::new(true),
             generation: AtomicU64::new(0),
             resolves: AtomicU64::new(0),
@@ -158,6 +170,8 @@ impl KeyIndex {
             account_id: record.account_id.into(),
             environment_id: record.environment_id.map(Into::into),
             revoke_at: record.revoke_time,
+            permissions: record.permissions,
+            networks: record.networks,
             last_recorded: std::sync::atomic::AtomicU32::new(0),
         })
     }
@@ -283,6 +297,54 @@ impl KeyIndex {
             .map(|s| s.end_time))
     }
 
+    /// Before when (seconds since the epoch) the user's tokens are refused
+    /// in the scope's environment; `None` if they never were revoked.
+    /// Cached like keys: a revocation sets the value here and on every
+    /// replica before its RPC returns.
+    pub async fn user_not_before(
+        &self,
+        scope: &EnvironmentScope,
+        user_id: &str,
+    ) -> Result<Option<i64>> {
+        let store = self.store.environment(scope);
+        if !self.trusted() {
+            return store.user_tokens_not_before(user_id).await;
+        }
+        let key = user_key(scope.environment_id().as_str(), user_id);
+        let generation = self.generation();
+        let loaded = self
+            .not_before
+            .get_or_try_insert_with(key.as_str(), async {
+                match store.user_tokens_not_before(user_id).await {
+                    Ok(state) if self.generation() == generation => Ok(state),
+                    Ok(state) => Err(Load::Stale(state)),
+                    Err(e) => Err(Load::Failed(e)),
+                }
+            })
+            .await;
+        match loaded {
+            Ok(state) | Err(Load::Stale(state)) => Ok(state),
+            Err(Load::Absent) => Ok(None),
+            Err(Load::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Applies committed user-token revocations (this process's, or another
+    /// replica's announced ones): from now on, tokens issued before each
+    /// `not_before` are refused.
+    pub fn revoke_users(&self, revoked: &[UserRevocation]) {
+        if revoked.is_empty() {
+            return;
+        }
+        for r in revoked {
+            let key = user_key(&r.environment_id, &r.user_id);
+            // Never move the line back (an older announcement arriving late).
+            let current = self.not_before.get(key.as_str()).flatten().unwrap_or(0);
+            self.not_before.insert(key, Some(r.not_before.max(current)));
+        }
+        self.bump();
+    }
+
     /// Drops cached lookups so they are read again (a revocation was
     /// scheduled for later: the credential still works until then).
     pub async fn evict(&self, evicted: &[DeadCredential]) {
@@ -364,6 +426,7 @@ impl KeyIndex {
         self.entries.clear();
         self.absent.clear();
         self.by_id.clear();
+        self.not_before.clear();
         self.bump();
     }
 
@@ -394,6 +457,15 @@ enum Load<T> {
     Absent,
     /// The database failed.
     Failed(Error),
+}
+
+/// The `not_before` cache's key of a user of an environment.
+fn user_key(environment_id: &str, user_id: &str) -> String {
+    let mut key = String::with_capacity(environment_id.len() + user_id.len() + 1);
+    key.push_str(environment_id);
+    key.push('\0');
+    key.push_str(user_id);
+    key
 }
 
 /// Whether a revocation time has come.

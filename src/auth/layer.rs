@@ -23,17 +23,20 @@ use tower::{Layer, Service};
 use super::context::{AdminCaller, Caller, EnvCaller, Principal};
 use super::decisions::{Borrowed, Decision, Decisions};
 use super::index::{KeyIndex, Resolved};
-use super::policy::{self, Policy};
+use super::policy::{self, Need, Policy};
 use super::ratelimit::FailedAuthLimiter;
 use super::tokens::TokenService;
 use crate::domain::audit::Actor;
 use crate::domain::credential::{self, CredentialKind};
 use crate::domain::ids::{self, AccountId, EnvironmentId, KeyId};
+use crate::domain::networks::{self, Networks};
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use tonic::transport::server::TcpConnectInfo;
 
+/// The header a trusted proxy names the client in (see `--trusted-proxies`).
+pub const FORWARDED_FOR_HEADER: &str = "x-forwarded-for";
 /// Metadata key carrying the publishable key of frontend calls.
 pub const PUBLISHABLE_KEY_HEADER: &str = "x-pulse-publishable-key";
 /// Metadata key of the request id: read from admin requests (or made up)
@@ -54,6 +57,8 @@ struct Authenticator {
     failures: Arc<FailedAuthLimiter>,
     metrics: Option<Arc<Metrics>>,
     decisions: Decisions,
+    /// Peers whose `x-forwarded-for` names the client (see `networks`).
+    trusted_proxies: Networks,
 }
 
 impl AuthLayer {
@@ -63,6 +68,7 @@ impl AuthLayer {
         tokens: Arc<TokenService>,
         failures: Arc<FailedAuthLimiter>,
         metrics: Option<Arc<Metrics>>,
+        trusted_proxies: Networks,
     ) -> Self {
         Self {
             auth: Arc::new(Authenticator {
@@ -71,6 +77,7 @@ impl AuthLayer {
                 failures,
                 metrics,
                 decisions: Decisions::new(),
+                trusted_proxies,
             }),
         }
     }
@@ -114,7 +121,13 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
-        let policy = policy::for_path(request.uri().path());
+        let path = request.uri().path();
+        let policy = policy::for_path(path);
+        let need = policy::need_for_path(path);
+        let peer = request
+            .extensions()
+            .get::<TcpConnectInfo>()
+            .and_then(TcpConnectInfo::remote_addr);
         // The steady state needs no await: a public RPC, or a returning
         // caller whose decision is remembered. Answered here, its future is
         // just the handler's, not the slow path's (which holds database
@@ -124,8 +137,8 @@ where
             _ => {
                 let remembered = presented(&auth, request.headers())
                     .ok()
-                    .and_then(|p| remembered(&auth, &p))
-                    .filter(|caller| allow(caller, policy).is_ok());
+                    .and_then(|p| remembered(&auth, &p, peer, request.headers()))
+                    .filter(|caller| allow(caller, policy, need).is_ok());
                 remembered
                     .map(|caller| request.extensions_mut().insert(caller))
                     .is_some()
@@ -137,18 +150,27 @@ where
         Box::pin(async move {
             let mut request_id = None;
             if policy != Policy::Public {
-                let peer = request
-                    .extensions()
-                    .get::<TcpConnectInfo>()
-                    .and_then(TcpConnectInfo::remote_addr);
-                match authorize(&auth, policy, request.headers(), peer).await {
+                match authorize(&auth, policy, need, request.headers(), peer).await {
                     Ok(caller) => {
                         if let Caller::Admin(admin) = &caller {
                             request_id = Some(admin.actor.request_id.clone());
                         }
                         request.extensions_mut().insert(caller);
                     }
-                    Err(Error::Unauthenticated) => {
+                    Err(Refused::Network) => {
+                        // Counted, and logged without the key; the caller
+                        // gets the one generic message.
+                        if let Some(metrics) = &auth.metrics {
+                            metrics.auth_failure("not_allowed_network");
+                        }
+                        let wait = peer.and_then(|a| auth.failures.failed(a.ip(), false));
+                        return Ok(match wait {
+                            Some(wait) => too_many_failures(wait),
+                            None => Status::from(Error::Unauthenticated),
+                        }
+                        .into_http());
+                    }
+                    Err(Refused::Error(Error::Unauthenticated)) => {
                         let why = failure_reason(request.headers());
                         let looked_up = why == "unknown_or_revoked";
                         let wait = peer.and_then(|a| auth.failures.failed(a.ip(), looked_up));
@@ -161,7 +183,7 @@ where
                         }
                         .into_http());
                     }
-                    Err(Error::ResourceExhausted(_)) => {
+                    Err(Refused::Error(Error::ResourceExhausted(_))) => {
                         // Refused before any database lookup: the peer is
                         // over its failure quota, or lookups are capped.
                         let wait = peer
@@ -172,13 +194,13 @@ where
                         }
                         return Ok(too_many_failures(wait).into_http());
                     }
-                    Err(err @ Error::PermissionDenied(_)) => {
+                    Err(Refused::Error(err @ Error::PermissionDenied(_))) => {
                         if let Some(metrics) = &auth.metrics {
                             metrics.auth_failure("permission_denied");
                         }
                         return Ok(Status::from(err).into_http());
                     }
-                    Err(err) => return Ok(Status::from(err).into_http()),
+                    Err(Refused::Error(err)) => return Ok(Status::from(err).into_http()),
                 }
             }
             let mut response = inner.call(request).await?;
@@ -191,22 +213,55 @@ where
     }
 }
 
+/// Why a request was refused.
+enum Refused {
+    /// The key may not be used from the client's address (UNAUTHENTICATED
+    /// to the caller; told apart only in metrics and logs).
+    Network,
+    /// Anything else, as the caller sees it.
+    Error(Error),
+}
+
+impl From<Error> for Refused {
+    fn from(error: Error) -> Self {
+        Refused::Error(error)
+    }
+}
+
 /// Authenticates the request's credential, then checks it against the
-/// RPC's policy.
+/// RPC's policy and, for a restricted key, its permissions.
 async fn authorize(
     auth: &Authenticator,
     policy: Policy,
+    need: Need,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-) -> Result<Caller> {
+) -> std::result::Result<Caller, Refused> {
     let caller = authenticate(auth, headers, peer).await?;
-    allow(&caller, policy)?;
+    allow(&caller, policy, need)?;
     Ok(caller)
 }
 
-/// Whether `caller` may call an RPC of `policy`: PERMISSION_DENIED, or
-/// UNAUTHENTICATED for a publishable key alone where a user is needed.
-fn allow(caller: &Caller, policy: Policy) -> Result<()> {
+/// Whether `caller` may call an RPC of `policy` needing `need`:
+/// PERMISSION_DENIED (naming the missing permission for a restricted key),
+/// or UNAUTHENTICATED for a publishable key alone where a user is needed.
+fn allow(caller: &Caller, policy: Policy, need: Need) -> Result<()> {
+    if let Caller::Environment(EnvCaller {
+        permissions: Some(granted),
+        ..
+    }) = caller
+    {
+        match need {
+            Need::Nothing => {}
+            Need::Permission(p) if granted.allows(p) => {}
+            Need::Permission(p) => return Err(Error::PermissionDenied(format!("requires {p}"))),
+            Need::Undeclared => {
+                return Err(Error::PermissionDenied(
+                    "a restricted key may not call this rpc".into(),
+                ));
+            }
+        }
+    }
     let allowed = match (caller, policy) {
         (_, Policy::Public) => true,
         (Caller::Admin(_), policy) => policy == Policy::Admin,
@@ -261,8 +316,15 @@ fn presented<'a>(auth: &Authenticator, headers: &'a HeaderMap) -> Result<Present
 }
 
 /// A returning environment caller: the decision made for these exact
-/// headers, unless something was revoked since (see `decisions`).
-fn remembered(auth: &Authenticator, presented: &Presented<'_>) -> Option<Caller> {
+/// headers, unless something was revoked since (see `decisions`), and
+/// only from where its key may be used (checked per request: the same
+/// headers may come from another address).
+fn remembered(
+    auth: &Authenticator,
+    presented: &Presented<'_>,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<Caller> {
     if !presented.trusted {
         return None;
     }
@@ -270,9 +332,30 @@ fn remembered(auth: &Authenticator, presented: &Presented<'_>) -> Option<Caller>
     let decision = auth
         .decisions
         .get(&presented.headers, presented.generation, now)?;
+    if !decision.key.networks.is_empty() && !network_allows(auth, &decision.key, peer, headers) {
+        return None;
+    }
     auth.index.count_memory_hit();
     auth.index.touch(&decision.key);
     Some(decision.caller.clone())
+}
+
+/// Whether the key may be used by this request's client: the TCP peer, or
+/// what a trusted proxy says in `x-forwarded-for`.
+fn network_allows(
+    auth: &Authenticator,
+    key: &Resolved,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> bool {
+    if key.networks.is_empty() {
+        return true;
+    }
+    let forwarded = headers
+        .get(FORWARDED_FOR_HEADER)
+        .map(http::HeaderValue::as_bytes);
+    let client = networks::client_address(peer.map(|a| a.ip()), forwarded, &auth.trusted_proxies);
+    key.networks.allows(client)
 }
 
 /// Resolves the request's credentials to a caller, or UNAUTHENTICATED.
@@ -280,7 +363,7 @@ async fn authenticate(
     auth: &Authenticator,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-) -> Result<Caller> {
+) -> std::result::Result<Caller, Refused> {
     let presented = presented(auth, headers)?;
     // A remembered decision was already looked for, synchronously, in
     // `call`: this is the slow path, which makes (and remembers) one.
@@ -304,13 +387,21 @@ async fn authenticate(
         let cred = credential::parse(token).ok_or(Error::Unauthenticated)?;
         if cred.kind == CredentialKind::Publishable {
             // A publishable key authenticates nobody.
-            return Err(Error::Unauthenticated);
+            return Err(Error::Unauthenticated.into());
         }
         let record = auth
             .index
             .resolve_from(&cred, peer_ip)
             .await?
             .ok_or(Error::Unauthenticated)?;
+        if !network_allows(auth, &record, peer, headers) {
+            tracing::info!(
+                key_id = %record.id,
+                peer = ?peer,
+                "a key was used from outside its allowed networks"
+            );
+            return Err(Refused::Network);
+        }
         let request_id = || {
             headers
                 .get(REQUEST_ID_HEADER)
@@ -354,17 +445,24 @@ fn bearer_caller(
                 peer,
             },
         }),
-        (CredentialKind::Secret, Some(env)) => Caller::Environment(EnvCaller {
-            scope: environment_scope(record, env),
-            key_id: KeyId::from_stored(&*record.id),
-            kind: CredentialKind::Secret,
-            principal: Principal::Server,
-        }),
+        (kind @ (CredentialKind::Secret | CredentialKind::Restricted), Some(env)) => {
+            Caller::Environment(EnvCaller {
+                scope: environment_scope(record, env),
+                key_id: KeyId::from_stored(&*record.id),
+                kind,
+                principal: Principal::Server,
+                // A restricted key's list; an `sk_` may do everything.
+                permissions: match kind {
+                    CredentialKind::Restricted => Some(record.permissions.unwrap_or_default()),
+                    _ => None,
+                },
+            })
+        }
         _ => return Err(Error::Unauthenticated),
     })
 }
 
-/// Resolves a bearer credential (`ak_` or `sk_`) outside a request, through
+/// Resolves a bearer credential (`ak_`, `sk_` or `rk_`) outside a request, through
 /// the same index and checks as the layer: for in-process tools and
 /// benchmarks that call the store. UNAUTHENTICATED for anything else.
 pub async fn resolve_bearer(index: &KeyIndex, token: &str) -> Result<Caller> {
@@ -400,16 +498,23 @@ async fn authenticate_frontend(
         Some(token) => {
             // The token must be ours, for this publishable key's environment,
             // and its minting secret key must still be active.
-            let claims = auth.tokens.verify(&scope, token, now_secs()).await?;
+            let verified = auth.tokens.verify(&scope, token, now_secs()).await?;
+            let claims = &verified.claims;
             let minting_until = auth
                 .index
                 .key_working_until(&claims.key_id, env)
                 .await?
                 .ok_or(Error::Unauthenticated)?;
+            // The user's tokens issued before a revocation are dead.
+            let not_before = auth.index.user_not_before(&scope, &claims.sub).await?;
+            if not_before.is_some_and(|nb| claims.iat < nb) {
+                return Err(Error::Unauthenticated);
+            }
             until = earliest(until, minting_until);
             until = earliest(until, Some(claims.exp.saturating_mul(1_000_000)));
             Principal::User {
                 user_id: claims.sub.as_str().into(),
+                rooms: verified.rooms.clone(),
             }
         }
     };
@@ -418,6 +523,7 @@ async fn authenticate_frontend(
         key_id: KeyId::from_stored(&*record.id),
         kind: CredentialKind::Publishable,
         principal,
+        permissions: None,
     });
     Ok((caller, record, until))
 }

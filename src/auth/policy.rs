@@ -2,10 +2,14 @@
 //! the handler runs. The table is the contract's: every RPC declares its
 //! access in `proto/` (`option (pulse.v1.access) = …;`), `build.rs` turns
 //! the options into [`ACCESS`] and fails the build on an RPC without one.
+//! Likewise every RPC an environment credential may call declares what a
+//! restricted key needs (`option (pulse.v1.permission) = …;` →
+//! [`permission_of`]).
 //! A `pulse.v1` path that is in no proto (tonic answers UNIMPLEMENTED)
 //! still needs a full environment credential, so probing for RPCs
 //! reveals nothing to the unauthenticated.
 
+use crate::domain::permissions::Permission;
 use crate::pb::Access;
 
 include!(concat!(env!("OUT_DIR"), "/access_table.rs"));
@@ -37,6 +41,40 @@ impl From<Access> for Policy {
             Access::Environment | Access::Unspecified => Policy::Environment,
         }
     }
+}
+
+/// What a restricted key needs to call an RPC, from the protos'
+/// `(pulse.v1.permission)` options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Any restricted key may call it (`PERMISSION_NONE`).
+    Nothing,
+    /// This permission.
+    Permission(Permission),
+    /// Nothing declared (a path in no proto, or an admin RPC): refused.
+    Undeclared,
+}
+
+impl From<crate::pb::Permission> for Need {
+    fn from(permission: crate::pb::Permission) -> Self {
+        use crate::pb::Permission as P;
+        match permission {
+            P::None => Need::Nothing,
+            P::RoomsRead => Need::Permission(Permission::RoomsRead),
+            P::RoomsWrite => Need::Permission(Permission::RoomsWrite),
+            P::CommentsRead => Need::Permission(Permission::CommentsRead),
+            P::CommentsWrite => Need::Permission(Permission::CommentsWrite),
+            P::UsersRead => Need::Permission(Permission::UsersRead),
+            P::TokensWrite => Need::Permission(Permission::TokensWrite),
+            // The build refuses UNSPECIFIED.
+            P::Unspecified => Need::Undeclared,
+        }
+    }
+}
+
+/// What a restricted key needs to call the RPC at `path`.
+pub fn need_for_path(path: &str) -> Need {
+    permission_of(path).map_or(Need::Undeclared, Need::from)
 }
 
 /// The policy of a gRPC path (`/package.Service/Method`).
@@ -100,6 +138,17 @@ mod tests {
                 "{service} has no RPC in the access table"
             );
         }
+        for (path, access) in ACCESS {
+            // Every RPC an environment credential may call declares what a
+            // restricted key needs (the build enforces it; this says so).
+            let declared = need_for_path(path) != Need::Undeclared;
+            assert_eq!(declared, *access != Access::Admin, "{path}");
+        }
+        assert_eq!(
+            need_for_path("/pulse.v1.RoomService/CreateRoom"),
+            Need::Permission(Permission::RoomsWrite)
+        );
+        assert_eq!(need_for_path("/pulse.v1.AuthService/WhoAmI"), Need::Nothing);
         let unique: std::collections::HashSet<_> = ACCESS.iter().map(|(p, _)| p).collect();
         assert_eq!(ACCESS.len(), unique.len(), "paths are unique");
         for (path, access) in ACCESS {

@@ -22,6 +22,7 @@ use crate::cache::Cache;
 use crate::domain::credential::CredentialHash;
 use crate::domain::ids::{EnvironmentId, SigningKeyId};
 use crate::domain::names::parse_resource_id;
+use crate::domain::rooms::{RoomClaim, RoomPolicy, check_patterns};
 use crate::domain::scope::EnvironmentScope;
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
@@ -31,9 +32,10 @@ use crate::store::signing_keys::NewSigningKey;
 
 /// Issuer claim of every token.
 pub const ISSUER: &str = "pulse";
-/// Longest token we look at.
-const MAX_TOKEN_LEN: usize = 4096;
-/// Verified tokens kept in memory (bounded: ~300 bytes each).
+/// Longest token we mint or look at: a token with 1,000 room patterns of
+/// ordinary length is ~25 KiB; the server's metadata limit admits this.
+pub const MAX_TOKEN_LEN: usize = 64 * 1024;
+/// Verified tokens kept in memory (~300 bytes each without room patterns).
 const VERIFIED_CAPACITY: usize = 500_000;
 /// Clock skew tolerated on `iat`.
 const IAT_SKEW_SECS: i64 = 60;
@@ -64,6 +66,33 @@ pub struct Claims {
     pub exp: i64,
     /// Unique token id.
     pub jti: String,
+    /// Room permissions, pattern → `read`|`write`; absent: every room.
+    #[serde(default, skip_serializing_if = "RoomClaim::is_empty")]
+    pub rooms: RoomClaim,
+}
+
+/// A verified token: its claims, and its room permissions compiled once.
+#[derive(Debug)]
+pub struct Verified {
+    /// The claims.
+    pub claims: Claims,
+    /// `None`: every room.
+    pub rooms: Option<Arc<RoomPolicy>>,
+}
+
+/// What a new token says besides its signer's environment.
+#[derive(Debug)]
+pub struct Mint<'a> {
+    /// The minting key's id (the token dies with it).
+    pub key_id: &'a str,
+    /// The user.
+    pub user_id: &'a str,
+    /// Issued at, seconds.
+    pub iat: i64,
+    /// Lifetime, seconds.
+    pub ttl: i64,
+    /// Room permissions (empty: every room).
+    pub rooms: RoomClaim,
 }
 
 /// An environment's signing key, opened.
@@ -97,7 +126,7 @@ pub struct TokenService {
     /// Saves the Ed25519 verification (tens of µs) on every request of a
     /// frontend session. Revocation stays immediate: the minting key's
     /// state is checked on every request by the caller, cached or not.
-    verified: Cache<CredentialHash, Arc<Claims>>,
+    verified: Cache<CredentialHash, Arc<Verified>>,
 }
 
 fn aad(kid: &str, environment_id: &str) -> String {
@@ -172,8 +201,10 @@ impl TokenService {
         self.signers.remove(environment_id.as_str());
     }
 
-    /// Mints a token for `user_id` in the signer's environment.
-    pub fn mint(&self, signer: &Signer, key_id: &str, user_id: &str, now: i64, ttl: i64) -> Secret {
+    /// Mints a token in the signer's environment. INVALID_ARGUMENT if it
+    /// would be longer than [`MAX_TOKEN_LEN`] (too many or too long room
+    /// patterns): the server never mints a token it would not accept.
+    pub fn mint(&self, signer: &Signer, mint: Mint<'_>) -> Result<Secret> {
         let header = Header {
             alg: "EdDSA".into(),
             typ: Some("JWT".into()),
@@ -181,12 +212,13 @@ impl TokenService {
         };
         let claims = Claims {
             iss: ISSUER.into(),
-            sub: user_id.into(),
+            sub: mint.user_id.into(),
             env: signer.environment_id.clone(),
-            key_id: key_id.into(),
-            iat: now,
-            exp: now + ttl,
+            key_id: mint.key_id.into(),
+            iat: mint.iat,
+            exp: mint.iat + mint.ttl,
             jti: crate::domain::ids::base62(&crate::domain::ids::random_bytes::<12>()),
+            rooms: mint.rooms,
         };
         let mut token = String::with_capacity(512);
         token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default()));
@@ -195,7 +227,17 @@ impl TokenService {
         let signature = signer.pair.sign(token.as_bytes());
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
-        Secret::new(token)
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Error::invalid(
+                "room_permissions",
+                format!(
+                    "the token would be {} bytes, more than the {MAX_TOKEN_LEN} a \
+                     request may carry; use fewer or shorter patterns (prefixes)",
+                    token.len()
+                ),
+            ));
+        }
+        Ok(Secret::new(token))
     }
 
     /// Verifies a token presented with a publishable key of the scope's
@@ -206,25 +248,28 @@ impl TokenService {
         scope: &EnvironmentScope,
         token: &str,
         now: i64,
-    ) -> Result<Arc<Claims>> {
+    ) -> Result<Arc<Verified>> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::Unauthenticated);
         }
         let environment_id = scope.environment_id().as_str();
         let digest = crate::domain::credential::hash(token);
-        if let Some(claims) = self.verified.get(&digest) {
+        if let Some(verified) = self.verified.get(&digest) {
             // Same bytes, same signature: only the time and the
             // environment can make it invalid now.
-            if claims.env == environment_id && claims.exp > now {
-                return Ok(claims);
+            if verified.claims.env == environment_id && verified.claims.exp > now {
+                return Ok(verified);
             }
             return Err(Error::Unauthenticated);
         }
-        let claims = Arc::new(self.verify_signed(scope, token, now).await?);
+        let claims = self.verify_signed(scope, token, now).await?;
+        let rooms = RoomPolicy::compile(&claims.rooms).map(Arc::new);
+        let verified = Arc::new(Verified { claims, rooms });
         // Kept until the token expires: a hit still checks `exp`.
-        let left = std::time::Duration::from_secs(claims.exp.saturating_sub(now).max(1) as u64);
-        self.verified.insert_for(digest, claims.clone(), left);
-        Ok(claims)
+        let left =
+            std::time::Duration::from_secs(verified.claims.exp.saturating_sub(now).max(1) as u64);
+        self.verified.insert_for(digest, verified.clone(), left);
+        Ok(verified)
     }
 
     async fn verify_signed(
@@ -271,7 +316,8 @@ pub fn verify_with_key(
         && claims.env == environment_id
         && claims.exp > now
         && claims.iat <= now + IAT_SKEW_SECS
-        && parse_resource_id("sub", &claims.sub).is_ok();
+        && parse_resource_id("sub", &claims.sub).is_ok()
+        && check_patterns("rooms", &claims.rooms).is_ok();
     if !valid {
         return Err(Error::Unauthenticated);
     }

@@ -8,7 +8,8 @@ use crate::error::Error;
 /// Who made a change, and through which request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
-    /// `adm_…` for admin-token calls; `cli` or `bootstrap` for local commands.
+    /// `adm_…` for admin-token calls, the key id for secret- or
+    /// restricted-key calls; `cli` or `bootstrap` for local commands.
     pub actor: String,
     /// The request's `x-request-id` (or one generated for it).
     pub request_id: String,
@@ -51,11 +52,13 @@ pub enum EventType {
     KeyRevoked,
     /// A user-token signing key was created.
     SigningKeyCreated,
+    /// A user's tokens issued before an instant were revoked.
+    UserTokensRevoked,
 }
 
 impl EventType {
     /// Every type, for validation and documentation.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::AccountCreated,
         EventType::AdminTokenCreated,
         EventType::AdminTokenRevoked,
@@ -66,6 +69,7 @@ impl EventType {
         EventType::KeysRotated,
         EventType::KeyRevoked,
         EventType::SigningKeyCreated,
+        EventType::UserTokensRevoked,
     ];
 
     /// The type's name, e.g. `key.revoked`.
@@ -81,6 +85,7 @@ impl EventType {
             EventType::KeysRotated => "keys.rotated",
             EventType::KeyRevoked => "key.revoked",
             EventType::SigningKeyCreated => "signing_key.created",
+            EventType::UserTokensRevoked => "user_tokens.revoked",
         }
     }
 

@@ -1,4 +1,4 @@
-//! Credential format: `pk_`, `sk_`, `ak_` + base62 of 24 CSPRNG bytes + a
+//! Credential format: `pk_`, `sk_`, `rk_`, `ak_` + base62 of 24 CSPRNG bytes + a
 //! 6-character base62 CRC32 of everything before it.
 //!
 //! The checksum lets us reject typos, truncations and random probes without
@@ -18,6 +18,8 @@ pub enum CredentialKind {
     Publishable,
     /// `sk_…`: authenticates a customer backend in an environment.
     Secret,
+    /// `rk_…`: a secret key limited to its permissions.
+    Restricted,
     /// `ak_…`: administers one account.
     Admin,
 }
@@ -28,6 +30,7 @@ impl CredentialKind {
         match self {
             CredentialKind::Publishable => "pk_",
             CredentialKind::Secret => "sk_",
+            CredentialKind::Restricted => "rk_",
             CredentialKind::Admin => "ak_",
         }
     }
@@ -36,6 +39,7 @@ impl CredentialKind {
         [
             CredentialKind::Publishable,
             CredentialKind::Secret,
+            CredentialKind::Restricted,
             CredentialKind::Admin,
         ]
         .into_iter()
@@ -175,6 +179,7 @@ mod tests {
         for kind in [
             CredentialKind::Publishable,
             CredentialKind::Secret,
+            CredentialKind::Restricted,
             CredentialKind::Admin,
         ] {
             for _ in 0..200 {

@@ -43,6 +43,7 @@ use crate::store::accounts::NewAccount;
 use crate::telemetry::RpcTraceLayer;
 
 pub mod connections;
+use crate::domain::networks::Networks;
 use sea_orm::DbBackend;
 
 /// Request limits. Every request message of ours fits in well under
@@ -53,8 +54,10 @@ mod limits {
 
     /// Largest request or response message.
     pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
-    /// Largest request metadata (all headers).
-    pub const MAX_METADATA_BYTES: u32 = 16 * 1024;
+    /// Largest request metadata (all headers): room for the largest user
+    /// token the server mints (`MAX_TOKEN_LEN`, a token with 1,000 room
+    /// patterns) plus ordinary headers.
+    pub const MAX_METADATA_BYTES: u32 = 80 * 1024;
     /// Default deadline of an RPC (a shorter `grpc-timeout` wins).
     pub const RPC_TIMEOUT: Duration = Duration::from_secs(30);
     /// Concurrent streams per HTTP/2 connection.
@@ -152,6 +155,8 @@ pub struct Application {
     connections: ConnectionSettings,
     /// The connection cap, fitted to the open-file limit.
     max_connections: usize,
+    /// Peers whose `x-forwarded-for` is believed.
+    trusted_proxies: Networks,
 }
 
 /// Reads the TLS files named by the settings; `None` when TLS is off.
@@ -233,6 +238,8 @@ impl Application {
             metrics,
             connections: settings.connections.clone(),
             max_connections: connections::fit_connection_cap(settings.connections.max_connections),
+            trusted_proxies: Networks::parse("--trusted-proxies", &settings.trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
         })
     }
 
@@ -307,6 +314,7 @@ impl Application {
                 state.tokens.clone(),
                 self.failed_auth,
                 metrics,
+                self.trusted_proxies,
             ))
             .add_service(health_service)
             .add_service(reflection_v1)

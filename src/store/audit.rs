@@ -55,6 +55,24 @@ pub(super) async fn record(
     event_type: EventType,
     subject: Subject<'_>,
 ) -> Result<()> {
+    record_with(db, actor, event_type, subject, &[]).await
+}
+
+/// Appends an event with details (name, value), stored as a JSON object.
+pub(super) async fn record_with(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    event_type: EventType,
+    subject: Subject<'_>,
+    details: &[(&str, String)],
+) -> Result<()> {
+    let details = (!details.is_empty()).then(|| {
+        let map: serde_json::Map<String, serde_json::Value> = details
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    });
     audit_event::ActiveModel {
         id: Set(new_id(IdKind::AuditEvent)),
         account_id: Set(subject.account_id.to_owned()),
@@ -65,6 +83,7 @@ pub(super) async fn record(
         request_id: Set(actor.request_id.clone()),
         peer: Set(actor.peer.clone()),
         create_time: Set(now_micros()),
+        details: Set(details),
         ..Default::default()
     }
     .insert(db)

@@ -7,6 +7,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::Store;
 use super::entity::{admin_token, api_key};
 use crate::domain::credential::{CredentialKind, ParsedCredential};
+use crate::domain::networks::Networks;
+use crate::domain::permissions::Permissions;
 use crate::error::Result;
 
 /// What a credential resolves to.
@@ -22,6 +24,10 @@ pub struct CredentialRecord {
     pub environment_id: Option<String>,
     /// When it stops (or stopped) working — revoked or expired — µs.
     pub revoke_time: Option<i64>,
+    /// Restricted keys: what they may do; `None`: all their kind allows.
+    pub permissions: Option<Permissions>,
+    /// Where the credential may be used from (empty: anywhere).
+    pub networks: Networks,
 }
 
 /// An API key's environment and end (revocation or expiry, possibly in
@@ -63,6 +69,8 @@ impl Store {
                 account_id: t.account_id,
                 environment_id: None,
                 revoke_time: t.revoke_time,
+                permissions: None,
+                networks: Networks::default(),
             }));
         }
         let row = api_key::Entity::find()
@@ -73,12 +81,16 @@ impl Store {
             let end = k.end_time();
             let kind = k.kind.credential();
             // A hash of one kind stored under another cannot be ours.
-            (kind == cred.kind).then_some(CredentialRecord {
+            (kind == cred.kind).then(|| CredentialRecord {
                 id: k.id,
                 kind,
                 account_id: k.account_id,
                 revoke_time: end,
                 environment_id: Some(k.environment_id),
+                // A restricted key without a readable list may do nothing.
+                permissions: (kind == CredentialKind::Restricted)
+                    .then(|| Permissions::from_stored(k.permissions.as_deref().unwrap_or(""))),
+                networks: Networks::from_stored(k.allowed_cidrs.as_deref()),
             })
         }))
     }

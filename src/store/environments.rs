@@ -4,7 +4,9 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
 
 use super::Page;
 use super::audit::{self, Subject};
-use super::entity::{api_key, comment, environment, room, signing_key, thread, user};
+use super::entity::{
+    api_key, comment, environment, room, signing_key, thread, user, user_token_revocation,
+};
 use super::keys::{self, NewKeyPair};
 use super::paging::fetch_page;
 use super::revocation::{DeadCredential, Pending, Revoked};
@@ -143,6 +145,7 @@ impl AccountStore<'_> {
             room,
             user,
             signing_key,
+            user_token_revocation,
             environment
         );
         audit::record(

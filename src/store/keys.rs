@@ -14,7 +14,10 @@ use super::tenant::{AccountStore, OwnedEnvironment};
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::credential::{self, NewCredential};
 use crate::domain::ids::{EnvironmentId, KeyId};
+use crate::domain::names::DisplayName;
+use crate::domain::networks::Networks;
 use crate::domain::page::PageRequest;
+use crate::domain::permissions::Permissions;
 use crate::domain::secret::Secret;
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
@@ -39,6 +42,20 @@ pub struct Rotation {
     pub revoked: Vec<api_key::Model>,
 }
 
+/// What `CreateKey` may set on a new key besides its kind.
+#[derive(Clone, Debug, Default)]
+pub struct KeyOptions {
+    /// When the key stops working by itself, µs.
+    pub expire_time: Option<i64>,
+    /// Restricted keys: what they may do (required for them, refused for
+    /// the others by the caller).
+    pub permissions: Option<Permissions>,
+    /// A name to recognise the key by.
+    pub display_name: Option<DisplayName>,
+    /// Where the key may be used from (empty: anywhere).
+    pub networks: Networks,
+}
+
 /// A key made by [`AccountStore::create_key`]; the secret's plaintext is
 /// shown once.
 #[derive(Debug)]
@@ -53,6 +70,17 @@ pub struct CreatedKey {
 /// swap (old, new, and a few services mid-migration), few enough that a
 /// forgotten key stands out.
 pub const MAX_WORKING_KEYS_PER_KIND: u64 = 5;
+/// Most working restricted keys an environment may have: one per job or
+/// service is the point of them, so more than secret keys.
+pub const MAX_WORKING_RESTRICTED_KEYS: u64 = 100;
+
+/// The cap on working keys of `kind`.
+pub fn max_working(kind: KeyKind) -> u64 {
+    match kind {
+        KeyKind::Restricted => MAX_WORKING_RESTRICTED_KEYS,
+        _ => MAX_WORKING_KEYS_PER_KIND,
+    }
+}
 
 /// Inserts a new key pair for `env` (inside the caller's transaction).
 pub(super) async fn insert_pair(
@@ -63,8 +91,9 @@ pub(super) async fn insert_pair(
 ) -> Result<NewKeyPair> {
     let pk = credential::generate(KeyKind::Publishable.credential());
     let sk = credential::generate(KeyKind::Secret.credential());
-    let publishable = insert_key(db, env, KeyKind::Publishable, &pk, None, now, actor).await?;
-    let secret = insert_key(db, env, KeyKind::Secret, &sk, None, now, actor).await?;
+    let none = KeyOptions::default();
+    let publishable = insert_key(db, env, KeyKind::Publishable, &pk, &none, now, actor).await?;
+    let secret = insert_key(db, env, KeyKind::Secret, &sk, &none, now, actor).await?;
     Ok(NewKeyPair {
         publishable,
         secret,
@@ -78,7 +107,7 @@ async fn insert_key(
     env: &OwnedEnvironment,
     kind: KeyKind,
     cred: &NewCredential,
-    expire_time: Option<i64>,
+    options: &KeyOptions,
     now: i64,
     actor: &Actor,
 ) -> Result<api_key::Model> {
@@ -93,12 +122,33 @@ async fn insert_key(
         create_time: Set(now),
         revoke_time: Set(None),
         last_use_time: Set(None),
-        expire_time: Set(expire_time),
+        expire_time: Set(options.expire_time),
+        permissions: Set(options.permissions.map(Permissions::to_stored)),
+        display_name: Set(options.display_name.as_ref().map(|n| n.as_str().to_owned())),
+        allowed_cidrs: Set(options.networks.to_stored()),
         ..Default::default()
     }
     .insert(db)
     .await?;
-    audit::record(db, actor, EventType::KeyCreated, key_subject(&row)).await?;
+    // The event says what the key may do (never the key itself).
+    let mut details = vec![("kind", kind.to_value())];
+    if let Some(permissions) = &row.permissions {
+        details.push(("permissions", permissions.clone()));
+    }
+    if let Some(cidrs) = &row.allowed_cidrs {
+        details.push(("allowed_cidrs", cidrs.clone()));
+    }
+    if let Some(name) = &row.display_name {
+        details.push(("display_name", name.clone()));
+    }
+    audit::record_with(
+        db,
+        actor,
+        EventType::KeyCreated,
+        key_subject(&row),
+        &details,
+    )
+    .await?;
     Ok(row)
 }
 
@@ -184,9 +234,12 @@ impl AccountStore<'_> {
         let env = self.lock_environment(&tx, environment_id).await?;
         let subject = Subject::environment(&env.0.account_id, &env.0.id, &env.0.id);
         audit::record(&tx, actor, EventType::KeysRotated, subject).await?;
+        // Restricted keys have their own lifecycle: a rotation of the
+        // environment's pair leaves them alone.
         let active = self
             .select_in::<api_key::Entity>(&env)
             .filter(working_at(now))
+            .filter(api_key::Column::Kind.ne(KeyKind::Restricted))
             .order_by_asc(api_key::Column::Seq)
             .all(&tx)
             .await?;
@@ -213,14 +266,13 @@ impl AccountStore<'_> {
     }
 
     /// Adds a key of `kind` to one of the account's environments, next to
-    /// the ones it has (for zero-downtime swaps), optionally expiring at
-    /// `expire_time` (µs). FAILED_PRECONDITION past
-    /// [`MAX_WORKING_KEYS_PER_KIND`].
+    /// the ones it has (for zero-downtime swaps), with `options`.
+    /// FAILED_PRECONDITION past [`max_working`] keys of the kind.
     pub async fn create_key(
         &self,
         environment_id: &EnvironmentId,
         kind: KeyKind,
-        expire_time: Option<i64>,
+        options: &KeyOptions,
         actor: &Actor,
     ) -> Result<CreatedKey> {
         let now = now_micros();
@@ -232,19 +284,20 @@ impl AccountStore<'_> {
             .filter(working_at(now))
             .count(&tx)
             .await?;
-        if working >= MAX_WORKING_KEYS_PER_KIND {
+        let max = max_working(kind);
+        if working >= max {
             let stored = kind.to_value();
             return Err(Error::FailedPrecondition(format!(
                 "the environment already has {working} working {stored} keys \
-                 (at most {MAX_WORKING_KEYS_PER_KIND}); revoke one first"
+                 (at most {max}); revoke one first"
             )));
         }
         let cred = credential::generate(kind.credential());
-        let key = insert_key(&tx, &env, kind, &cred, expire_time, now, actor).await?;
+        let key = insert_key(&tx, &env, kind, &cred, options, now, actor).await?;
         tx.commit().await?;
         Ok(CreatedKey {
             key,
-            secret_plaintext: (kind == KeyKind::Secret).then_some(cred.plaintext),
+            secret_plaintext: (kind != KeyKind::Publishable).then_some(cred.plaintext),
         })
     }
 

@@ -33,6 +33,7 @@ mod schema;
 pub mod signing_keys;
 pub mod tenant;
 pub mod threads;
+pub mod user_tokens;
 pub mod users;
 
 pub use revocation::{Announcer, Enforcer, Revocation, Revoked};

@@ -1,7 +1,8 @@
 //! Revocation as one value.
 //!
 //! Every store method that makes credentials stop working (rotation, key
-//! and admin-token revocation, environment deletion) returns its result
+//! and admin-token revocation, environment deletion, a user's tokens)
+//! returns its result
 //! wrapped in [`Revoked`]. The value inside is reachable only through
 //! [`Revoked::finish`], which hands the [`Revocation`] to the one
 //! [`Enforcer`] (this process's caches, then every replica's
@@ -40,6 +41,17 @@ pub struct DeadCredential {
     pub hash: CredentialHash,
 }
 
+/// A user's tokens revoked: those issued before `not_before` stop working.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRevocation {
+    /// The environment.
+    pub environment_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Tokens with an `iat` before this (seconds since the epoch) are refused.
+    pub not_before: i64,
+}
+
 /// What a committed change made stop working.
 #[derive(Debug, Default)]
 pub struct Revocation {
@@ -47,6 +59,7 @@ pub struct Revocation {
     dead: Vec<DeadCredential>,
     scheduled: Vec<DeadCredential>,
     deleted_environments: Vec<EnvironmentId>,
+    users: Vec<UserRevocation>,
 }
 
 impl Revocation {
@@ -72,9 +85,17 @@ impl Revocation {
         &self.deleted_environments
     }
 
+    /// Users whose tokens issued before an instant stopped working.
+    pub fn users(&self) -> &[UserRevocation] {
+        &self.users
+    }
+
     /// Whether nothing stopped working.
     pub fn is_empty(&self) -> bool {
-        self.dead.is_empty() && self.scheduled.is_empty() && self.deleted_environments.is_empty()
+        self.dead.is_empty()
+            && self.scheduled.is_empty()
+            && self.deleted_environments.is_empty()
+            && self.users.is_empty()
     }
 }
 
@@ -118,6 +139,7 @@ pub(super) struct Pending {
     pub(super) dead: Vec<DeadCredential>,
     pub(super) scheduled: Vec<DeadCredential>,
     pub(super) deleted_environments: Vec<EnvironmentId>,
+    pub(super) users: Vec<UserRevocation>,
 }
 
 impl Store {
@@ -134,6 +156,7 @@ impl Store {
             dead: pending.dead,
             scheduled: pending.scheduled,
             deleted_environments: pending.deleted_environments,
+            users: pending.users,
         };
         if revocation.is_empty() {
             return Ok(revocation);

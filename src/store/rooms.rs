@@ -58,6 +58,48 @@ impl EnvironmentStore<'_> {
         fetch_page(&self.store.read, query, room::Column::Seq, page).await
     }
 
+    /// One page of the rooms a user token's patterns match, oldest first.
+    /// The database narrows by the patterns (exact ids, `LIKE` prefixes)
+    /// when there are few enough for one query; `keep` then decides each
+    /// row exactly (SQLite's `LIKE` ignores ASCII case). A page may hold
+    /// fewer rows than asked; its token continues where the scan stopped.
+    pub async fn list_rooms_matching(
+        &self,
+        page: &PageRequest,
+        exact: &[&str],
+        prefixes: &[&str],
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Page<room::Model>> {
+        use sea_orm::Condition;
+        use sea_orm::sea_query::{ExprTrait, LikeExpr};
+        /// Beyond this many prefixes the rows are filtered in memory only
+        /// (SQLite limits an expression's depth).
+        const MAX_SQL_PREFIXES: usize = 64;
+        let mut query = self.select::<room::Entity>();
+        let everything = prefixes.iter().any(|p| p.is_empty());
+        if !everything && prefixes.len() <= MAX_SQL_PREFIXES {
+            let mut any = Condition::any();
+            if !exact.is_empty() {
+                any = any.add(room::Column::RoomId.is_in(exact.iter().copied()));
+            }
+            for prefix in prefixes {
+                let escaped: String = prefix
+                    .chars()
+                    .flat_map(|c| match c {
+                        '%' | '_' | '\\' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect();
+                let like = LikeExpr::new(format!("{escaped}%")).escape('\\');
+                any = any.add(sea_orm::sea_query::Expr::col(room::Column::RoomId).like(like));
+            }
+            query = query.filter(any);
+        }
+        let (mut rows, next) = fetch_page(&self.store.read, query, room::Column::Seq, page).await?;
+        rows.retain(|room| keep(&room.room_id));
+        Ok((rows, next))
+    }
+
     /// Deletes a room with its threads and comments, in one transaction.
     pub async fn delete_room(&self, room_id: &ResourceId) -> Result<()> {
         let tx = self.store.write.begin().await?;

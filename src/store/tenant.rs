@@ -15,7 +15,7 @@ use sea_orm::{
 use super::Store;
 use super::entity::{
     account, admin_token, api_key, audit_event, comment, environment, room, signing_key, thread,
-    user,
+    user, user_token_revocation,
 };
 use crate::domain::ids::{AccountId, EnvironmentId};
 use crate::domain::scope::{AccountScope, EnvironmentScope};
@@ -48,6 +48,7 @@ owned!(AccountOwned::account_column {
     api_key.AccountId,
     audit_event.AccountId,
     environment.AccountId,
+    user_token_revocation.AccountId,
 });
 owned!(EnvironmentOwned::environment_column {
     api_key.EnvironmentId,
@@ -57,6 +58,7 @@ owned!(EnvironmentOwned::environment_column {
     signing_key.EnvironmentId,
     thread.EnvironmentId,
     user.EnvironmentId,
+    user_token_revocation.EnvironmentId,
 });
 
 /// One account's data.
@@ -120,6 +122,11 @@ impl EnvironmentStore<'_> {
     /// The environment's id.
     pub(super) fn id(&self) -> &EnvironmentId {
         self.scope.environment_id()
+    }
+
+    /// The environment's account.
+    pub(super) fn account_id(&self) -> &AccountId {
+        self.scope.account_id()
     }
 
     fn tenant<E: EnvironmentOwned>(&self) -> SimpleExpr {

@@ -69,6 +69,7 @@ impl EnvironmentStore<'_> {
         let delta = Delta {
             threads: 1,
             comments: 1,
+            users: self.ensure_user(&tx, author, now).await?,
             ..Delta::default()
         };
         self.count(&tx, delta).await?;
@@ -108,12 +109,14 @@ impl EnvironmentStore<'_> {
             .await
     }
 
-    /// Changes a thread's comment count by `delta`, and the environment's.
+    /// Changes a thread's comment count by `delta`, and the environment's
+    /// (with `users` new users).
     async fn count_comments(
         &self,
         db: &impl ConnectionTrait,
         thread_id: &str,
         delta: i64,
+        users: i64,
     ) -> Result<()> {
         let column = thread::Column::CommentCount;
         self.update::<thread::Entity>()
@@ -123,6 +126,7 @@ impl EnvironmentStore<'_> {
             .await?;
         let delta = Delta {
             comments: delta,
+            users,
             ..Delta::default()
         };
         self.count(db, delta).await
@@ -152,10 +156,12 @@ impl EnvironmentStore<'_> {
     ) -> Result<comment::Model> {
         let tx = self.store.write.begin().await?;
         let thread = self.thread(&tx, thread_id).await?;
+        let now = now_micros();
         let comment = self
-            .insert_comment(&tx, &thread.id, author, body, now_micros())
+            .insert_comment(&tx, &thread.id, author, body, now)
             .await?;
-        self.count_comments(&tx, &thread.id, 1).await?;
+        let users = self.ensure_user(&tx, author, now).await?;
+        self.count_comments(&tx, &thread.id, 1, users).await?;
         tx.commit().await?;
         Ok(comment)
     }
@@ -201,8 +207,23 @@ impl EnvironmentStore<'_> {
             .filter(comment::Column::Seq.eq(comment.seq))
             .exec(&tx)
             .await?;
-        self.count_comments(&tx, &comment.thread_id, -1).await?;
+        self.count_comments(&tx, &comment.thread_id, -1, 0).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl EnvironmentStore<'_> {
+    /// The room a thread is in (NOT_FOUND if there is no such thread): for
+    /// checking a user token's room permissions.
+    pub async fn room_of_thread(&self, id: &ThreadId) -> Result<String> {
+        Ok(self.thread(&self.store.read, id).await?.room_id)
+    }
+
+    /// The room a comment is in (NOT_FOUND if there is no such comment).
+    pub async fn room_of_comment(&self, id: &CommentId) -> Result<String> {
+        let comment = self.comment(&self.store.read, id).await?;
+        let thread = ThreadId::from_stored(comment.thread_id);
+        self.room_of_thread(&thread).await
     }
 }

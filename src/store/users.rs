@@ -1,6 +1,11 @@
-//! Users of an environment, upserted when a token is minted.
+//! Users of an environment: upserted when a token is minted for them, and
+//! inserted (with an empty profile) when they author a thread or comment.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter, TransactionTrait};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
 
 use super::Page;
 use super::counters::Delta;
@@ -65,6 +70,36 @@ impl EnvironmentStore<'_> {
             }
         }
         Err(Error::internal("user upsert kept conflicting"))
+    }
+
+    /// Makes sure `user_id` exists (with an empty profile if new), inside
+    /// the caller's transaction: whoever authors a thread or comment is a
+    /// user of the environment. Returns 1 if it was inserted (for the
+    /// caller's counter delta), else 0.
+    pub(super) async fn ensure_user(
+        &self,
+        db: &impl ConnectionTrait,
+        user_id: &ResourceId,
+        now: i64,
+    ) -> Result<i64> {
+        let row = user::ActiveModel {
+            environment_id: Set(self.id().as_str().to_owned()),
+            user_id: Set(user_id.as_str().to_owned()),
+            name: Set(String::new()),
+            avatar_url: Set(String::new()),
+            create_time: Set(now),
+            update_time: Set(now),
+            ..Default::default()
+        };
+        let inserted = user::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([user::Column::EnvironmentId, user::Column::UserId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        Ok(i64::from(inserted > 0))
     }
 
     async fn find_user(&self, user_id: &ResourceId) -> Result<Option<user::Model>> {

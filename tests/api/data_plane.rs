@@ -35,6 +35,7 @@ pub async fn mint(channel: &Channel, sk: &str, user: &str, ttl: i32) -> String {
                 avatar_url: String::new(),
             }),
             ttl_seconds: ttl,
+            ..Default::default()
         })
         .await
         .expect("mint user token")
@@ -80,6 +81,7 @@ async fn backend_mints_frontend_collaborates(backend: Backend) {
                 avatar_url: "https://a/img.png".into(),
             }),
             ttl_seconds: 0,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -192,8 +194,9 @@ async fn backend_mints_frontend_collaborates(backend: Backend) {
             stats.user_count,
             stats.comment_count
         ),
-        (1, 1, 1, 1),
-        "one room, one thread, alice, and alice's edited comment"
+        (1, 1, 2, 1),
+        "one room, one thread, alice and bob (who authored a comment through \
+         the backend: users are who acts), and alice's edited comment"
     );
     let browsed = admin
         .list_environment_threads(&prod.id, &room.id)
@@ -202,7 +205,8 @@ async fn backend_mints_frontend_collaborates(backend: Backend) {
     assert_eq!(browsed.threads.len(), 1);
     assert_eq!(browsed.threads[0].comment_count, 1);
     let browsed_users = admin.list_environment_users(&prod.id).await.unwrap();
-    assert_eq!(browsed_users.users.len(), 1);
+    let names: Vec<_> = browsed_users.users.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
     let browsed_rooms = admin.list_environment_rooms(&prod.id).await.unwrap();
     assert_eq!(browsed_rooms.rooms[0].id, "design:review");
 

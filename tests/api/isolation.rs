@@ -96,6 +96,11 @@ fn request(rpc: &str, t: &Target, author: &str) -> Option<Vec<u8>> {
         .encode_to_vec(),
         "AuthService/WhoAmI" => pb::WhoAmIRequest {}.encode_to_vec(),
         "AuthService/ListSigningKeys" => pb::ListSigningKeysRequest {}.encode_to_vec(),
+        // Echoes the user id it is given: not one of Production's marks.
+        "AuthService/RevokeUserTokens" => pb::RevokeUserTokensRequest {
+            user_id: "someone".into(),
+        }
+        .encode_to_vec(),
         "RoomService/CreateRoom" => pb::CreateRoomRequest {
             room_id: t.room.clone(),
             metadata: Default::default(),
@@ -156,12 +161,17 @@ fn request(rpc: &str, t: &Target, author: &str) -> Option<Vec<u8>> {
 fn expected_for_other_environment(rpc: &str, is_user: bool) -> Code {
     match rpc {
         // Backend-only RPCs: a user token is refused before any lookup.
-        "AuthService/MintUserToken" | "RoomService/DeleteRoom" | "UserService/ListUsers"
+        "AuthService/MintUserToken"
+        | "AuthService/RevokeUserTokens"
+        | "RoomService/DeleteRoom"
+        | "UserService/ListUsers"
             if is_user =>
         {
             Code::PermissionDenied
         }
         "AuthService/MintUserToken"
+        // Revokes the tokens of its own environment's user of that id.
+        | "AuthService/RevokeUserTokens"
         | "AuthService/WhoAmI"
         | "AuthService/ListSigningKeys"
         | "RoomService/ListRooms"
@@ -437,6 +447,7 @@ fn expected_for_production_user(rpc: &str) -> Option<Code> {
         "RoomService/CreateRoom" => Code::AlreadyExists,
         // Backend-only, or another user's comment.
         "AuthService/MintUserToken"
+        | "AuthService/RevokeUserTokens"
         | "RoomService/DeleteRoom"
         | "UserService/ListUsers"
         | "ThreadService/UpdateComment"

@@ -1,10 +1,10 @@
-//! `api_keys`: publishable and secret keys of environments.
+//! `api_keys`: publishable, secret and restricted keys of environments.
 
 use sea_orm::entity::prelude::*;
 
 use crate::domain::credential::CredentialKind;
 
-/// The kind of an API key, as stored (`publishable`, `secret`). Mapped to
+/// The kind of an API key, as stored (`publishable`, `secret`, `restricted`). Mapped to
 /// the credential format here and to proto in `api/convert.rs`, nowhere else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
@@ -15,6 +15,9 @@ pub enum KeyKind {
     /// `sk_…`
     #[sea_orm(string_value = "secret")]
     Secret,
+    /// `rk_…`
+    #[sea_orm(string_value = "restricted")]
+    Restricted,
 }
 
 impl KeyKind {
@@ -23,6 +26,7 @@ impl KeyKind {
         match kind {
             CredentialKind::Publishable => Some(KeyKind::Publishable),
             CredentialKind::Secret => Some(KeyKind::Secret),
+            CredentialKind::Restricted => Some(KeyKind::Restricted),
             CredentialKind::Admin => None,
         }
     }
@@ -32,6 +36,7 @@ impl KeyKind {
         match self {
             KeyKind::Publishable => CredentialKind::Publishable,
             KeyKind::Secret => CredentialKind::Secret,
+            KeyKind::Restricted => CredentialKind::Restricted,
         }
     }
 }
@@ -52,7 +57,7 @@ pub struct Model {
     /// The environment's account, denormalised so admin queries scope by
     /// account without a join.
     pub account_id: String,
-    /// `publishable` or `secret`.
+    /// `publishable`, `secret` or `restricted`.
     pub kind: KeyKind,
     /// First 12 characters of the key.
     pub prefix: String,
@@ -69,6 +74,13 @@ pub struct Model {
     pub last_use_time: Option<i64>,
     /// When the key stops working by itself, µs; `None`: never.
     pub expire_time: Option<i64>,
+    /// Restricted keys: comma-separated permissions (see
+    /// [`crate::domain::permissions::Permissions`]); `None` for the others.
+    pub permissions: Option<String>,
+    /// A name to recognise the key by.
+    pub display_name: Option<String>,
+    /// Comma-separated CIDRs the key may be used from; `None`: anywhere.
+    pub allowed_cidrs: Option<String>,
 }
 
 impl Model {

@@ -18,7 +18,7 @@ pub struct Model {
     pub environment_id: Option<String>,
     /// What happened, e.g. `key.revoked` (see [`crate::domain::audit::EventType`]).
     pub event_type: String,
-    /// Who did it: `adm_…`, or `cli` / `bootstrap` for local commands.
+    /// Who did it: `adm_…`, a key id (user-token revocations), or `cli` / `bootstrap` for local commands.
     pub actor: String,
     /// The resource acted on (`env_…`, `key_…`, `adm_…`, `sig_…`, `acct_…`).
     pub target_id: String,
@@ -28,6 +28,8 @@ pub struct Model {
     pub peer: String,
     /// When, µs.
     pub create_time: i64,
+    /// More about the event: a JSON object of strings (never a secret).
+    pub details: Option<String>,
 }
 
 /// No relations are navigated through sea-orm.

@@ -11,3 +11,4 @@ pub mod room;
 pub mod signing_key;
 pub mod thread;
 pub mod user;
+pub mod user_token_revocation;

@@ -7,6 +7,7 @@ mod m20261128_000001_core;
 mod m20261128_000002_data_plane;
 mod m20261128_000003_environment_counters;
 mod m20261129_000004_audit_and_expiry;
+mod m20261130_000005_least_privilege;
 
 /// Every migration of the schema.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_data_plane::Migration),
             Box::new(m20261128_000003_environment_counters::Migration),
             Box::new(m20261129_000004_audit_and_expiry::Migration),
+            Box::new(m20261130_000005_least_privilege::Migration),
         ]
     }
 }

@@ -345,6 +345,7 @@ impl Client {
                 environment_id: environment_id.into(),
                 kind: kind as i32,
                 expire_time,
+                ..Default::default()
             })
         )
     }

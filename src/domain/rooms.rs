@@ -1,0 +1,182 @@
+//! Room permissions carried by a user token: pattern → access.
+//!
+//! A pattern is a room id or a prefix ending in `*` (`design-*`, `*`). The
+//! most specific match wins: an exact id over any prefix, a longer prefix
+//! over a shorter one. A token without patterns opens every room.
+//!
+//! Matching is not a scan of the patterns: exact ids are one hash lookup,
+//! prefixes one hash lookup per distinct prefix length (longest first), so
+//! a 1,000-pattern token costs about what a 10-pattern one does.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::names::RESOURCE_ID_MAX;
+use crate::error::Error;
+
+/// Most patterns a token may carry.
+pub const MAX_ROOM_PATTERNS: usize = 1000;
+
+/// What a pattern grants. `Write` includes `Read`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomAccess {
+    /// Read the room, its threads and comments.
+    Read,
+    /// Also create the room, threads and comments.
+    Write,
+}
+
+impl RoomAccess {
+    /// The claim's value, `read` or `write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomAccess::Read => "read",
+            RoomAccess::Write => "write",
+        }
+    }
+}
+
+/// The `rooms` claim as carried in a token (sorted, so a token's bytes do
+/// not depend on map order).
+pub type RoomClaim = BTreeMap<String, RoomAccess>;
+
+/// Checks a request's pattern map: at most [`MAX_ROOM_PATTERNS`], each a
+/// room id (1–128 of `[A-Za-z0-9_.:@-]`) or such a prefix (possibly empty)
+/// followed by one `*`. INVALID_ARGUMENT names the bad pattern.
+pub fn check_patterns(field: &str, patterns: &RoomClaim) -> Result<(), Error> {
+    if patterns.len() > MAX_ROOM_PATTERNS {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "at most {MAX_ROOM_PATTERNS} patterns (got {})",
+                patterns.len()
+            ),
+        ));
+    }
+    for pattern in patterns.keys() {
+        let (body, wildcard) = match pattern.strip_suffix('*') {
+            Some(prefix) => (prefix, true),
+            None => (pattern.as_str(), false),
+        };
+        let ok = (wildcard || !body.is_empty())
+            && body.len() <= RESOURCE_ID_MAX
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.:@-".contains(&b));
+        if !ok {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "pattern {:?} must be a room id or a room-id prefix followed by one `*`",
+                    pattern.chars().take(140).collect::<String>()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A token's room permissions, compiled for matching.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RoomPolicy {
+    exact: HashMap<Box<str>, RoomAccess>,
+    prefixes: HashMap<Box<str>, RoomAccess>,
+    /// Distinct prefix lengths, longest first.
+    prefix_lens: Vec<usize>,
+}
+
+impl RoomPolicy {
+    /// Compiles a claim; `None` for an empty one (every room).
+    pub fn compile(claim: &RoomClaim) -> Option<Self> {
+        if claim.is_empty() {
+            return None;
+        }
+        let mut policy = RoomPolicy::default();
+        for (pattern, access) in claim {
+            match pattern.strip_suffix('*') {
+                Some(prefix) => {
+                    policy.prefixes.insert(prefix.into(), *access);
+                    policy.prefix_lens.push(prefix.len());
+                }
+                None => {
+                    policy.exact.insert(pattern.as_str().into(), *access);
+                }
+            }
+        }
+        policy.prefix_lens.sort_unstable_by(|a, b| b.cmp(a));
+        policy.prefix_lens.dedup();
+        Some(policy)
+    }
+
+    /// What the token may do in `room` (`None`: nothing).
+    pub fn access(&self, room: &str) -> Option<RoomAccess> {
+        if let Some(access) = self.exact.get(room) {
+            return Some(*access);
+        }
+        self.prefix_lens
+            .iter()
+            .filter(|len| **len <= room.len() && room.is_char_boundary(**len))
+            .find_map(|len| self.prefixes.get(&room[..*len]).copied())
+    }
+
+    /// The patterns: exact room ids, and prefixes (without their `*`).
+    pub fn patterns(&self) -> (Vec<&str>, Vec<&str>) {
+        (
+            self.exact.keys().map(|k| &**k).collect(),
+            self.prefixes.keys().map(|k| &**k).collect(),
+        )
+    }
+
+    /// Whether the token may do `needed` in `room`.
+    pub fn allows(&self, room: &str, needed: RoomAccess) -> bool {
+        self.access(room).is_some_and(|a| a >= needed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(pairs: &[(&str, RoomAccess)]) -> RoomClaim {
+        pairs.iter().map(|(p, a)| ((*p).to_owned(), *a)).collect()
+    }
+
+    #[test]
+    fn most_specific_wins() {
+        use RoomAccess::*;
+        let p = RoomPolicy::compile(&claim(&[
+            ("*", Read),
+            ("design-*", Write),
+            ("design-secret-*", Read),
+            ("design-secret-x", Write),
+        ]))
+        .unwrap();
+        assert_eq!(p.access("lobby"), Some(Read));
+        assert_eq!(p.access("design-1"), Some(Write));
+        assert_eq!(p.access("design-secret-1"), Some(Read));
+        assert_eq!(p.access("design-secret-x"), Some(Write));
+        assert_eq!(p.access(""), Some(Read));
+        let narrow = RoomPolicy::compile(&claim(&[("a", Read)])).unwrap();
+        assert_eq!(narrow.access("ab"), None);
+        assert!(!narrow.allows("a", Write));
+        assert!(RoomPolicy::compile(&RoomClaim::new()).is_none());
+    }
+
+    #[test]
+    fn patterns_are_checked() {
+        use RoomAccess::*;
+        assert!(check_patterns("p", &claim(&[("*", Read), ("a-*", Write), ("b", Read)])).is_ok());
+        for bad in ["", "a*b", "**", "a b*", "é"] {
+            assert!(
+                check_patterns("p", &claim(&[(bad, Read)])).is_err(),
+                "{bad:?}"
+            );
+        }
+        let many: RoomClaim = (0..=MAX_ROOM_PATTERNS)
+            .map(|i| (format!("r{i}"), Read))
+            .collect();
+        assert!(check_patterns("p", &many).is_err());
+    }
+}

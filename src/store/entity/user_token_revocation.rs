@@ -1,0 +1,27 @@
+//! `user_token_revocations`: per user, the instant before which its user
+//! tokens are refused (`RevokeUserTokens`).
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `user_token_revocations`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "user_token_revocations")]
+pub struct Model {
+    /// The environment (tenant).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub environment_id: String,
+    /// The user.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: String,
+    /// The environment's account.
+    pub account_id: String,
+    /// Tokens issued before this instant are refused, whole seconds since
+    /// the epoch (a token's `iat` is in seconds).
+    pub not_before: i64,
+}
+
+/// No relations are navigated through sea-orm.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,88 @@
+//! Revoking a user's tokens: a per-user "not before" instant, persisted so
+//! it survives restarts and is read by every replica.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
+
+use super::audit::{self, Subject};
+use super::entity::{environment, user_token_revocation};
+use super::revocation::{Pending, Revoked, UserRevocation};
+use super::tenant::EnvironmentStore;
+use crate::domain::audit::{Actor, EventType};
+use crate::domain::names::ResourceId;
+use crate::domain::time::now_micros;
+use crate::error::{Error, Result};
+
+impl EnvironmentStore<'_> {
+    /// Ends every token of `user_id` issued before now. Tokens carry `iat`
+    /// in whole seconds, so the line is drawn at the next whole second:
+    /// every token issued so far has an earlier `iat`, and the minting
+    /// path never issues this user a token with an earlier `iat` again
+    /// (see `crate::auth::tokens`). NOT_FOUND if the environment was
+    /// deleted. Audited as `user_tokens.revoked`.
+    pub async fn revoke_user_tokens(
+        &self,
+        user_id: &ResourceId,
+        actor: &Actor,
+    ) -> Result<Revoked<UserRevocation>> {
+        let not_before = now_micros() / 1_000_000 + 1;
+        let tx = self.store.write.begin().await?;
+        // Serialized with a concurrent DeleteEnvironment, which locks the
+        // row first: either this lands before it (and is deleted with the
+        // environment) or finds nothing.
+        self.select::<environment::Entity>()
+            .lock_exclusive()
+            .one(&tx)
+            .await?
+            .ok_or(Error::NotFound("environment"))?;
+        let row = user_token_revocation::ActiveModel {
+            environment_id: Set(self.id().as_str().to_owned()),
+            user_id: Set(user_id.as_str().to_owned()),
+            account_id: Set(self.account_id().as_str().to_owned()),
+            not_before: Set(not_before),
+        };
+        user_token_revocation::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([
+                    user_token_revocation::Column::EnvironmentId,
+                    user_token_revocation::Column::UserId,
+                ])
+                .update_column(user_token_revocation::Column::NotBefore)
+                .to_owned(),
+            )
+            .exec_without_returning(&tx)
+            .await?;
+        let subject = Subject::environment(
+            self.account_id().as_str(),
+            self.id().as_str(),
+            user_id.as_str(),
+        );
+        let details = [("not_before", not_before.to_string())];
+        audit::record_with(&tx, actor, EventType::UserTokensRevoked, subject, &details).await?;
+        let revoked = UserRevocation {
+            environment_id: self.id().as_str().to_owned(),
+            user_id: user_id.as_str().to_owned(),
+            not_before,
+        };
+        let pending = Pending {
+            users: vec![revoked.clone()],
+            ..Pending::default()
+        };
+        let revocation = self.store.announce(&tx, pending).await?;
+        tx.commit().await?;
+        Ok(Revoked::new(revoked, revocation))
+    }
+
+    /// The instant (seconds) before which `user_id`'s tokens are refused;
+    /// `None` if they were never revoked.
+    pub async fn user_tokens_not_before(&self, user_id: &str) -> Result<Option<i64>> {
+        Ok(self
+            .select::<user_token_revocation::Entity>()
+            .filter(user_token_revocation::Column::UserId.eq(user_id))
+            .one(&self.store.read)
+            .await?
+            .map(|row| row.not_before))
+    }
+}
