@@ -350,6 +350,45 @@ impl Client {
         )
     }
 
+    /// CreateKey with every field the caller's.
+    pub async fn create_key_with(
+        &self,
+        request: pb::CreateKeyRequest,
+    ) -> Result<pb::CreateKeyResponse, Status> {
+        call!(self, environments_client.create_key(request))
+    }
+
+    /// A restricted key (`rk_…`) with `permissions`, usable from anywhere.
+    pub async fn create_restricted_key(
+        &self,
+        environment_id: impl Into<String>,
+        permissions: &[&str],
+    ) -> Result<pb::CreateKeyResponse, Status> {
+        self.create_key_with(pb::CreateKeyRequest {
+            environment_id: environment_id.into(),
+            kind: pb::ApiKeyKind::Restricted as i32,
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn revoke_environment_user_tokens(
+        &self,
+        environment_id: impl Into<String>,
+        user_id: impl Into<String>,
+    ) -> Result<pb::UserTokenRevocation, Status> {
+        call!(
+            self,
+            environments_client.revoke_environment_user_tokens(
+                pb::RevokeEnvironmentUserTokensRequest {
+                    environment_id: environment_id.into(),
+                    user_id: user_id.into(),
+                }
+            )
+        )
+    }
+
     pub async fn environment_stats(
         &self,
         environment_id: impl Into<String>,
@@ -438,6 +477,35 @@ impl Client {
         request: pb::MintUserTokenRequest,
     ) -> Result<pb::MintUserTokenResponse, Status> {
         call!(self, auth_client.mint_user_token(request))
+    }
+
+    /// A token for `user_id` carrying room permissions (pattern → access).
+    pub async fn mint_with_rooms(
+        &self,
+        user_id: impl Into<String>,
+        rooms: &[(&str, pb::RoomAccess)],
+    ) -> Result<pb::MintUserTokenResponse, Status> {
+        self.mint(pb::MintUserTokenRequest {
+            user_id: user_id.into(),
+            room_permissions: rooms
+                .iter()
+                .map(|(pattern, access)| ((*pattern).to_owned(), *access as i32))
+                .collect(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn revoke_user_tokens(
+        &self,
+        user_id: impl Into<String>,
+    ) -> Result<pb::UserTokenRevocation, Status> {
+        call!(
+            self,
+            auth_client.revoke_user_tokens(pb::RevokeUserTokensRequest {
+                user_id: user_id.into(),
+            })
+        )
     }
 
     pub async fn whoami(&self) -> Result<pb::WhoAmIResponse, Status> {
