@@ -61,7 +61,7 @@ impl Decoder for Raw {
 }
 
 /// Every RPC of `SERVICES`, as `Service/Method`, from the descriptor set.
-fn served_rpcs() -> Vec<String> {
+pub(crate) fn served_rpcs() -> Vec<String> {
     let fds = prost_types::FileDescriptorSet::decode(pulse::pb::FILE_DESCRIPTOR_SET).unwrap();
     let mut rpcs = Vec::new();
     for file in fds.file.iter().filter(|f| f.package() == "pulse.v1") {
@@ -76,18 +76,18 @@ fn served_rpcs() -> Vec<String> {
 }
 
 /// Production's resources that attackers aim at.
-struct Target {
-    env: Env,
-    room: String,
-    thread: String,
-    comment: String,
-    user: String,
-    kid: String,
+pub(crate) struct Target {
+    pub env: Env,
+    pub room: String,
+    pub thread: String,
+    pub comment: String,
+    pub user: String,
+    pub kid: String,
 }
 
 /// The request each RPC gets, aimed at Production's resources. `None` for
 /// an RPC missing here (the test then fails).
-fn request(rpc: &str, t: &Target, author: &str) -> Option<Vec<u8>> {
+pub(crate) fn request(rpc: &str, t: &Target, author: &str) -> Option<Vec<u8>> {
     Some(match rpc {
         "AuthService/MintUserToken" => pb::MintUserTokenRequest {
             user_id: t.user.clone(),
@@ -217,7 +217,7 @@ fn decode_part(token: &str, i: usize) -> serde_json::Value {
     .unwrap()
 }
 
-async fn call(
+pub(crate) async fn call(
     channel: &Channel,
     rpc: &str,
     body: Vec<u8>,
