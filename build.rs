@@ -10,6 +10,9 @@
 //! requires with `option (pulse.v1.access) = …;` (see
 //! `proto/pulse/v1/access.proto`). The build fails on an RPC without one,
 //! so a new RPC cannot go unguarded; the auth layer enforces the table.
+//! Likewise every RPC that environment credentials may call must declare
+//! what a restricted key needs, `option (pulse.v1.permission) = …;`
+//! (`permission_of`, `PERMISSIONS`).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -28,8 +28,14 @@ use super::context::Caller;
 use super::index::Resolved;
 use crate::cache::Cache;
 
-/// Decisions kept (each holds its headers: well under a kilobyte).
+/// Decisions kept whose headers are ordinary (under [`LARGE_HEADERS`]).
 const CAPACITY: usize = 100_000;
+/// Headers at least this long (user tokens with many room patterns, up to
+/// 64 KiB) are kept in their own, smaller cache, so memory stays bounded
+/// by bytes as well as by entries (≤ 4,096 × 64 KiB + compiled patterns).
+const LARGE_HEADERS: usize = 4096;
+/// Decisions kept with large headers.
+const LARGE_CAPACITY: usize = 4096;
 /// Longest a decision is kept, whatever its deadline.
 const TTL: Duration = Duration::from_secs(300);
 
@@ -73,12 +79,14 @@ pub(super) struct Decision {
 /// Recent decisions.
 pub(super) struct Decisions {
     cache: Cache<Headers, Arc<Decision>>,
+    large: Cache<Headers, Arc<Decision>>,
 }
 
 impl std::fmt::Debug for Decisions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Decisions")
             .field("len", &self.cache.len())
+            .field("large", &self.large.len())
             .finish()
     }
 }
@@ -87,6 +95,16 @@ impl Decisions {
     pub(super) fn new() -> Self {
         Self {
             cache: Cache::with_ttl(CAPACITY, TTL),
+            large: Cache::with_ttl(LARGE_CAPACITY, TTL),
+        }
+    }
+
+    fn cache_for(&self, headers: &Borrowed<'_>) -> &Cache<Headers, Arc<Decision>> {
+        let len = headers.0.map_or(0, <[u8]>::len) + headers.1.map_or(0, <[u8]>::len);
+        if len >= LARGE_HEADERS {
+            &self.large
+        } else {
+            &self.cache
         }
     }
 
@@ -98,7 +116,7 @@ impl Decisions {
         generation: u64,
         now: i64,
     ) -> Option<Arc<Decision>> {
-        let decision = self.cache.get(headers)?;
+        let decision = self.cache_for(headers).get(headers)?;
         (decision.generation == generation && decision.until.is_none_or(|t| t > now))
             .then_some(decision)
     }
@@ -106,7 +124,7 @@ impl Decisions {
     /// Remembers a successful decision for these headers.
     pub(super) fn insert(&self, headers: &Borrowed<'_>, decision: Decision) {
         let key = Headers(headers.0.map(Into::into), headers.1.map(Into::into));
-        self.cache.insert(key, Arc::new(decision));
+        self.cache_for(headers).insert(key, Arc::new(decision));
     }
 }
 

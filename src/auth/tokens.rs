@@ -37,6 +37,11 @@ pub const ISSUER: &str = "pulse";
 pub const MAX_TOKEN_LEN: usize = 64 * 1024;
 /// Verified tokens kept in memory (~300 bytes each without room patterns).
 const VERIFIED_CAPACITY: usize = 500_000;
+/// Tokens at least this long (many room patterns) are kept apart, in a
+/// cache of [`LARGE_VERIFIED_CAPACITY`], so memory is bounded in bytes too.
+const LARGE_TOKEN: usize = 4096;
+/// Verified large tokens kept (≤ 4,096 × (64 KiB + compiled patterns)).
+const LARGE_VERIFIED_CAPACITY: usize = 4096;
 /// Clock skew tolerated on `iat`.
 const IAT_SKEW_SECS: i64 = 60;
 
@@ -127,6 +132,8 @@ pub struct TokenService {
     /// frontend session. Revocation stays immediate: the minting key's
     /// state is checked on every request by the caller, cached or not.
     verified: Cache<CredentialHash, Arc<Verified>>,
+    /// The same for tokens of [`LARGE_TOKEN`] bytes or more.
+    verified_large: Cache<CredentialHash, Arc<Verified>>,
 }
 
 fn aad(kid: &str, environment_id: &str) -> String {
@@ -141,6 +148,7 @@ impl TokenService {
             master,
             signers: Cache::new(100_000),
             verified: Cache::new(VERIFIED_CAPACITY),
+            verified_large: Cache::new(LARGE_VERIFIED_CAPACITY),
         }
     }
 
@@ -254,7 +262,12 @@ impl TokenService {
         }
         let environment_id = scope.environment_id().as_str();
         let digest = crate::domain::credential::hash(token);
-        if let Some(verified) = self.verified.get(&digest) {
+        let cache = if token.len() >= LARGE_TOKEN {
+            &self.verified_large
+        } else {
+            &self.verified
+        };
+        if let Some(verified) = cache.get(&digest) {
             // Same bytes, same signature: only the time and the
             // environment can make it invalid now.
             if verified.claims.env == environment_id && verified.claims.exp > now {
@@ -268,7 +281,7 @@ impl TokenService {
         // Kept until the token expires: a hit still checks `exp`.
         let left =
             std::time::Duration::from_secs(verified.claims.exp.saturating_sub(now).max(1) as u64);
-        self.verified.insert_for(digest, verified.clone(), left);
+        cache.insert_for(digest, verified.clone(), left);
         Ok(verified)
     }
 

@@ -61,14 +61,19 @@ pub fn parse_display_name(field: &str, value: &str) -> Result<DisplayName, Error
     Ok(DisplayName(trimmed.to_owned()))
 }
 
+/// Whether `value` is at most 128 characters of `[A-Za-z0-9_.:@-]` (an id,
+/// or an id prefix when empty is allowed by the caller).
+pub fn is_id_text(value: &str) -> bool {
+    value.len() <= RESOURCE_ID_MAX
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:@-".contains(&b))
+}
+
 /// Checks a customer-chosen id (room or user): 1–128 characters of
 /// `[A-Za-z0-9_.:@-]`.
 pub fn parse_resource_id(field: &str, value: &str) -> Result<ResourceId, Error> {
-    let ok = !value.is_empty()
-        && value.len() <= RESOURCE_ID_MAX
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:@-".contains(&b));
+    let ok = !value.is_empty() && is_id_text(value);
     if !ok {
         return Err(Error::invalid(
             field,

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::names::RESOURCE_ID_MAX;
+use crate::domain::names::is_id_text;
 use crate::error::Error;
 
 /// Most patterns a token may carry.
@@ -60,12 +60,7 @@ pub fn check_patterns(field: &str, patterns: &RoomClaim) -> Result<(), Error> {
             Some(prefix) => (prefix, true),
             None => (pattern.as_str(), false),
         };
-        let ok = (wildcard || !body.is_empty())
-            && body.len() <= RESOURCE_ID_MAX
-            && body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.:@-".contains(&b));
-        if !ok {
+        if !(wildcard || !body.is_empty()) || !is_id_text(body) {
             return Err(Error::invalid(
                 field,
                 format!(
