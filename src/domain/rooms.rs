@@ -60,7 +60,7 @@ pub fn check_patterns(field: &str, patterns: &RoomClaim) -> Result<(), Error> {
             Some(prefix) => (prefix, true),
             None => (pattern.as_str(), false),
         };
-        if !(wildcard || !body.is_empty()) || !is_id_text(body) {
+        if (body.is_empty() && !wildcard) || !is_id_text(body) {
             return Err(Error::invalid(
                 field,
                 format!(
