@@ -12,7 +12,8 @@
 //! - [`pb`]: code generated from `proto/pulse/v1` and the descriptor set
 //!   served by reflection.
 //! - [`domain`]: types and rules without I/O: typed ids, names, the
-//!   credential format, tenant scopes, page tokens, secrets.
+//!   credential format, tenant scopes, page tokens, secrets, restricted-key
+//!   permissions, room patterns, allowed networks.
 //! - [`cache`]: the one cache type (quick_cache with deadlines).
 //! - [`config`]: the one settings struct (flags and `PULSE_*` variables).
 //! - [`store`]: sea-orm entities, migrations, the tenant handles

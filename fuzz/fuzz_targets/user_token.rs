@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
 use pulse::auth::tokens::{Claims, ISSUER, verify_with_key};
+use pulse::domain::rooms::RoomAccess;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
 const KID: &str = "sig_fuzz";
@@ -32,6 +33,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         iat: NOW,
         exp: NOW + 3600,
         jti: "jti".into(),
+        rooms: [("design-*".to_owned(), RoomAccess::Write)].into(),
     };
     let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("json"));
     token.push('.');
