@@ -241,7 +241,7 @@ fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 Mint {
                     key_id: "key_x",
                     user_id: "alice",
-                    iat: now,
+                    issued: now * 1_000_000,
                     ttl: 3600,
                     rooms: Default::default(),
                 },

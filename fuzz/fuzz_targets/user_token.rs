@@ -31,6 +31,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         env: ENV.into(),
         key_id: "key_fuzz".into(),
         iat: NOW,
+        iat_us: NOW * 1_000_000,
         exp: NOW + 3600,
         jti: "jti".into(),
         rooms: [("design-*".to_owned(), RoomAccess::Write)].into(),

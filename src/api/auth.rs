@@ -121,19 +121,19 @@ impl AuthService for AuthApi {
         // After a revocation of this user's tokens, `iat` is never before
         // its line (which may be up to a second ahead of now): tokens minted
         // after `RevokeUserTokens` returned always work.
-        let now = now_micros() / 1_000_000;
+        let now = now_micros();
         let not_before = self
             .state
             .index
             .user_not_before(&caller.scope, user_id.as_str())
             .await?;
-        let iat = not_before.map_or(now, |nb| nb.max(now));
+        let issued = not_before.map_or(now, |nb| nb.max(now));
         let token = self.state.tokens.mint(
             &signer,
             Mint {
                 key_id: caller.key_id.as_str(),
                 user_id: user_id.as_str(),
-                iat,
+                issued,
                 ttl,
                 rooms,
             },
@@ -141,7 +141,7 @@ impl AuthService for AuthApi {
         Ok(Response::new(pb::MintUserTokenResponse {
             token: token.into_exposed(),
             expire_time: Some(prost_types::Timestamp {
-                seconds: iat + ttl,
+                seconds: issued / 1_000_000 + ttl,
                 nanos: 0,
             }),
         }))

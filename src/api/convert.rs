@@ -147,10 +147,7 @@ pub fn audit_event(m: audit_event::Model) -> pb::AuditEvent {
 pub fn user_token_revocation(r: UserRevocation) -> pb::UserTokenRevocation {
     pb::UserTokenRevocation {
         user_id: r.user_id,
-        not_before: Some(prost_types::Timestamp {
-            seconds: r.not_before,
-            nanos: 0,
-        }),
+        not_before: Some(to_timestamp(r.not_before)),
     }
 }
 

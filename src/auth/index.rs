@@ -100,7 +100,7 @@ pub struct KeyIndex {
     dead: Cache<Box<str>, ()>,
     /// key id → its environment and end, for the minting keys of user tokens.
     by_id: Cache<String, Option<KeyState>>,
-    /// `environment\0user` → before when (seconds) the user's tokens are
+    /// `environment\0user` → before when (µs) the user's tokens are
     /// refused (`None`: never revoked). Set directly by revocations, here
     /// and (through the cluster) on every replica.
     not_before: Cache<String, Option<i64>>,

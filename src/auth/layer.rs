@@ -507,7 +507,7 @@ async fn authenticate_frontend(
                 .ok_or(Error::Unauthenticated)?;
             // The user's tokens issued before a revocation are dead.
             let not_before = auth.index.user_not_before(&scope, &claims.sub).await?;
-            if not_before.is_some_and(|nb| claims.iat < nb) {
+            if not_before.is_some_and(|nb| claims.issued_micros() < nb) {
                 return Err(Error::Unauthenticated);
             }
             until = earliest(until, minting_until);

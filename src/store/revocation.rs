@@ -48,7 +48,7 @@ pub struct UserRevocation {
     pub environment_id: String,
     /// The user.
     pub user_id: String,
-    /// Tokens with an `iat` before this (seconds since the epoch) are refused.
+    /// Tokens issued before this instant (µs since the epoch) are refused.
     pub not_before: i64,
 }
 

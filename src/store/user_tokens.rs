@@ -16,18 +16,18 @@ use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 
 impl EnvironmentStore<'_> {
-    /// Ends every token of `user_id` issued before now. Tokens carry `iat`
-    /// in whole seconds, so the line is drawn at the next whole second:
-    /// every token issued so far has an earlier `iat`, and the minting
-    /// path never issues this user a token with an earlier `iat` again
-    /// (see `crate::auth::tokens`). NOT_FOUND if the environment was
-    /// deleted. Audited as `user_tokens.revoked`.
+    /// Ends every token of `user_id` issued before now: the line is drawn
+    /// at this instant (µs), and always after the user's previous line, so
+    /// a token issued between two revocations — even within one second, or
+    /// on a replica whose clock is behind — is before the second one. The
+    /// minting path never issues this user a token before the line (see
+    /// `crate::auth::tokens::Claims::issued_micros`). NOT_FOUND if the
+    /// environment was deleted. Audited as `user_tokens.revoked`.
     pub async fn revoke_user_tokens(
         &self,
         user_id: &ResourceId,
         actor: &Actor,
     ) -> Result<Revoked<UserRevocation>> {
-        let not_before = now_micros() / 1_000_000 + 1;
         let tx = self.store.write.begin().await?;
         // Serialized with a concurrent DeleteEnvironment, which locks the
         // row first: either this lands before it (and is deleted with the
@@ -37,6 +37,13 @@ impl EnvironmentStore<'_> {
             .one(&tx)
             .await?
             .ok_or(Error::NotFound("environment"))?;
+        let previous = self
+            .select::<user_token_revocation::Entity>()
+            .filter(user_token_revocation::Column::UserId.eq(user_id.as_str()))
+            .one(&tx)
+            .await?
+            .map(|row| row.not_before);
+        let not_before = previous.map_or(now_micros(), |p| now_micros().max(p + 1));
         let row = user_token_revocation::ActiveModel {
             environment_id: Set(self.id().as_str().to_owned()),
             user_id: Set(user_id.as_str().to_owned()),

@@ -222,6 +222,26 @@ async fn revoking_a_users_tokens(backend: Backend) {
         .whoami()
         .await
         .unwrap();
+    // Revoked again at once (well within the same second): the token
+    // minted in between is before the second line.
+    server.revoke_user_tokens("alice").await.unwrap();
+    assert_code(
+        app.as_frontend(&prod.pk, Some(&new)).whoami().await,
+        Code::Unauthenticated,
+    );
+    for _ in 0..5 {
+        let between = server.mint_user_token("alice").await.unwrap().token;
+        server.revoke_user_tokens("alice").await.unwrap();
+        assert_code(
+            app.as_frontend(&prod.pk, Some(&between)).whoami().await,
+            Code::Unauthenticated,
+        );
+    }
+    let new = server.mint_user_token("alice").await.unwrap().token;
+    app.as_frontend(&prod.pk, Some(&new))
+        .whoami()
+        .await
+        .unwrap();
 
     // The admin twin, for bob; an rk_ needs tokens.write.
     let admin = app.as_admin();
@@ -269,9 +289,10 @@ async fn revoking_a_users_tokens(backend: Backend) {
         .iter()
         .map(|e| (e.target_id.as_str(), e.actor.as_str()))
         .collect();
-    assert_eq!(targets.len(), 2, "{events:?}");
+    assert_eq!(targets.len(), 8, "{events:?}");
     assert_eq!(targets[0], ("alice", prod.sk_id.as_str()));
-    assert!(targets[1].1.starts_with("adm_"), "{targets:?}");
+    assert_eq!(targets[7].0, "bob");
+    assert!(targets[7].1.starts_with("adm_"), "{targets:?}");
 
     // Persisted: a restart still refuses the old token, accepts the new.
     let app = app.restart().await;

@@ -15,8 +15,7 @@ pub struct Model {
     pub user_id: String,
     /// The environment's account.
     pub account_id: String,
-    /// Tokens issued before this instant are refused, whole seconds since
-    /// the epoch (a token's `iat` is in seconds).
+    /// Tokens issued before this instant (µs since the epoch) are refused.
     pub not_before: i64,
 }
 
