@@ -1,5 +1,5 @@
 //! The `pulse` command line: `serve`, `migrate`, `account create`, and the
-//! ops commands `env`, `keys`, `stats` (see [`crate::ops`]).
+//! ops commands `env`, `keys`, `users`, `stats` (see [`crate::ops`]).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -49,6 +49,13 @@ pub enum Command {
         connection: ops::Connection,
         #[command(subcommand)]
         command: ops::KeysCommand,
+    },
+    /// Act on an environment's users on a running server.
+    Users {
+        #[command(flatten)]
+        connection: ops::Connection,
+        #[command(subcommand)]
+        command: ops::UsersCommand,
     },
     /// Show an environment's counts of rooms, threads, users and comments.
     Stats {
@@ -110,6 +117,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             connection,
             command,
         } => ops::keys(connection, command).await,
+        Command::Users {
+            connection,
+            command,
+        } => ops::users(connection, command).await,
         Command::Stats {
             connection,
             environment_id,

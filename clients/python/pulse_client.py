@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -29,6 +30,8 @@ from pulse.v1 import (  # noqa: E402  (generated, found through sys.path)
     environment_pb2_grpc,
     room_pb2,
     room_pb2_grpc,
+    thread_pb2,
+    thread_pb2_grpc,
 )
 
 __all__ = [
@@ -39,7 +42,11 @@ __all__ = [
     "auth_pb2",
     "environment_pb2",
     "room_pb2",
+    "thread_pb2",
 ]
+
+# `room_permissions` values: "read" / "write" (as in the token's `rooms` claim).
+_ROOM_ACCESS = {"read": auth_pb2.ROOM_ACCESS_READ, "write": auth_pb2.ROOM_ACCESS_WRITE}
 
 
 @dataclass
@@ -88,10 +95,43 @@ class Admin(_Caller):
             environment_pb2.RotateKeysRequest(environment_id=environment_id), metadata=self.metadata
         )
 
+    def create_restricted_key(
+        self,
+        environment_id: str,
+        permissions: Iterable[str],
+        display_name: str | None = None,
+        allowed_cidrs: Iterable[str] | None = None,
+    ) -> environment_pb2.CreateKeyResponse:
+        """A restricted key (``rk_…``, in ``secret_key``, shown once) allowed
+        only ``permissions`` (``"comments.read"``, ``"tokens.write"``, …),
+        optionally usable only from ``allowed_cidrs``."""
+        return self.environments.CreateKey(
+            environment_pb2.CreateKeyRequest(
+                environment_id=environment_id,
+                kind=environment_pb2.API_KEY_KIND_RESTRICTED,
+                permissions=list(permissions),
+                display_name=display_name or "",
+                allowed_cidrs=list(allowed_cidrs or ()),
+            ),
+            metadata=self.metadata,
+        )
+
+    def revoke_environment_user_tokens(
+        self, environment_id: str, user_id: str
+    ) -> environment_pb2.UserTokenRevocation:
+        """Ends every token of ``user_id`` minted before this call."""
+        return self.environments.RevokeEnvironmentUserTokens(
+            environment_pb2.RevokeEnvironmentUserTokensRequest(
+                environment_id=environment_id, user_id=user_id
+            ),
+            metadata=self.metadata,
+        )
+
 
 @dataclass
 class Backend(_Caller):
-    """A customer's backend with its secret key (``sk_…``)."""
+    """A customer's backend with its secret key (``sk_…``) or a restricted
+    key (``rk_…``, allowed only its permissions)."""
 
     secret_key: str = ""
 
@@ -99,11 +139,43 @@ class Backend(_Caller):
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.secret_key}"),)
 
-    def mint_user_token(self, user_id: str, name: str = "") -> auth_pb2.MintUserTokenResponse:
+    @property
+    def rooms(self) -> room_pb2_grpc.RoomServiceStub:
+        return room_pb2_grpc.RoomServiceStub(self.channel)
+
+    @property
+    def threads(self) -> thread_pb2_grpc.ThreadServiceStub:
+        return thread_pb2_grpc.ThreadServiceStub(self.channel)
+
+    def mint_user_token(
+        self,
+        user_id: str,
+        name: str = "",
+        room_permissions: Mapping[str, str] | None = None,
+    ) -> auth_pb2.MintUserTokenResponse:
+        """A token for ``user_id``. ``room_permissions`` maps a room id or a
+        prefix ending in ``*`` to ``"read"`` or ``"write"``; None: every
+        room, read and write."""
+        rooms = {}
+        for pattern, access in (room_permissions or {}).items():
+            if access not in _ROOM_ACCESS:
+                raise ValueError(f"room access must be 'read' or 'write', not {access!r}")
+            rooms[pattern] = _ROOM_ACCESS[access]
         stub = auth_pb2_grpc.AuthServiceStub(self.channel)
         return stub.MintUserToken(
-            auth_pb2.MintUserTokenRequest(user_id=user_id, user_info=auth_pb2.UserInfo(name=name)),
+            auth_pb2.MintUserTokenRequest(
+                user_id=user_id,
+                user_info=auth_pb2.UserInfo(name=name),
+                room_permissions=rooms,
+            ),
             metadata=self.metadata,
+        )
+
+    def revoke_user_tokens(self, user_id: str) -> environment_pb2.UserTokenRevocation:
+        """Ends every token of ``user_id`` minted before this call (``sk_``,
+        or ``rk_`` with ``tokens.write``)."""
+        return auth_pb2_grpc.AuthServiceStub(self.channel).RevokeUserTokens(
+            auth_pb2.RevokeUserTokensRequest(user_id=user_id), metadata=self.metadata
         )
 
     def who_am_i(self) -> auth_pb2.WhoAmIResponse:
@@ -129,6 +201,10 @@ class Frontend(_Caller):
     @property
     def rooms(self) -> room_pb2_grpc.RoomServiceStub:
         return room_pb2_grpc.RoomServiceStub(self.channel)
+
+    @property
+    def threads(self) -> thread_pb2_grpc.ThreadServiceStub:
+        return thread_pb2_grpc.ThreadServiceStub(self.channel)
 
     def who_am_i(self) -> auth_pb2.WhoAmIResponse:
         return auth_pb2_grpc.AuthServiceStub(self.channel).WhoAmI(

@@ -2,7 +2,9 @@
 
 Starts the server binary on a free port with a fresh SQLite file, then:
 create an environment (admin), mint a user token (backend), call as the
-frontend, rotate, and check the old secret key and the token died.
+frontend, rotate, and check the old secret key and the token died; then
+least privilege: a read-only restricted key (`rk_`) refused a write, a
+token for one room refused another, and a user's tokens revoked.
 
     ./generate.sh && PULSE_BIN=../../target/debug/pulse python3 test_client.py
 """
@@ -19,7 +21,15 @@ import unittest
 
 import grpc
 
-from pulse_client import Admin, Backend, Frontend, audit_pb2, environment_pb2, room_pb2
+from pulse_client import (
+    Admin,
+    Backend,
+    Frontend,
+    audit_pb2,
+    environment_pb2,
+    room_pb2,
+    thread_pb2,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PULSE_BIN = os.environ.get("PULSE_BIN", os.path.join(HERE, "..", "..", "target", "debug", "pulse"))
@@ -93,6 +103,98 @@ class PulseClientTest(unittest.TestCase):
             metadata=admin.metadata,
         ).events
         self.assertEqual(len(events), 1)
+
+    def assert_fails(self, code: grpc.StatusCode, call, *args, **kwargs) -> grpc.RpcError:
+        with self.assertRaises(grpc.RpcError) as failure:
+            call(*args, **kwargs)
+        self.assertEqual(failure.exception.code(), code, failure.exception.details())
+        return failure.exception
+
+    def test_least_privilege(self) -> None:
+        admin = Admin(self.addr, admin_token=self.admin_token)
+        created = admin.create_environment("Least privilege")
+        env_id = created.environment.id
+        pk = created.publishable_key.value
+        backend = Backend(self.addr, secret_key=created.secret_key)
+        for room_id in ("design-review", "finance"):
+            backend.rooms.CreateRoom(room_pb2.CreateRoomRequest(room_id=room_id),
+                                     metadata=backend.metadata)
+        backend.threads.CreateThread(
+            thread_pb2.CreateThreadRequest(room_id="design-review", body="Ship it?", user_id="alice"),
+            metadata=backend.metadata,
+        )
+
+        # A read-only key for an analytics job, usable from loopback only.
+        made = admin.create_restricted_key(env_id, ["comments.read"], display_name="analytics job",
+                                           allowed_cidrs=["127.0.0.0/8", "::1/128"])
+        self.assertTrue(made.secret_key.startswith("rk_"))
+        self.assertEqual(made.key.kind, environment_pb2.API_KEY_KIND_RESTRICTED)
+        self.assertEqual(list(made.key.permissions), ["comments.read"])
+        self.assertEqual(made.key.display_name, "analytics job")
+        self.assertEqual(list(made.key.allowed_cidrs), ["127.0.0.0/8", "::1/128"])
+        analytics = Backend(self.addr, secret_key=made.secret_key)
+        me = analytics.who_am_i()
+        self.assertEqual((me.environment_id, me.kind, list(me.permissions)),
+                         (env_id, environment_pb2.API_KEY_KIND_RESTRICTED, ["comments.read"]))
+        threads = analytics.threads.ListThreads(
+            thread_pb2.ListThreadsRequest(room_id="design-review"), metadata=analytics.metadata
+        ).threads
+        self.assertEqual(len(threads), 1)
+        # Writing is not among its permissions; nor is minting or revoking.
+        denied = self.assert_fails(
+            grpc.StatusCode.PERMISSION_DENIED, analytics.threads.CreateThread,
+            thread_pb2.CreateThreadRequest(room_id="design-review", body="hi", user_id="alice"),
+            metadata=analytics.metadata,
+        )
+        self.assertIn("requires comments.write", denied.details())
+        self.assert_fails(grpc.StatusCode.PERMISSION_DENIED, analytics.mint_user_token, "alice")
+        self.assert_fails(grpc.StatusCode.PERMISSION_DENIED, analytics.revoke_user_tokens, "alice")
+        # Unknown permissions are refused.
+        self.assert_fails(grpc.StatusCode.INVALID_ARGUMENT, admin.create_restricted_key,
+                          env_id, ["comments.delete"])
+
+        # A token for one room: it writes there and cannot read another room.
+        token = backend.mint_user_token("alice", room_permissions={"design-review": "write"}).token
+        alice = Frontend(self.addr, publishable_key=pk, user_token=token)
+        alice.threads.CreateThread(thread_pb2.CreateThreadRequest(room_id="design-review", body="Yes"),
+                                   metadata=alice.metadata)
+        self.assert_fails(grpc.StatusCode.PERMISSION_DENIED, alice.threads.ListThreads,
+                          thread_pb2.ListThreadsRequest(room_id="finance"), metadata=alice.metadata)
+        rooms = alice.rooms.ListRooms(room_pb2.ListRoomsRequest(), metadata=alice.metadata).rooms
+        self.assertEqual([r.id for r in rooms], ["design-review"])
+        # Read-only on a prefix: reading works, writing does not.
+        reader = Frontend(self.addr, publishable_key=pk, user_token=backend.mint_user_token(
+            "carol", room_permissions={"design-*": "read"}).token)
+        reader.threads.ListThreads(thread_pb2.ListThreadsRequest(room_id="design-review"),
+                                   metadata=reader.metadata)
+        self.assert_fails(grpc.StatusCode.PERMISSION_DENIED, reader.threads.CreateThread,
+                          thread_pb2.CreateThreadRequest(room_id="design-review", body="no"),
+                          metadata=reader.metadata)
+        with self.assertRaises(ValueError):
+            backend.mint_user_token("alice", room_permissions={"design-review": "admin"})
+
+        # The admin revokes alice's tokens: the old one is refused, a new one works.
+        revocation = admin.revoke_environment_user_tokens(env_id, "alice")
+        self.assertEqual(revocation.user_id, "alice")
+        self.assertTrue(revocation.HasField("not_before"))
+        self.assert_fails(grpc.StatusCode.UNAUTHENTICATED, alice.who_am_i)
+        fresh = Frontend(self.addr, publishable_key=pk,
+                         user_token=backend.mint_user_token("alice").token)
+        self.assertEqual(fresh.who_am_i().user_id, "alice")
+
+        # A backend revokes a user's tokens itself: with its sk_, or an rk_
+        # allowed tokens.write.
+        minter = Backend(self.addr, secret_key=admin.create_restricted_key(
+            env_id, ["tokens.write"], display_name="token service").secret_key)
+        for revoker, user in ((backend, "bob"), (minter, "dave")):
+            old = Frontend(self.addr, publishable_key=pk,
+                           user_token=minter.mint_user_token(user).token)
+            self.assertEqual(old.who_am_i().user_id, user)
+            self.assertEqual(revoker.revoke_user_tokens(user).user_id, user)
+            self.assert_fails(grpc.StatusCode.UNAUTHENTICATED, old.who_am_i)
+            new = Frontend(self.addr, publishable_key=pk,
+                           user_token=minter.mint_user_token(user).token)
+            self.assertEqual(new.who_am_i().user_id, user)
 
     def test_errors_carry_codes(self) -> None:
         admin = Admin(self.addr, admin_token="ak_not_a_token")

@@ -3,7 +3,9 @@
 //! `pulse serve` replicas on one PostgreSQL database, reached through
 //! connections of their own; an environment created through the first
 //! replica; rotations through any replica; WhoAmI probes of each replica
-//! with a secret key.
+//! with a secret key; user tokens minted, revoked (`RevokeUserTokens` with
+//! a secret key, `RevokeEnvironmentUserTokens` with the admin token) and
+//! probed (publishable key + user token) through any replica.
 //!
 //! Starting the processes stays with each caller (the example runs the
 //! release binary, the test the one cargo built for it). The test includes
@@ -60,6 +62,24 @@ fn bearer<T>(message: T, token: &str) -> Request<T> {
 pub async fn who_am_i(channel: Channel, sk: &str) -> Result<pb::WhoAmIResponse, Status> {
     pb::auth_service_client::AuthServiceClient::new(channel)
         .who_am_i(bearer(pb::WhoAmIRequest {}, sk))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// WhoAmI as a frontend over `channel`: publishable key `pk` and user
+/// token `token`.
+pub async fn who_am_i_user(
+    channel: Channel,
+    pk: &str,
+    token: &str,
+) -> Result<pb::WhoAmIResponse, Status> {
+    let mut request = bearer(pb::WhoAmIRequest {}, token);
+    request.metadata_mut().insert(
+        "x-pulse-publishable-key",
+        MetadataValue::try_from(pk).expect("ascii key"),
+    );
+    pb::auth_service_client::AuthServiceClient::new(channel)
+        .who_am_i(request)
         .await
         .map(tonic::Response::into_inner)
 }
@@ -147,5 +167,74 @@ impl Replicas {
     /// WhoAmI with `sk` on `replica`.
     pub async fn who_am_i(&self, replica: usize, sk: &str) -> Result<pb::WhoAmIResponse, Status> {
         who_am_i(self.channel(replica), sk).await
+    }
+
+    /// MintUserToken for `user_id` with secret key `sk` through `replica`;
+    /// returns the token.
+    pub async fn mint_user_token_via(
+        &self,
+        replica: usize,
+        sk: &str,
+        user_id: &str,
+    ) -> Result<String, Status> {
+        pb::auth_service_client::AuthServiceClient::new(self.channel(replica))
+            .mint_user_token(bearer(
+                pb::MintUserTokenRequest {
+                    user_id: user_id.into(),
+                    ..Default::default()
+                },
+                sk,
+            ))
+            .await
+            .map(|r| r.into_inner().token)
+    }
+
+    /// RevokeUserTokens for `user_id` with secret key `sk` through
+    /// `replica`: the user's tokens minted so far die at once.
+    pub async fn revoke_user_tokens_via(
+        &self,
+        replica: usize,
+        sk: &str,
+        user_id: &str,
+    ) -> Result<pb::UserTokenRevocation, Status> {
+        pb::auth_service_client::AuthServiceClient::new(self.channel(replica))
+            .revoke_user_tokens(bearer(
+                pb::RevokeUserTokensRequest {
+                    user_id: user_id.into(),
+                },
+                sk,
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// RevokeEnvironmentUserTokens (the admin's twin of RevokeUserTokens)
+    /// for `user_id` of `environment_id` through `replica`.
+    pub async fn revoke_environment_user_tokens_via(
+        &self,
+        replica: usize,
+        environment_id: &str,
+        user_id: &str,
+    ) -> Result<pb::UserTokenRevocation, Status> {
+        pb::environment_service_client::EnvironmentServiceClient::new(self.channel(replica))
+            .revoke_environment_user_tokens(bearer(
+                pb::RevokeEnvironmentUserTokensRequest {
+                    environment_id: environment_id.into(),
+                    user_id: user_id.into(),
+                },
+                &self.admin_token,
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// WhoAmI with publishable key `pk` and user token `token` on `replica`.
+    pub async fn who_am_i_user(
+        &self,
+        replica: usize,
+        pk: &str,
+        token: &str,
+    ) -> Result<pb::WhoAmIResponse, Status> {
+        who_am_i_user(self.channel(replica), pk, token).await
     }
 }

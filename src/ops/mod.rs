@@ -1,5 +1,5 @@
 //! Ops commands that talk gRPC to a running server: `pulse env …`,
-//! `pulse keys …`, `pulse stats …`. Human tables by default, `--json` for
+//! `pulse keys …`, `pulse users …`, `pulse stats …`. Human tables by default, `--json` for
 //! scripts; the server and credential come from `PULSE_ADDR` and
 //! `PULSE_ADMIN_TOKEN` (or flags). A failed call prints its gRPC code and
 //! message and exits non-zero.
@@ -101,6 +101,89 @@ pub enum KeysCommand {
     Revoke {
         /// The key's id, `key_…`.
         key_id: String,
+    },
+    /// Add a key next to the working ones: a secret key by default, a
+    /// restricted key (`rk_…`, only its `--permission`s) with
+    /// `--restricted`, or a publishable key with `--publishable`. The
+    /// secret or restricted key is printed once.
+    Create(CreateKey),
+}
+
+/// `pulse keys create …`
+#[derive(Debug, Args)]
+pub struct CreateKey {
+    /// The environment's id.
+    pub environment_id: String,
+    /// A restricted key (`rk_…`): allowed only what `--permission` says.
+    #[arg(long, conflicts_with = "publishable", requires = "permissions")]
+    pub restricted: bool,
+    /// A publishable key (`pk_…`).
+    #[arg(long)]
+    pub publishable: bool,
+    /// What a restricted key may do, repeatable: `rooms.read`,
+    /// `rooms.write`, `comments.read`, `comments.write`, `users.read`,
+    /// `tokens.write` (`write` implies `read`).
+    #[arg(
+        long = "permission",
+        value_name = "PERMISSION",
+        requires = "restricted"
+    )]
+    pub permissions: Vec<String>,
+    /// A name to recognise the key by, e.g. "analytics job".
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Secret and restricted keys: a network (CIDR or one address) the key
+    /// may be used from, repeatable (at most 32); none: anywhere.
+    #[arg(
+        long = "allowed-cidr",
+        value_name = "CIDR",
+        conflicts_with = "publishable"
+    )]
+    pub allowed_cidrs: Vec<String>,
+    /// When the key stops working by itself: an RFC 3339 time
+    /// (`2030-01-01T00:00:00Z`) or a duration from now (`90d`, `12h`,
+    /// `30m`, `3600s`). Default: never.
+    #[arg(long, value_name = "TIME|DURATION", value_parser = parse_expire)]
+    pub expire: Option<prost_types::Timestamp>,
+}
+
+/// `--expire`: an RFC 3339 time, or a duration from now with a unit
+/// (`s`, `m`, `h`, `d`).
+fn parse_expire(value: &str) -> Result<prost_types::Timestamp, String> {
+    if let Ok(at) = value.parse::<prost_types::Timestamp>() {
+        return Ok(at);
+    }
+    let unit = match value.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86_400,
+        _ => 0,
+    };
+    let seconds = value[..value.len().saturating_sub(1)]
+        .parse::<u64>()
+        .ok()
+        .filter(|_| unit > 0)
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| {
+            format!("expected an RFC 3339 time or a duration like 90d, 12h, 30m, 3600s: {value:?}")
+        })?;
+    let at = std::time::SystemTime::now()
+        .checked_add(Duration::from_secs(seconds))
+        .ok_or_else(|| format!("duration too long: {value:?}"))?;
+    Ok(at.into())
+}
+
+/// `pulse users …`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// End every user token of one user of the environment minted before
+    /// now (on every replica when it returns); tokens minted later work.
+    RevokeTokens {
+        /// The environment's id, `env_…`.
+        environment_id: String,
+        /// The user's id.
+        user_id: String,
     },
 }
 
@@ -379,6 +462,84 @@ pub async fn keys(conn: Connection, command: KeysCommand) -> anyhow::Result<()> 
                 .into_inner();
             print_keys(&admin, std::slice::from_ref(&key));
         }
+        KeysCommand::Create(create) => {
+            let kind = if create.restricted {
+                pb::ApiKeyKind::Restricted
+            } else if create.publishable {
+                pb::ApiKeyKind::Publishable
+            } else {
+                pb::ApiKeyKind::Secret
+            };
+            let request = admin.request(pb::CreateKeyRequest {
+                environment_id: create.environment_id,
+                kind: kind as i32,
+                expire_time: create.expire,
+                permissions: create.permissions,
+                display_name: create.display_name.unwrap_or_default(),
+                allowed_cidrs: create.allowed_cidrs,
+            });
+            let created = admin
+                .envs
+                .create_key(request)
+                .await
+                .map_err(failed)?
+                .into_inner();
+            let key = created.key.unwrap_or_default();
+            if admin.conn.json {
+                print_json(&json!({
+                    "key": api_key_json(&key),
+                    "secret_key": created.secret_key,
+                }));
+            } else {
+                print_keys(&admin, std::slice::from_ref(&key));
+                if !created.secret_key.is_empty() {
+                    println!();
+                    println!(
+                        "{:<12} {}   (shown once: store it now)",
+                        output::kind(key.kind),
+                        created.secret_key
+                    );
+                } else if !key.value.is_empty() {
+                    println!();
+                    println!("publishable  {}", key.value);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `pulse users …`.
+pub async fn users(conn: Connection, command: UsersCommand) -> anyhow::Result<()> {
+    let mut admin = Admin::connect(conn).await?;
+    match command {
+        UsersCommand::RevokeTokens {
+            environment_id,
+            user_id,
+        } => {
+            let request = admin.request(pb::RevokeEnvironmentUserTokensRequest {
+                environment_id,
+                user_id,
+            });
+            let revocation = admin
+                .envs
+                .revoke_environment_user_tokens(request)
+                .await
+                .map_err(failed)?
+                .into_inner();
+            if admin.conn.json {
+                print_json(&json!({
+                    "user_id": revocation.user_id,
+                    "not_before": revocation.not_before.as_ref().map(ToString::to_string),
+                }));
+            } else {
+                println!(
+                    "revoked the tokens of {} minted before {}",
+                    revocation.user_id,
+                    time(&revocation.not_before)
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -388,7 +549,18 @@ fn print_keys(admin: &Admin, keys: &[pb::ApiKey]) {
         print_json(&json!(keys.iter().map(api_key_json).collect::<Vec<_>>()));
         return;
     }
-    let mut table = Table::new(["ID", "KIND", "PREFIX", "STATE", "CREATED", "LAST USED"]);
+    let mut table = Table::new([
+        "ID",
+        "KIND",
+        "PREFIX",
+        "STATE",
+        "NAME",
+        "PERMISSIONS",
+        "ALLOWED FROM",
+        "CREATED",
+        "LAST USED",
+        "EXPIRES",
+    ]);
     for k in keys {
         let kind = output::kind(k.kind);
         let state = output::state(k.state);
@@ -397,8 +569,12 @@ fn print_keys(admin: &Admin, keys: &[pb::ApiKey]) {
             kind.to_owned(),
             k.prefix.clone(),
             state.to_owned(),
+            output::or_dash(&k.display_name),
+            output::or_dash(&k.permissions.join(",")),
+            output::or_dash(&k.allowed_cidrs.join(",")),
             time(&k.create_time),
             time(&k.last_use_time),
+            time(&k.expire_time),
         ]);
     }
     table.print();

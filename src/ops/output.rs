@@ -41,11 +41,21 @@ pub fn time(t: &Option<prost_types::Timestamp>) -> String {
         .map_or_else(|| "-".to_owned(), ToString::to_string)
 }
 
-/// `publishable` / `secret`.
+/// The text, or `-` when empty.
+pub fn or_dash(text: &str) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+/// `publishable` / `secret` / `restricted`.
 pub fn kind(kind: i32) -> &'static str {
     match pb::ApiKeyKind::try_from(kind) {
         Ok(pb::ApiKeyKind::Publishable) => "publishable",
         Ok(pb::ApiKeyKind::Secret) => "secret",
+        Ok(pb::ApiKeyKind::Restricted) => "restricted",
         _ => "unknown",
     }
 }
@@ -70,7 +80,8 @@ pub fn environment_json(e: &pb::Environment) -> Value {
     })
 }
 
-/// A key as JSON (`value` only for publishable keys, as the API says).
+/// A key as JSON (`value` only for publishable keys, as the API says;
+/// `permissions` only for restricted keys).
 pub fn api_key_json(k: &pb::ApiKey) -> Value {
     json!({
         "id": k.id,
@@ -79,6 +90,9 @@ pub fn api_key_json(k: &pb::ApiKey) -> Value {
         "prefix": k.prefix,
         "value": k.value,
         "state": state(k.state),
+        "display_name": k.display_name,
+        "permissions": k.permissions,
+        "allowed_cidrs": k.allowed_cidrs,
         "create_time": k.create_time.as_ref().map(ToString::to_string),
         "revoke_time": k.revoke_time.as_ref().map(ToString::to_string),
         "last_use_time": k.last_use_time.as_ref().map(ToString::to_string),

@@ -1,9 +1,12 @@
-//! The ops commands (`pulse env|keys|stats`) against a running server, as
-//! the real binary: tables, `--json`, errors with their gRPC code and a
-//! non-zero exit, and listing 10,000 environments with progress.
+//! The ops commands (`pulse env|keys|users|stats`) against a running
+//! server, as the real binary: tables, `--json`, errors with their gRPC
+//! code and a non-zero exit, listing 10,000 environments with progress,
+//! and least privilege (restricted keys, allowed networks, revoking a
+//! user's tokens).
 
 use std::process::{Command, Output};
 
+use pulse::pb;
 use serde_json::Value;
 
 use crate::both_backends;
@@ -133,6 +136,253 @@ async fn ops_commands_drive_a_running_server(backend: Backend) {
     assert!(!out.status.success());
 }
 
+/// The key printed once in `text`: the word starting with `prefix` on the
+/// "shown once" line (the table above it shows only the key's prefix).
+fn shown_once<'a>(text: &'a str, prefix: &str) -> &'a str {
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("shown once")).collect();
+    assert_eq!(lines.len(), 1, "one \"shown once\" line in:\n{text}");
+    lines[0]
+        .split_whitespace()
+        .find(|w| w.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix}… in:\n{text}"))
+}
+
+/// `pulse keys create --restricted …` makes an `rk_` that can do what its
+/// permissions say and nothing else; `--allowed-cidr` pins a key to
+/// networks; `keys list` shows all of it; `pulse users revoke-tokens` ends
+/// a user's tokens.
+async fn keys_create_restricted_and_users_revoke_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app.create_environment("Production").await;
+    let env = created.environment.unwrap().id;
+    let sk = created.secret_key;
+    let pk = created.publishable_key.unwrap().value;
+
+    // A read-only key for an analytics job, usable from loopback only,
+    // expiring in 90 days.
+    let made = json(&ops(
+        &app,
+        &[
+            "keys",
+            "create",
+            &env,
+            "--restricted",
+            "--permission",
+            "comments.read",
+            "--permission",
+            "users.read",
+            "--display-name",
+            "analytics job",
+            "--allowed-cidr",
+            "127.0.0.0/8",
+            "--allowed-cidr",
+            "::1/128",
+            "--expire",
+            "90d",
+            "--json",
+        ],
+        &[],
+    ));
+    let rk = made["secret_key"].as_str().unwrap().to_owned();
+    assert!(rk.starts_with("rk_"), "{made}");
+    assert_eq!(made["key"]["kind"], "restricted");
+    assert_eq!(
+        made["key"]["permissions"],
+        serde_json::json!(["comments.read", "users.read"])
+    );
+    let expires: prost_types::Timestamp = made["key"]["expire_time"]
+        .as_str()
+        .expect("--expire 90d sets an expiry")
+        .parse()
+        .unwrap();
+    let in_90_days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 90 * 86_400;
+    assert!((expires.seconds - in_90_days).abs() < 300, "{made}");
+
+    // The printed rk_ authenticates as a restricted key with those
+    // permissions, and is refused a write.
+    app.as_secret(&sk)
+        .create_room("design-review")
+        .await
+        .unwrap();
+    let restricted = app.as_secret(&rk);
+    let me = restricted.whoami().await.unwrap();
+    assert_eq!(
+        (me.environment_id.as_str(), me.kind),
+        (env.as_str(), pb::ApiKeyKind::Restricted as i32)
+    );
+    assert_eq!(me.permissions, ["comments.read", "users.read"]);
+    let denied = restricted
+        .create_thread("design-review", "hi", "alice")
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    assert!(
+        denied.message().contains("requires comments.write"),
+        "{denied:?}"
+    );
+    // It reads.
+    restricted.list_threads("design-review").await.unwrap();
+    let denied = restricted.mint_user_token("alice").await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+    // Human output: the key's row, then the plaintext once.
+    let table = ok(&ops(
+        &app,
+        &[
+            "keys",
+            "create",
+            &env,
+            "--restricted",
+            "--permission",
+            "tokens.write",
+        ],
+        &[],
+    ));
+    let minter = shown_once(&table, "rk_");
+    assert!(table.lines().next().unwrap().starts_with("ID"), "{table}");
+    app.as_secret(minter)
+        .mint_user_token("bob")
+        .await
+        .expect("an rk_ with tokens.write mints");
+
+    // A secret key pinned to a network the caller is not in is refused
+    // with the generic message.
+    let pinned = json(&ops(
+        &app,
+        &[
+            "keys",
+            "create",
+            &env,
+            "--allowed-cidr",
+            "10.0.0.0/8",
+            "--display-name",
+            "ci",
+            "--json",
+        ],
+        &[],
+    ));
+    assert_eq!(pinned["key"]["kind"], "secret");
+    let pinned_sk = pinned["secret_key"].as_str().unwrap();
+    assert!(pinned_sk.starts_with("sk_"));
+    let refused = app.as_secret(pinned_sk).whoami().await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+
+    // `keys list` shows names, permissions and networks.
+    let keys = json(&ops(&app, &["keys", "list", &env, "--json"], &[]));
+    let analytics = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["display_name"] == "analytics job")
+        .expect("the analytics key is listed");
+    assert_eq!(analytics["kind"], "restricted");
+    assert_eq!(
+        analytics["permissions"],
+        serde_json::json!(["comments.read", "users.read"])
+    );
+    assert_eq!(
+        analytics["allowed_cidrs"],
+        serde_json::json!(["127.0.0.0/8", "::1/128"])
+    );
+    let ci = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["display_name"] == "ci")
+        .unwrap();
+    assert_eq!(ci["permissions"], serde_json::json!([]));
+    assert_eq!(ci["allowed_cidrs"], serde_json::json!(["10.0.0.0/8"]));
+    let table = ok(&ops(&app, &["keys", "list", &env], &[]));
+    let header = table.lines().next().unwrap();
+    for column in ["NAME", "PERMISSIONS", "ALLOWED FROM"] {
+        assert!(header.contains(column), "{table}");
+    }
+    let row = table
+        .lines()
+        .find(|l| l.contains("analytics job"))
+        .expect("analytics row");
+    assert!(
+        row.contains("comments.read,users.read") && row.contains("127.0.0.0/8,::1/128"),
+        "{table}"
+    );
+    assert_eq!(
+        header.find("PERMISSIONS"),
+        row.find("comments.read"),
+        "columns align:\n{table}"
+    );
+
+    // Bad permissions are the server's INVALID_ARGUMENT; a publishable key
+    // takes no networks (refused before any call).
+    for (args, expected) in [
+        (
+            vec![
+                "keys",
+                "create",
+                &env,
+                "--restricted",
+                "--permission",
+                "comments.delete",
+            ],
+            "InvalidArgument",
+        ),
+        (
+            vec![
+                "keys",
+                "create",
+                &env,
+                "--publishable",
+                "--allowed-cidr",
+                "10.0.0.0/8",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec!["keys", "create", &env, "--permission", "rooms.read"],
+            "--restricted",
+        ),
+    ] {
+        let out = ops(&app, &args, &[]);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+
+    // Revoking alice's tokens: the old token is refused, a new one works.
+    let backend_key = app.as_secret(&sk);
+    let old = backend_key.mint_user_token("alice").await.unwrap().token;
+    app.as_frontend(&pk, Some(&old)).whoami().await.unwrap();
+    let revocation = json(&ops(
+        &app,
+        &["users", "revoke-tokens", &env, "alice", "--json"],
+        &[],
+    ));
+    assert_eq!(revocation["user_id"], "alice");
+    let not_before: prost_types::Timestamp = revocation["not_before"]
+        .as_str()
+        .expect("not_before printed")
+        .parse()
+        .unwrap();
+    assert!(not_before.seconds > 0);
+    let refused = app.as_frontend(&pk, Some(&old)).whoami().await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let new = backend_key.mint_user_token("alice").await.unwrap().token;
+    let me = app.as_frontend(&pk, Some(&new)).whoami().await.unwrap();
+    assert_eq!(me.user_id, "alice");
+    // Human output names the user and the instant.
+    let text = ok(&ops(&app, &["users", "revoke-tokens", &env, "bob"], &[]));
+    assert!(
+        text.starts_with("revoked the tokens of bob minted before 20"),
+        "{text}"
+    );
+    // Another account's environment is not found.
+    let out = ops(&app, &["users", "revoke-tokens", "env_nope", "alice"], &[]);
+    assert!(!out.status.success());
+}
+
 async fn env_list_pages_through_ten_thousand_with_progress(backend: Backend) {
     let app = spawn_app(backend).await;
     // 10,000 environments, 16 at a time.
@@ -179,5 +429,6 @@ async fn env_list_pages_through_ten_thousand_with_progress(backend: Backend) {
 
 both_backends!(
     ops_commands_drive_a_running_server,
+    keys_create_restricted_and_users_revoke_tokens,
     env_list_pages_through_ten_thousand_with_progress,
 );

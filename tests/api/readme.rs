@@ -104,14 +104,32 @@ async fn readme_walkthrough_works_as_written(backend: Backend) {
         "\"algorithm\": \"EdDSA\"",
         "API_KEY_STATE_REVOKED",
         "\"displayName\": \"Prod\"",
+        // Least privilege: the rk_ printed by `pulse keys create` is a
+        // restricted key, refused a write; a one-room token is refused
+        // another room; `pulse users revoke-tokens` ends bob's token.
+        "\"kind\": \"API_KEY_KIND_RESTRICTED\"",
+        "\"comments.read\"",
+        "Message: requires comments.write",
+        "analytics job",
+        "127.0.0.0/8,::1/128",
+        "Message: the user token does not allow read access to room \"payroll\"",
+        "revoked the tokens of bob minted before",
+        "\"userId\": \"bob\"",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
     assert_eq!(
         text.matches("invalid credentials").count(),
-        2,
-        "old sk and its token fail after rotation:\n{text}"
+        3,
+        "old sk and its token fail after rotation, bob's token after its revocation:\n{text}"
     );
+    assert_eq!(
+        text.matches("Code: PermissionDenied").count(),
+        2,
+        "the rk_'s write and bob's other room, nothing else:\n{text}"
+    );
+    // Those five and nothing else failed (bob's write in his room worked).
+    assert_eq!(text.matches("ERROR:").count(), 5, "{text}");
 }
 
 both_backends!(readme_walkthrough_works_as_written);
