@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo bench --bench auth                          # criterion + percentile table
 //! PULSE_BENCH_KEYS=1000000 cargo bench --bench auth -- --percentiles-only
+//! cargo bench --bench auth -- --percentiles-only --permissions-only   # issue 12 checks alone
 //! ```
 //! PostgreSQL figures use `PULSE_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); they are skipped, with a
@@ -15,11 +16,15 @@ use criterion::{BatchSize, Criterion};
 use hdrhistogram::Histogram;
 use pulse::auth::credential::{self, CredentialKind, ParsedCredential};
 use pulse::auth::layer::resolve_bearer;
+use pulse::auth::policy::{Need, need_for_path};
 use pulse::auth::ratelimit::{ColdLookups, FailedAuthLimiter};
 use pulse::auth::sealing::MasterKey;
 use pulse::auth::tokens::{Mint, TokenService};
 use pulse::auth::{Caller, KeyIndex};
+use pulse::cache::Cache;
 use pulse::config::DatabaseSettings;
+use pulse::domain::permissions::Permissions;
+use pulse::domain::rooms::{RoomAccess, RoomClaim, RoomPolicy};
 use pulse::store::Store;
 use sea_orm::{ConnectionTrait, Database};
 
@@ -372,6 +377,225 @@ async fn data_scale() {
     }
 }
 
+/// The 1,000 room patterns of the least-privilege measurements (as in
+/// examples/load.rs): 599 exact ids and 400 prefixes of varied lengths
+/// (prefixes 3–41 characters, 39 distinct lengths), plus `bench-*`.
+fn room_claim() -> RoomClaim {
+    let mut claim = RoomClaim::new();
+    for i in 0..599 {
+        let access = if i % 3 == 0 {
+            RoomAccess::Write
+        } else {
+            RoomAccess::Read
+        };
+        claim.insert(format!("r{i}-{}", "x".repeat(i % 17)), access);
+    }
+    for i in 0..400 {
+        let access = if i % 2 == 0 {
+            RoomAccess::Write
+        } else {
+            RoomAccess::Read
+        };
+        claim.insert(format!("t{i}-{}*", "p".repeat(i % 37)), access);
+    }
+    claim.insert("bench-*".into(), RoomAccess::Read);
+    assert_eq!(claim.len(), 1000);
+    claim
+}
+
+/// Room ids to look up in [`room_claim`]'s policy, by kind, each with
+/// whether it opens.
+fn room_queries() -> Vec<(&'static str, Vec<(String, bool)>)> {
+    let exact = (0..599)
+        .step_by(7)
+        .map(|i| (format!("r{i}-{}", "x".repeat(i % 17)), true))
+        .collect();
+    // Under a prefix: the id is longer than its prefix, so longer prefix
+    // lengths are probed first.
+    let prefixed = (0..400)
+        .step_by(5)
+        .map(|i| (format!("t{i}-{}-room-{i}", "p".repeat(i % 37)), true))
+        .chain(std::iter::once(("bench-room-0001".to_owned(), true)))
+        .collect();
+    let short_misses = (0..50).map(|i| (format!("lobby-{i}"), false)).collect();
+    // Misses as long as the longest prefix: every prefix length is probed.
+    let long_misses = (0..50)
+        .map(|i| (format!("{i:02}-{}", "z".repeat(38)), false))
+        .collect();
+    vec![
+        ("exact id (hit)", exact),
+        ("under a prefix (hit)", prefixed),
+        ("miss, short id", short_misses),
+        (
+            "miss, 41-character id (probes all 39 prefix lengths)",
+            long_misses,
+        ),
+    ]
+}
+
+/// RPC paths for the restricted-key check: every kind of need (none, a
+/// permission held, a permission not held, undeclared).
+const PATHS: [&str; 8] = [
+    "/pulse.v1.AuthService/WhoAmI",
+    "/pulse.v1.ThreadService/ListThreads",
+    "/pulse.v1.ThreadService/ListComments",
+    "/pulse.v1.ThreadService/CreateComment",
+    "/pulse.v1.RoomService/GetRoom",
+    "/pulse.v1.AuthService/MintUserToken",
+    "/pulse.v1.EnvironmentService/CreateKey",
+    "/pulse.v1.Nope/Nothing",
+];
+
+/// What the auth layer decides for a restricted key from the path alone.
+fn restricted_allows(granted: Permissions, path: &str) -> bool {
+    match need_for_path(path) {
+        Need::Nothing => true,
+        Need::Permission(p) => granted.allows(p),
+        Need::Undeclared => false,
+    }
+}
+
+fn row_ns(label: &str, hist: &Histogram<u64>) {
+    println!(
+        "| {label} | {} | {:.3} | {:.3} | {:.3} |",
+        hist.len(),
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0
+    );
+}
+
+/// Times `f` alone `samples` times over `inputs` (cycled), in ns.
+fn time_each<T>(inputs: &[T], samples: usize, mut f: impl FnMut(&T)) -> Histogram<u64> {
+    let mut hist = Histogram::<u64>::new(3).unwrap();
+    for i in 0..samples {
+        let input = &inputs[i % inputs.len()];
+        let t = Instant::now();
+        f(std::hint::black_box(input));
+        hist.record(t.elapsed().as_nanos() as u64).unwrap();
+    }
+    hist
+}
+
+/// Least privilege (issue 12): the restricted-key check and room matching
+/// on a 1,000-pattern policy, each call timed alone (the timer's own cost
+/// is the first row), plus the remembered-decision lookup a 1,000-pattern
+/// token's headers cost in the auth layer.
+fn permission_percentiles() {
+    const SAMPLES: usize = 200_000;
+    println!(
+        "\n| least privilege (issue 12), each call timed alone | samples | p50 µs | p99 µs | max µs |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    let hist = time_each(&[()], SAMPLES, |_| {});
+    row_ns("timer alone (included in every row below)", &hist);
+
+    let granted = Permissions::parse("permissions", &["comments.read".to_owned()]).unwrap();
+    let hist = time_each(&PATHS, SAMPLES, |path| {
+        std::hint::black_box(restricted_allows(granted, path));
+    });
+    row_ns(
+        "rk_ check: need_for_path + Permissions::allows (8 paths)",
+        &hist,
+    );
+
+    let policy = RoomPolicy::compile(&room_claim()).unwrap();
+    let queries = room_queries();
+    let mut all = Vec::new();
+    for (label, rooms) in &queries {
+        for (room, opens) in rooms {
+            assert_eq!(policy.access(room).is_some(), *opens, "{room}");
+        }
+        let hist = time_each(rooms, SAMPLES, |(room, _)| {
+            std::hint::black_box(policy.access(room));
+        });
+        row_ns(
+            &format!("RoomPolicy::access, 1,000 patterns: {label}"),
+            &hist,
+        );
+        all.extend(rooms.iter().cloned());
+    }
+    let hist = time_each(&all, SAMPLES, |(room, _)| {
+        std::hint::black_box(policy.access(room));
+    });
+    row_ns(
+        "RoomPolicy::access, 1,000 patterns: all of the above",
+        &hist,
+    );
+
+    // Beyond the target's shape: 1,000 prefixes over every length 1–128
+    // (128 distinct lengths) and a 128-character miss, the most probes a
+    // policy can make.
+    let stress: RoomClaim = (0..1000)
+        .map(|i| {
+            let len = 1 + i % 128;
+            (format!("{:0>len$}*", format!("p{i}")), RoomAccess::Read)
+        })
+        .collect();
+    let stress = RoomPolicy::compile(&stress).unwrap();
+    let misses: Vec<String> = (0..50).map(|i| format!("{i:x<128}")).collect();
+    assert!(misses.iter().all(|room| stress.access(room).is_none()));
+    let hist = time_each(&misses, SAMPLES, |room| {
+        std::hint::black_box(stress.access(room));
+    });
+    row_ns(
+        "RoomPolicy::access, worst case: 128 prefix lengths, 128-character miss",
+        &hist,
+    );
+
+    // The auth layer remembers a caller's decision by the exact bytes of
+    // its headers: a hit hashes them and compares them. A synthetic header
+    // as long as a real one of each kind (the content does not matter).
+    let claim = serde_json::to_string(&room_claim()).unwrap();
+    for (label, len) in [
+        ("empty map", 420),
+        ("1,000 patterns", 420 + claim.len() * 4 / 3),
+    ] {
+        let cache: Cache<Box<[u8]>, u64> = Cache::new(4096);
+        let headers: Vec<Vec<u8>> = (0..64u8)
+            .map(|i| {
+                let mut h = vec![b'a' + i % 26; len];
+                h[..7].copy_from_slice(b"Bearer ");
+                h[len - 1] = i;
+                h
+            })
+            .collect();
+        for (i, h) in headers.iter().enumerate() {
+            cache.insert(h.clone().into_boxed_slice(), i as u64);
+        }
+        let hist = time_each(&headers, SAMPLES / 4, |h| {
+            std::hint::black_box(cache.get(h.as_slice()).unwrap());
+        });
+        row_ns(
+            &format!("remembered-decision lookup, {label} ({len}-byte header)"),
+            &hist,
+        );
+    }
+}
+
+fn permission_benches(c: &mut Criterion) {
+    let granted = Permissions::parse("permissions", &["comments.read".to_owned()]).unwrap();
+    let mut i = 0;
+    c.bench_function("rk_ check (need_for_path + allows)", |b| {
+        b.iter(|| {
+            i = (i + 1) % PATHS.len();
+            restricted_allows(granted, std::hint::black_box(PATHS[i]))
+        })
+    });
+    let policy = RoomPolicy::compile(&room_claim()).unwrap();
+    let all: Vec<String> = room_queries()
+        .into_iter()
+        .flat_map(|(_, rooms)| rooms.into_iter().map(|(room, _)| room))
+        .collect();
+    let mut i = 0;
+    c.bench_function("RoomPolicy::access, 1,000 patterns, mixed", |b| {
+        b.iter(|| {
+            i = (i + 1) % all.len();
+            policy.access(std::hint::black_box(&all[i]))
+        })
+    });
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -382,7 +606,12 @@ fn main() {
     if !percentiles_only {
         let mut c = Criterion::default().configure_from_args();
         criterion_benches(&mut c, &rt);
+        permission_benches(&mut c);
         c.final_summary();
+    }
+    permission_percentiles();
+    if std::env::args().any(|a| a == "--permissions-only") {
+        return;
     }
     let keys = std::env::var("PULSE_BENCH_KEYS")
         .ok()

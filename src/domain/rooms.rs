@@ -9,10 +9,11 @@
 //! a 1,000-pattern token costs about what a 10-pattern one does.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::names::is_id_text;
+use crate::domain::names::{RESOURCE_ID_MAX, is_id_text};
 use crate::error::Error;
 
 /// Most patterns a token may carry.
@@ -74,12 +75,46 @@ pub fn check_patterns(field: &str, patterns: &RoomClaim) -> Result<(), Error> {
 }
 
 /// A token's room permissions, compiled for matching.
+///
+/// Prefixes are found by one pass over the room id: the rolling hashes of
+/// all its prefixes are computed at once, then each distinct prefix length
+/// (longest first) is one probe of a map keyed by that hash, and only a
+/// hash hit compares bytes. So the cost grows with the id's length (at most
+/// 128), not with the number of patterns, and no probe hashes a string.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RoomPolicy {
     exact: HashMap<Box<str>, RoomAccess>,
-    prefixes: HashMap<Box<str>, RoomAccess>,
+    /// Rolling hash of a prefix → the prefixes with that hash.
+    prefixes: HashMap<u64, Vec<(Box<str>, RoomAccess)>, BuildHasherDefault<Prehashed>>,
     /// Distinct prefix lengths, longest first.
     prefix_lens: Vec<usize>,
+}
+
+/// Polynomial rolling hash step (mod 2^64). Collisions cost a byte
+/// comparison, never a wrong answer.
+const ROLL: u64 = 0x100_0000_01b3;
+
+fn roll(hash: u64, byte: u8) -> u64 {
+    hash.wrapping_mul(ROLL).wrapping_add(u64::from(byte) + 1)
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        // Spread the bits for the table's bucket choice.
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = roll(self.0, *b);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
 impl RoomPolicy {
@@ -92,7 +127,12 @@ impl RoomPolicy {
         for (pattern, access) in claim {
             match pattern.strip_suffix('*') {
                 Some(prefix) => {
-                    policy.prefixes.insert(prefix.into(), *access);
+                    let hash = prefix.bytes().fold(0, roll);
+                    policy
+                        .prefixes
+                        .entry(hash)
+                        .or_default()
+                        .push((prefix.into(), *access));
                     policy.prefix_lens.push(prefix.len());
                 }
                 None => {
@@ -110,17 +150,38 @@ impl RoomPolicy {
         if let Some(access) = self.exact.get(room) {
             return Some(*access);
         }
+        if self.prefix_lens.is_empty() {
+            return None;
+        }
+        // hashes[n] = hash of room[..n]; ids are at most 128 bytes (longer
+        // ones match no pattern's hash table walk beyond that).
+        let bytes = room.as_bytes();
+        let mut hashes = [0u64; RESOURCE_ID_MAX + 1];
+        let n = bytes.len().min(RESOURCE_ID_MAX);
+        for i in 0..n {
+            hashes[i + 1] = roll(hashes[i], bytes[i]);
+        }
         self.prefix_lens
             .iter()
-            .filter(|len| **len <= room.len() && room.is_char_boundary(**len))
-            .find_map(|len| self.prefixes.get(&room[..*len]).copied())
+            .filter(|len| **len <= n)
+            .find_map(|len| {
+                let candidates = self.prefixes.get(&hashes[*len])?;
+                candidates
+                    .iter()
+                    .find(|(prefix, _)| prefix.as_bytes() == &bytes[..*len])
+                    .map(|(_, access)| *access)
+            })
     }
 
     /// The patterns: exact room ids, and prefixes (without their `*`).
     pub fn patterns(&self) -> (Vec<&str>, Vec<&str>) {
         (
             self.exact.keys().map(|k| &**k).collect(),
-            self.prefixes.keys().map(|k| &**k).collect(),
+            self.prefixes
+                .values()
+                .flatten()
+                .map(|(prefix, _)| &**prefix)
+                .collect(),
         )
     }
 
