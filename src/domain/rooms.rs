@@ -85,7 +85,7 @@ pub fn check_patterns(field: &str, patterns: &RoomClaim) -> Result<(), Error> {
 pub struct RoomPolicy {
     exact: HashMap<Box<str>, RoomAccess>,
     /// Rolling hash of a prefix → the prefixes with that hash.
-    prefixes: HashMap<u64, Vec<(Box<str>, RoomAccess)>, BuildHasherDefault<Prehashed>>,
+    prefixes: HashMap<u64, Vec<(Box<str>, RoomAccess)>, ByHash>,
     /// Distinct prefix lengths, longest first.
     prefix_lens: Vec<usize>,
 }
@@ -97,6 +97,9 @@ const ROLL: u64 = 0x100_0000_01b3;
 fn roll(hash: u64, byte: u8) -> u64 {
     hash.wrapping_mul(ROLL).wrapping_add(u64::from(byte) + 1)
 }
+
+/// Maps keyed by a rolling hash use it as their hash.
+type ByHash = BuildHasherDefault<Prehashed>;
 
 /// A hasher for keys that are already hashes.
 #[derive(Default)]
