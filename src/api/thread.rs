@@ -29,40 +29,30 @@ impl ThreadApi {
     }
 
     /// For a user whose token names rooms: PERMISSION_DENIED unless it
-    /// allows `needed` in the thread's room (NOT_FOUND if there is no such
-    /// thread). Costs nothing for other callers.
-    async fn require_thread_room(
+    /// allows `needed` in the room of a thread or comment (NOT_FOUND if
+    /// there is no such thing). Looks nothing up for other callers.
+    async fn require_room_of(
         &self,
         caller: &EnvCaller,
-        thread: &ThreadId,
+        of: RoomOf<'_>,
         needed: RoomAccess,
     ) -> Result<()> {
         if caller.room_policy().is_none() {
             return Ok(());
         }
-        let room = caller
-            .store(&self.state.store)
-            .room_of_thread(thread)
-            .await?;
+        let store = caller.store(&self.state.store);
+        let room = match of {
+            RoomOf::Thread(id) => store.room_of_thread(id).await?,
+            RoomOf::Comment(id) => store.room_of_comment(id).await?,
+        };
         caller.require_room(&room, needed)
     }
+}
 
-    /// The same for the room of a comment.
-    async fn require_comment_room(
-        &self,
-        caller: &EnvCaller,
-        comment: &CommentId,
-        needed: RoomAccess,
-    ) -> Result<()> {
-        if caller.room_policy().is_none() {
-            return Ok(());
-        }
-        let room = caller
-            .store(&self.state.store)
-            .room_of_comment(comment)
-            .await?;
-        caller.require_room(&room, needed)
-    }
+/// What a room check is about.
+enum RoomOf<'a> {
+    Thread(&'a ThreadId),
+    Comment(&'a CommentId),
 }
 
 /// The author of a write: the token's user, or `user_id` for a backend.
@@ -143,7 +133,7 @@ impl ThreadService for ThreadApi {
         let thread_id = ThreadId::parse("thread_id", &req.thread_id)?;
         let body = parse_body("body", &req.body)?;
         let author = author(&caller, &req.user_id)?;
-        self.require_thread_room(&caller, &thread_id, RoomAccess::Write)
+        self.require_room_of(&caller, RoomOf::Thread(&thread_id), RoomAccess::Write)
             .await?;
         let comment = caller
             .store(&self.state.store)
@@ -159,7 +149,7 @@ impl ThreadService for ThreadApi {
         let caller = context::environment(&request)?;
         let req = request.get_ref();
         let thread_id = ThreadId::parse("thread_id", &req.thread_id)?;
-        self.require_thread_room(&caller, &thread_id, RoomAccess::Read)
+        self.require_room_of(&caller, RoomOf::Thread(&thread_id), RoomAccess::Read)
             .await?;
         let list = format!("comments/{thread_id}");
         let page = self.state.page(caller.tenant(), &list, req)?;
@@ -182,7 +172,7 @@ impl ThreadService for ThreadApi {
         let id = CommentId::parse("id", &req.id)?;
         let body = parse_body("body", &req.body)?;
         let user = editor(&caller)?;
-        self.require_comment_room(&caller, &id, RoomAccess::Write)
+        self.require_room_of(&caller, RoomOf::Comment(&id), RoomAccess::Write)
             .await?;
         let editor = user.as_ref().map_or(Editor::Server, Editor::User);
         let comment = caller
@@ -199,7 +189,7 @@ impl ThreadService for ThreadApi {
         let caller = context::environment(&request)?;
         let id = CommentId::parse("id", &request.get_ref().id)?;
         let user = editor(&caller)?;
-        self.require_comment_room(&caller, &id, RoomAccess::Write)
+        self.require_room_of(&caller, RoomOf::Comment(&id), RoomAccess::Write)
             .await?;
         let editor = user.as_ref().map_or(Editor::Server, Editor::User);
         caller

@@ -123,7 +123,6 @@ where
         let auth = self.auth.clone();
         let path = request.uri().path();
         let policy = policy::for_path(path);
-        let need = policy::need_for_path(path);
         let peer = request
             .extensions()
             .get::<TcpConnectInfo>()
@@ -138,7 +137,7 @@ where
                 let remembered = presented(&auth, request.headers())
                     .ok()
                     .and_then(|p| remembered(&auth, &p, peer, request.headers()))
-                    .filter(|caller| allow(caller, policy, need).is_ok());
+                    .filter(|caller| allow(caller, policy, path).is_ok());
                 remembered
                     .map(|caller| request.extensions_mut().insert(caller))
                     .is_some()
@@ -150,7 +149,8 @@ where
         Box::pin(async move {
             let mut request_id = None;
             if policy != Policy::Public {
-                match authorize(&auth, policy, need, request.headers(), peer).await {
+                let path = request.uri().path();
+                match authorize(&auth, policy, path, request.headers(), peer).await {
                     Ok(caller) => {
                         if let Caller::Admin(admin) = &caller {
                             request_id = Some(admin.actor.request_id.clone());
@@ -233,25 +233,26 @@ impl From<Error> for Refused {
 async fn authorize(
     auth: &Authenticator,
     policy: Policy,
-    need: Need,
+    path: &str,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> std::result::Result<Caller, Refused> {
     let caller = authenticate(auth, headers, peer).await?;
-    allow(&caller, policy, need)?;
+    allow(&caller, policy, path)?;
     Ok(caller)
 }
 
-/// Whether `caller` may call an RPC of `policy` needing `need`:
+/// Whether `caller` may call the RPC at `path`, of `policy`:
 /// PERMISSION_DENIED (naming the missing permission for a restricted key),
 /// or UNAUTHENTICATED for a publishable key alone where a user is needed.
-fn allow(caller: &Caller, policy: Policy, need: Need) -> Result<()> {
+fn allow(caller: &Caller, policy: Policy, path: &str) -> Result<()> {
     if let Caller::Environment(EnvCaller {
         permissions: Some(granted),
         ..
     }) = caller
     {
-        match need {
+        // Only restricted keys pay for the permission lookup.
+        match policy::need_for_path(path) {
             Need::Nothing => {}
             Need::Permission(p) if granted.allows(p) => {}
             Need::Permission(p) => return Err(Error::PermissionDenied(format!("requires {p}"))),
@@ -332,7 +333,7 @@ fn remembered(
     let decision = auth
         .decisions
         .get(&presented.headers, presented.generation, now)?;
-    if !decision.key.networks.is_empty() && !network_allows(auth, &decision.key, peer, headers) {
+    if !network_allows(auth, &decision.key, peer, headers) {
         return None;
     }
     auth.index.count_memory_hit();
