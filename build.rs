@@ -28,6 +28,7 @@ const PROTOS: &[&str] = &[
     "proto/pulse/v1/room.proto",
     "proto/pulse/v1/thread.proto",
     "proto/pulse/v1/user.proto",
+    "proto/pulse/v1/event.proto",
     "proto/google/rpc/error_details.proto",
 ];
 

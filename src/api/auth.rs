@@ -199,6 +199,9 @@ impl AuthService for AuthApi {
                 create_time: Some(to_timestamp(signer.create_time)),
                 crv: "Ed25519".into(),
                 x: URL_SAFE_NO_PAD.encode(&signer.public_key),
+                state: pb::SigningKeyState::Active as i32,
+                activate_time: Some(to_timestamp(signer.create_time)),
+                ..Default::default()
             }],
         }))
     }

@@ -106,6 +106,7 @@ pub fn api_key(m: api_key::Model) -> pb::ApiKey {
             .unwrap_or_default(),
         display_name: m.display_name.unwrap_or_default(),
         allowed_cidrs: Networks::from_stored(m.allowed_cidrs.as_deref()).names(),
+        success_count_24h: 0,
     }
 }
 

@@ -376,4 +376,32 @@ impl EnvironmentService for EnvironmentApi {
             next_page_token,
         }))
     }
+
+    async fn get_key_usage(
+        &self,
+        request: Request<pb::GetKeyUsageRequest>,
+    ) -> Result<Response<pb::GetKeyUsageResponse>, Status> {
+        super::usage::get_key_usage(&self.state, request).await
+    }
+
+    async fn get_environment_usage(
+        &self,
+        request: Request<pb::GetEnvironmentUsageRequest>,
+    ) -> Result<Response<pb::GetEnvironmentUsageResponse>, Status> {
+        super::usage::get_environment_usage(&self.state, request).await
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        request: Request<pb::RotateSigningKeyRequest>,
+    ) -> Result<Response<pb::RotateSigningKeyResponse>, Status> {
+        super::signing::rotate_signing_key(&self.state, request).await
+    }
+
+    async fn revoke_signing_key(
+        &self,
+        request: Request<pb::RevokeSigningKeyRequest>,
+    ) -> Result<Response<pb::RevokeSigningKeyResponse>, Status> {
+        super::signing::revoke_signing_key(&self.state, request).await
+    }
 }

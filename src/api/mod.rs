@@ -8,8 +8,11 @@ pub mod audit;
 pub mod auth;
 pub mod convert;
 pub mod environment;
+pub mod events;
 pub mod room;
+pub mod signing;
 pub mod thread;
+pub mod usage;
 pub mod user;
 
 use std::sync::Arc;

@@ -265,14 +265,17 @@ fn allow(caller: &Caller, policy: Policy, path: &str) -> Result<()> {
     }
     let allowed = match (caller, policy) {
         (_, Policy::Public) => true,
-        (Caller::Admin(_), policy) => policy == Policy::Admin,
+        (Caller::Admin(_), policy) => matches!(policy, Policy::Admin | Policy::AdminOrSecret),
         (Caller::Environment(env), policy) => match (&env.principal, policy) {
             (Principal::Anonymous, Policy::SecretOrPublishable) => true,
             // A publishable key alone authenticates nobody.
             (Principal::Anonymous, _) => return Err(Error::Unauthenticated),
             (
                 Principal::Server,
-                Policy::Secret | Policy::SecretOrPublishable | Policy::Environment,
+                Policy::Secret
+                | Policy::SecretOrPublishable
+                | Policy::Environment
+                | Policy::AdminOrSecret,
             ) => true,
             (Principal::User { .. }, Policy::Environment | Policy::SecretOrPublishable) => true,
             _ => false,
@@ -282,6 +285,7 @@ fn allow(caller: &Caller, policy: Policy, path: &str) -> Result<()> {
         return Err(Error::PermissionDenied(match policy {
             Policy::Admin => "this rpc requires an admin token".into(),
             Policy::Secret => "this rpc requires a secret key".into(),
+            Policy::AdminOrSecret => "this rpc requires an admin token or a secret key".into(),
             _ => "this rpc requires an environment credential".into(),
         }));
     }

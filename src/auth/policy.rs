@@ -28,6 +28,8 @@ pub enum Policy {
     SecretOrPublishable,
     /// A secret key, or a publishable key with a user token.
     Environment,
+    /// An admin token, or a secret key (its own environment).
+    AdminOrSecret,
 }
 
 impl From<Access> for Policy {
@@ -36,6 +38,7 @@ impl From<Access> for Policy {
             Access::Admin => Policy::Admin,
             Access::Secret => Policy::Secret,
             Access::SecretOrPublishable => Policy::SecretOrPublishable,
+            Access::AdminOrSecret => Policy::AdminOrSecret,
             // The build refuses UNSPECIFIED; the strictest environment
             // policy is the safe reading anyway.
             Access::Environment | Access::Unspecified => Policy::Environment,
@@ -66,6 +69,7 @@ impl From<crate::pb::Permission> for Need {
             P::CommentsWrite => Need::Permission(Permission::CommentsWrite),
             P::UsersRead => Need::Permission(Permission::UsersRead),
             P::TokensWrite => Need::Permission(Permission::TokensWrite),
+            P::EventsRead => Need::Permission(Permission::EventsRead),
             // The build refuses UNSPECIFIED.
             P::Unspecified => Need::Undeclared,
         }

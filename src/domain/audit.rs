@@ -52,13 +52,19 @@ pub enum EventType {
     KeyRevoked,
     /// A user-token signing key was created.
     SigningKeyCreated,
+    /// A new signing key was added (standby) to replace the active one.
+    SigningKeyRotated,
+    /// A signing key was revoked with every token it signed.
+    SigningKeyRevoked,
+    /// An API key expires soon (sent once 7 days before, once 1 day before).
+    KeyExpiring,
     /// A user's tokens issued before an instant were revoked.
     UserTokensRevoked,
 }
 
 impl EventType {
     /// Every type, for validation and documentation.
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 14] = [
         EventType::AccountCreated,
         EventType::AdminTokenCreated,
         EventType::AdminTokenRevoked,
@@ -69,6 +75,9 @@ impl EventType {
         EventType::KeysRotated,
         EventType::KeyRevoked,
         EventType::SigningKeyCreated,
+        EventType::SigningKeyRotated,
+        EventType::SigningKeyRevoked,
+        EventType::KeyExpiring,
         EventType::UserTokensRevoked,
     ];
 
@@ -85,6 +94,9 @@ impl EventType {
             EventType::KeysRotated => "keys.rotated",
             EventType::KeyRevoked => "key.revoked",
             EventType::SigningKeyCreated => "signing_key.created",
+            EventType::SigningKeyRotated => "signing_key.rotated",
+            EventType::SigningKeyRevoked => "signing_key.revoked",
+            EventType::KeyExpiring => "key.expiring",
             EventType::UserTokensRevoked => "user_tokens.revoked",
         }
     }

@@ -19,17 +19,20 @@ pub enum Permission {
     UsersRead,
     /// `tokens.write`: mint user tokens, revoke a user's tokens.
     TokensWrite,
+    /// `events.read`: watch the environment's audit events.
+    EventsRead,
 }
 
 impl Permission {
     /// Every permission, in canonical order.
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Permission::RoomsRead,
         Permission::RoomsWrite,
         Permission::CommentsRead,
         Permission::CommentsWrite,
         Permission::UsersRead,
         Permission::TokensWrite,
+        Permission::EventsRead,
     ];
 
     /// The API's name, e.g. `comments.write`.
@@ -41,6 +44,7 @@ impl Permission {
             Permission::CommentsWrite => "comments.write",
             Permission::UsersRead => "users.read",
             Permission::TokensWrite => "tokens.write",
+            Permission::EventsRead => "events.read",
         }
     }
 
@@ -73,7 +77,7 @@ pub struct Permissions(u8);
 
 impl Permissions {
     /// Every permission.
-    pub const ALL: Permissions = Permissions(0b11_1111);
+    pub const ALL: Permissions = Permissions(0b111_1111);
 
     /// Checks a permission list from a request: not empty, every entry
     /// known (INVALID_ARGUMENT names the first bad one). Duplicates are

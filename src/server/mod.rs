@@ -19,6 +19,7 @@ use crate::api::account::AccountApi;
 use crate::api::audit::AuditApi;
 use crate::api::auth::AuthApi;
 use crate::api::environment::EnvironmentApi;
+use crate::api::events::EventApi;
 use crate::api::room::RoomApi;
 use crate::api::thread::ThreadApi;
 use crate::api::user::UserApi;
@@ -35,6 +36,7 @@ use crate::pb::account_service_server::AccountServiceServer;
 use crate::pb::audit_service_server::AuditServiceServer;
 use crate::pb::auth_service_server::AuthServiceServer;
 use crate::pb::environment_service_server::EnvironmentServiceServer;
+use crate::pb::event_service_server::EventServiceServer;
 use crate::pb::room_service_server::RoomServiceServer;
 use crate::pb::thread_service_server::ThreadServiceServer;
 use crate::pb::user_service_server::UserServiceServer;
@@ -87,6 +89,7 @@ macro_rules! all_pulse_services {
             AccountServiceServer(AccountApi),
             AuditServiceServer(AuditApi),
             EnvironmentServiceServer(EnvironmentApi),
+            EventServiceServer(EventApi),
             AuthServiceServer(AuthApi),
             RoomServiceServer(RoomApi),
             ThreadServiceServer(ThreadApi),

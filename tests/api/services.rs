@@ -13,7 +13,7 @@ async fn every_proto_service_is_served_and_reports_health() {
     let app = spawn_app(Backend::Sqlite).await;
     let mut health = HealthClient::new(app.channel().await);
     let services = pulse::auth::policy::SERVICES;
-    assert_eq!(services.len(), 7, "{services:?}");
+    assert_eq!(services.len(), 8, "{services:?}");
     for service in services.iter().chain([&""]) {
         let status = health
             .check(HealthCheckRequest {
@@ -30,8 +30,9 @@ async fn every_proto_service_is_served_and_reports_health() {
 #[test]
 fn every_rpc_declares_its_access_in_the_proto() {
     use pulse::auth::policy::{ACCESS, Policy, for_path};
-    // 4 account, 1 audit, 14 environment, 4 auth, 4 room, 6 thread, 2 user.
-    assert_eq!(ACCESS.len(), 35);
+    // 4 account, 1 audit, 18 environment, 1 event, 4 auth, 4 room, 6 thread,
+    // 2 user.
+    assert_eq!(ACCESS.len(), 40);
     for (path, access) in ACCESS {
         assert_ne!(*access, pulse::pb::Access::Unspecified, "{path}");
         assert_ne!(for_path(path), Policy::Public, "{path}");

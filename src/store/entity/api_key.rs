@@ -81,6 +81,8 @@ pub struct Model {
     pub display_name: Option<String>,
     /// Comma-separated CIDRs the key may be used from; `None`: anywhere.
     pub allowed_cidrs: Option<String>,
+    /// `key.expiring` events sent: 0, 1 (7 days before), 2 (1 day before).
+    pub expiry_notices: i32,
 }
 
 impl Model {

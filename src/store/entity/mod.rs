@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod audit_event;
 pub mod comment;
 pub mod environment;
+pub mod key_usage;
 pub mod room;
 pub mod signing_key;
 pub mod thread;

@@ -1,4 +1,4 @@
-//! `signing_keys`: one Ed25519 key per environment for user tokens.
+//! `signing_keys`: the Ed25519 keys of an environment's user tokens.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,7 +12,7 @@ pub struct Model {
     /// Key id, `sig_…`: the `kid` of tokens it signs.
     #[sea_orm(unique)]
     pub id: String,
-    /// The environment whose tokens it signs (unique).
+    /// The environment whose tokens it signs.
     pub environment_id: String,
     /// Raw 32-byte Ed25519 public key.
     pub public_key: Vec<u8>,
@@ -21,6 +21,10 @@ pub struct Model {
     pub sealed_private_key: Vec<u8>,
     /// Creation time, µs.
     pub create_time: i64,
+    /// When it starts signing (standby until then), µs.
+    pub activate_time: i64,
+    /// When it was revoked, µs; `None` while it works.
+    pub revoke_time: Option<i64>,
 }
 
 /// No relations are navigated through sea-orm.

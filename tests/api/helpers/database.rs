@@ -57,6 +57,19 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
                         .expect("list test databases");
                     for row in rows {
                         let name: String = row.try_get("", "datname").expect("datname");
+                        // Names are `pulse_t_<pid>_…`: another test process
+                        // that is still running keeps its databases.
+                        let owner = name["pulse_t_".len()..].split('_').next();
+                        let alive =
+                            owner
+                                .and_then(|pid| pid.parse::<u32>().ok())
+                                .is_some_and(|pid| {
+                                    pid != std::process::id()
+                                        && std::path::Path::new(&format!("/proc/{pid}")).exists()
+                                });
+                        if alive {
+                            continue;
+                        }
                         let _ = admin
                             .execute_unprepared(&format!(
                                 "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
