@@ -1,0 +1,1 @@
+//! Issue 13 tests (filled in by the work in progress).
