@@ -1,5 +1,5 @@
 //! The `pulse` command line: `serve`, `migrate`, `account create`, and the
-//! ops commands `env`, `keys`, `users`, `stats` (see [`crate::ops`]).
+//! ops commands `env`, `keys`, `users`, `stats`, `events` (see [`crate::ops`]).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -56,6 +56,13 @@ pub enum Command {
         connection: ops::Connection,
         #[command(subcommand)]
         command: ops::UsersCommand,
+    },
+    /// Watch the audit log live (`pulse events watch [ENV] [--json]`).
+    Events {
+        #[command(flatten)]
+        connection: ops::Connection,
+        #[command(subcommand)]
+        command: ops::EventsCommand,
     },
     /// Show an environment's counts of rooms, threads, users and comments.
     Stats {
@@ -125,6 +132,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             connection,
             environment_id,
         } => ops::stats(connection, environment_id).await,
+        Command::Events {
+            connection,
+            command,
+        } => ops::events(connection, command).await,
         Command::Serve(settings) => serve(settings).await,
         Command::Migrate(database) => {
             let store = Store::connect(&database)

@@ -3,7 +3,9 @@
 //! Every transaction that kills credentials (rotation, revocation, admin
 //! token revocation, environment deletion, a user's tokens) also runs
 //! `pg_notify('pulse', 'r|<rev>|<origin>|<id>,<hash>;…')` (preceded by
-//! `u|…|<environment>,<user>,<not_before>;…` for user-token revocations). PostgreSQL delivers it at COMMIT (and
+//! `u|…|<environment>,<user>,<not_before>;…` for user-token revocations
+//! and `k|…|<environment>,<kid>;…` for signing keys, whose tokens all stop
+//! working). PostgreSQL delivers it at COMMIT (and
 //! never for a rolled-back transaction) to every replica's listener, which
 //! evicts the credentials from its key index and answers `a|<rev>|<me>`.
 //! The replica that served the RPC returns only when every live replica has
@@ -35,7 +37,9 @@ use crate::auth::tokens::TokenService;
 use crate::domain::credential::CredentialHash;
 use crate::domain::ids::{base62, random_bytes};
 use crate::store::Store;
-use crate::store::revocation::{Announcer, DeadCredential, Enforcer, Revocation, UserRevocation};
+use crate::store::revocation::{
+    Announcer, DeadCredential, Enforcer, Revocation, RevokedSigningKey, UserRevocation,
+};
 
 /// The notification channel.
 pub const CHANNEL: &str = "pulse";
@@ -123,7 +127,13 @@ impl Cluster {
     }
 
     /// Runs the listener and the pinger until the process ends (PostgreSQL).
-    pub fn spawn(self: &Arc<Self>, store: Store, url: String, index: Arc<KeyIndex>) {
+    pub fn spawn(
+        self: &Arc<Self>,
+        store: Store,
+        url: String,
+        index: Arc<KeyIndex>,
+        tokens: Arc<TokenService>,
+    ) {
         if !self.shared {
             return;
         }
@@ -134,6 +144,7 @@ impl Cluster {
             let this = self.clone();
             let heard = heard_self.clone();
             let index = index.clone();
+            let tokens = tokens.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(PING_EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -147,6 +158,7 @@ impl Cluster {
                             "revocation listener silent: cache bypassed"
                         );
                         index.set_trusted(false);
+                        tokens.set_trusted(false);
                     }
                 }
             });
@@ -155,11 +167,12 @@ impl Cluster {
         tokio::spawn(async move {
             loop {
                 if let Err(e) = this
-                    .listen(&url, &store_for_acks, &index, &heard_self)
+                    .listen(&url, &store_for_acks, &index, &tokens, &heard_self)
                     .await
                 {
                     tracing::warn!(error = %e, "revocation listener failed; reconnecting");
                     index.set_trusted(false);
+                    tokens.set_trusted(false);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -171,21 +184,25 @@ impl Cluster {
         url: &str,
         store: &Store,
         index: &KeyIndex,
+        tokens: &TokenService,
         heard_self: &std::sync::Mutex<Instant>,
     ) -> std::result::Result<(), sea_orm::sqlx::Error> {
         let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANNEL).await?;
         // LISTEN first, then flush: whatever was revoked while we were not
         // listening is read fresh from the database from now on.
+        tokens.flush();
         index.flush().await;
         loop {
             let Some(note) = listener.try_recv().await? else {
                 // Connection lost and re-established (LISTEN re-issued):
                 // notifications in between are lost, so flush.
+                tokens.flush();
                 index.flush().await;
                 continue;
             };
-            self.handle(note.payload(), store, index, heard_self).await;
+            self.handle(note.payload(), store, index, tokens, heard_self)
+                .await;
         }
     }
 
@@ -194,6 +211,7 @@ impl Cluster {
         payload: &str,
         store: &Store,
         index: &KeyIndex,
+        tokens: &TokenService,
         heard_self: &std::sync::Mutex<Instant>,
     ) {
         let mut parts = payload.splitn(4, '|');
@@ -203,6 +221,8 @@ impl Cluster {
                 if replica == self.me {
                     *heard_self.lock().expect("heard lock") = now;
                     if !index.trusted() {
+                        tokens.flush();
+                        tokens.set_trusted(true);
                         index.flush().await;
                         index.set_trusted(true);
                         tracing::info!("revocation listener healthy again: cache trusted");
@@ -229,6 +249,20 @@ impl Cluster {
                     })
                     .collect();
                 index.revoke_users(&users);
+            }
+            (Some("k"), Some(_revision), Some(_origin), Some(list)) => {
+                // Signing keys, also before the acknowledged `r`.
+                let keys: Vec<RevokedSigningKey> = list
+                    .split(';')
+                    .filter_map(|entry| entry.split_once(','))
+                    .map(|(env, kid)| RevokedSigningKey {
+                        environment_id: env.to_owned(),
+                        kid: kid.to_owned(),
+                    })
+                    .collect();
+                tokens.revoke(&keys);
+                // Remembered decisions made with those keys' tokens end.
+                index.invalidate_decisions();
             }
             (Some(tag @ ("r" | "e")), Some(revision), Some(origin), Some(list)) => {
                 let listed: Vec<DeadCredential> = list
@@ -298,6 +332,19 @@ impl Announcer for Cluster {
             }
             out.push((CHANNEL, payload));
         }
+        // Signing keys: environment and key ids hold no `,` `;` or `|`.
+        if !revocation.signing_keys().is_empty() {
+            let head = format!("k|{revision}|{}|", self.me);
+            let mut payload = head.clone();
+            for key in revocation.signing_keys() {
+                let entry = format!("{},{};", key.environment_id, key.kid);
+                if payload.len() + entry.len() > MAX_PAYLOAD {
+                    out.push((CHANNEL, std::mem::replace(&mut payload, head.clone())));
+                }
+                payload.push_str(&entry);
+            }
+            out.push((CHANNEL, payload));
+        }
         for (tag, list) in [("e", revocation.scheduled()), ("r", revocation.dead())] {
             if list.is_empty() && tag == "e" {
                 continue;
@@ -338,6 +385,10 @@ impl Enforcer for Revoker {
         self.index.kill(revocation.dead()).await;
         self.index.evict(revocation.scheduled()).await;
         self.index.revoke_users(revocation.users());
+        if !revocation.signing_keys().is_empty() {
+            self.tokens.revoke(revocation.signing_keys());
+            self.index.invalidate_decisions();
+        }
         for environment in revocation.deleted_environments() {
             self.tokens.forget(environment).await;
         }

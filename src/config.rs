@@ -70,6 +70,14 @@ pub struct ServeSettings {
     pub connections: ConnectionSettings,
     #[command(flatten)]
     pub tls: TlsSettings,
+    #[command(flatten)]
+    pub events: EventSettings,
+    /// Seconds a verifier may cache the JWKS (`Cache-Control: max-age`),
+    /// and so how long a rotated-in signing key waits (STANDBY) before it
+    /// signs: every verifier has re-fetched the key set by then. At most 300.
+    #[arg(long, env = "PULSE_JWKS_MAX_AGE", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub jwks_max_age: u64,
     /// Serve Prometheus metrics on this address at `/metrics` (off unless set).
     #[arg(long, env = "PULSE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -136,6 +144,37 @@ impl Default for ConnectionSettings {
     }
 }
 
+/// Live events (`WatchEvents`) and `key.expiring` notices. Hidden: for
+/// tests and benchmarks.
+#[derive(Clone, Debug, Args)]
+pub struct EventSettings {
+    /// Events buffered per process for watchers; a watcher that falls
+    /// this far behind is ended with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "PULSE_EVENTS_BUFFER", default_value_t = 4096, hide = true)]
+    pub events_buffer: usize,
+    /// Milliseconds between two reads of new audit events.
+    #[arg(long, env = "PULSE_EVENTS_POLL_MS", default_value_t = 50, hide = true)]
+    pub events_poll_ms: u64,
+    /// Milliseconds between two sweeps for keys due a `key.expiring` notice.
+    #[arg(
+        long,
+        env = "PULSE_EXPIRY_SWEEP_MS",
+        default_value_t = 60_000,
+        hide = true
+    )]
+    pub expiry_sweep_ms: u64,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self {
+            events_buffer: 4096,
+            events_poll_ms: 50,
+            expiry_sweep_ms: 60_000,
+        }
+    }
+}
+
 /// TLS for the gRPC port (rustls, ring). Off unless a certificate is given.
 #[derive(Clone, Debug, Default, Args)]
 pub struct TlsSettings {
@@ -171,6 +210,8 @@ impl ServeSettings {
             cold_lookups_per_second: 2000,
             connections: ConnectionSettings::default(),
             tls: TlsSettings::default(),
+            events: EventSettings::default(),
+            jwks_max_age: 300,
             metrics_listen: None,
             trusted_proxies: Vec::new(),
         }

@@ -25,6 +25,8 @@
 //!   policy generated from the protos, and the only code that grants scopes.
 //! - [`cluster`]: revocation across replicas: announces, enforces, waits
 //!   for acknowledgements.
+//! - [`events`]: live events: the process's one tail of the audit log,
+//!   fanned out to `WatchEvents` streams, and the `key.expiring` sweeper.
 //! - [`api`]: one file per gRPC service.
 //! - [`server`]: builds the tonic router from one service list and runs it
 //!   until shutdown, behind the connection guard.
@@ -39,6 +41,7 @@ pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod gate;
 pub mod metrics;
 pub mod ops;

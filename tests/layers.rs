@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("telemetry", 5),
     ("auth", 5),
     ("cluster", 6),
+    ("events", 6),
     ("api", 7),
     ("server", 8),
     ("ops", 8),

@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import grpc
 
@@ -95,6 +96,24 @@ class Admin(_Caller):
             environment_pb2.RotateKeysRequest(environment_id=environment_id), metadata=self.metadata
         )
 
+    def rotate_signing_key(self, environment_id: str) -> environment_pb2.RotateSigningKeyResponse:
+        """Adds a user-token signing key: published (JWKS) at once, STANDBY
+        until ``activate_time`` (one JWKS max-age), then it signs."""
+        return self.environments.RotateSigningKey(
+            environment_pb2.RotateSigningKeyRequest(environment_id=environment_id),
+            metadata=self.metadata,
+        )
+
+    def revoke_signing_key(
+        self, environment_id: str, kid: str
+    ) -> environment_pb2.RevokeSigningKeyResponse:
+        """Kills a signing key and every token it signed (an ACTIVE key is
+        replaced at once: ``replacement_kid``). Idempotent."""
+        return self.environments.RevokeSigningKey(
+            environment_pb2.RevokeSigningKeyRequest(environment_id=environment_id, kid=kid),
+            metadata=self.metadata,
+        )
+
     def create_restricted_key(
         self,
         environment_id: str,
@@ -126,6 +145,35 @@ class Admin(_Caller):
             ),
             metadata=self.metadata,
         )
+
+    # Usage (issue 13).
+
+    def get_key_usage(
+        self,
+        key_id: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        granularity: str = "hour",
+    ) -> list[environment_pb2.UsageBucket]:
+        """The key's buckets (``"hour"`` or ``"day"``, UTC) over [start, end),
+        oldest first, empty ones included: successes, failures by reason and
+        user tokens minted. Unset ``end``: now; unset ``start``: 24 hours
+        (30 days) ending with the current bucket."""
+        request = environment_pb2.GetKeyUsageRequest(
+            key_id=key_id, granularity=_GRANULARITY[granularity]
+        )
+        if start is not None:
+            request.start_time.FromDatetime(start)
+        if end is not None:
+            request.end_time.FromDatetime(end)
+        return list(self.environments.GetKeyUsage(request, metadata=self.metadata).buckets)
+
+
+# `get_key_usage` granularities.
+_GRANULARITY = {
+    "hour": environment_pb2.USAGE_GRANULARITY_HOUR,
+    "day": environment_pb2.USAGE_GRANULARITY_DAY,
+}
 
 
 @dataclass

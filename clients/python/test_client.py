@@ -4,7 +4,9 @@ Starts the server binary on a free port with a fresh SQLite file, then:
 create an environment (admin), mint a user token (backend), call as the
 frontend, rotate, and check the old secret key and the token died; then
 least privilege: a read-only restricted key (`rk_`) refused a write, a
-token for one room refused another, and a user's tokens revoked.
+token for one room refused another, and a user's tokens revoked; and the
+JWKS: PyJWT's stock `PyJWKClient` verifies user tokens before and after a
+signing-key rotation, and a revoked key leaves the set.
 
     ./generate.sh && PULSE_BIN=../../target/debug/pulse python3 test_client.py
 """
@@ -20,6 +22,7 @@ import time
 import unittest
 
 import grpc
+import jwt
 
 from pulse_client import (
     Admin,
@@ -48,7 +51,9 @@ class PulseClientTest(unittest.TestCase):
         cls.addr = f"127.0.0.1:{free_port()}"
         cls.server = subprocess.Popen(
             [PULSE_BIN, "serve", "--listen", cls.addr,
-             "--database-url", f"sqlite://{cls.dir.name}/pulse.db?mode=rwc"],
+             "--database-url", f"sqlite://{cls.dir.name}/pulse.db?mode=rwc",
+             # A rotated-in signing key waits one JWKS max-age: 1 s here.
+             "--jwks-max-age", "1"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         line = cls.server.stdout.readline()
@@ -195,6 +200,48 @@ class PulseClientTest(unittest.TestCase):
             new = Frontend(self.addr, publishable_key=pk,
                            user_token=minter.mint_user_token(user).token)
             self.assertEqual(new.who_am_i().user_id, user)
+
+    def test_jwks_with_pyjwt(self) -> None:
+        admin = Admin(self.addr, admin_token=self.admin_token)
+        created = admin.create_environment("JWKS")
+        env_id = created.environment.id
+        pk = created.publishable_key.value
+        backend = Backend(self.addr, secret_key=created.secret_key)
+        url = f"http://{self.addr}/v1/environments/{env_id}/jwks.json"
+        jwks = jwt.PyJWKClient(url)
+
+        def verify(token: str) -> str:
+            key = jwks.get_signing_key_from_jwt(token)
+            claims = jwt.decode(token, key.key, algorithms=["EdDSA"], issuer="pulse")
+            self.assertEqual(claims["env"], env_id)
+            return key.key_id
+
+        def published() -> set[str]:
+            return {key.key_id for key in jwks.get_jwk_set(refresh=True).keys}
+
+        old = backend.mint_user_token("alice").token
+        first = verify(old)
+        self.assertEqual(published(), {first})
+
+        # Rotate: published at once, signing after the standby period.
+        rotated = admin.rotate_signing_key(env_id)
+        self.assertEqual(rotated.previous_kid, first)
+        self.assertEqual(published(), {first, rotated.kid})
+        time.sleep(1.3)
+        new = backend.mint_user_token("alice").token
+        self.assertEqual(verify(new), rotated.kid)
+        self.assertEqual(verify(old), first)  # retiring: still verifies
+
+        # Revoke the active key: its tokens die, it leaves the JWKS.
+        revoked = admin.revoke_signing_key(env_id, rotated.kid)
+        self.assertTrue(revoked.replacement_kid)
+        self.assertEqual(published(), {first, revoked.replacement_kid})
+        self.assert_fails(grpc.StatusCode.UNAUTHENTICATED,
+                          Frontend(self.addr, publishable_key=pk, user_token=new).who_am_i)
+        with self.assertRaises(jwt.PyJWKClientError):
+            jwks.get_signing_key_from_jwt(new)
+        latest = backend.mint_user_token("alice").token
+        self.assertEqual(verify(latest), revoked.replacement_kid)
 
     def test_errors_carry_codes(self) -> None:
         admin = Admin(self.addr, admin_token="ak_not_a_token")

@@ -14,9 +14,11 @@ use crate::domain::content::parse_text;
 use crate::domain::ids;
 use crate::domain::names::parse_resource_id;
 use crate::domain::rooms::{RoomAccess, RoomClaim, check_patterns};
+use crate::domain::signing::KeyState;
 use crate::domain::time::{now_micros, to_timestamp};
 use crate::error::Error;
 use crate::pb::{self, auth_service_server::AuthService};
+use crate::store::signing_keys;
 
 /// Handlers of `AuthService`.
 #[derive(Clone, Debug)]
@@ -138,6 +140,11 @@ impl AuthService for AuthApi {
                 rooms,
             },
         )?;
+        self.state.index.usage().count(
+            caller.key_id.as_str(),
+            caller.tenant(),
+            crate::auth::usage::Outcome::Minted,
+        );
         Ok(Response::new(pb::MintUserTokenResponse {
             token: token.into_exposed(),
             expire_time: Some(prost_types::Timestamp {
@@ -190,19 +197,39 @@ impl AuthService for AuthApi {
         request: Request<pb::ListSigningKeysRequest>,
     ) -> Result<Response<pb::ListSigningKeysResponse>, Status> {
         let caller = context::environment(&request)?;
-        let signer = self.state.tokens.signer(&caller.scope).await?;
-        Ok(Response::new(pb::ListSigningKeysResponse {
-            keys: vec![pb::SigningKey {
-                kid: signer.kid.clone(),
-                algorithm: "EdDSA".into(),
-                public_key: signer.public_key.clone(),
-                create_time: Some(to_timestamp(signer.create_time)),
-                crv: "Ed25519".into(),
-                x: URL_SAFE_NO_PAD.encode(&signer.public_key),
-                state: pb::SigningKeyState::Active as i32,
-                activate_time: Some(to_timestamp(signer.create_time)),
-                ..Default::default()
-            }],
-        }))
+        // Gives the environment its first key if it has none yet.
+        self.state.tokens.signer(&caller.scope).await?;
+        let rows = caller.store(&self.state.store).signing_keys().await?;
+        let states = signing_keys::states(&rows, now_micros());
+        let keys = rows
+            .into_iter()
+            .zip(states)
+            .filter(|(_, state)| state.listed())
+            .map(|(row, state)| {
+                let (state, retire_time) = match state {
+                    KeyState::Standby => (pb::SigningKeyState::Standby, None),
+                    KeyState::Active => (pb::SigningKeyState::Active, None),
+                    KeyState::Retiring { retire_time } => {
+                        (pb::SigningKeyState::Retiring, Some(retire_time))
+                    }
+                    KeyState::Revoked { .. } | KeyState::Gone => {
+                        (pb::SigningKeyState::Revoked, None)
+                    }
+                };
+                pb::SigningKey {
+                    kid: row.id,
+                    algorithm: "EdDSA".into(),
+                    x: URL_SAFE_NO_PAD.encode(&row.public_key),
+                    public_key: row.public_key,
+                    create_time: Some(to_timestamp(row.create_time)),
+                    crv: "Ed25519".into(),
+                    state: state as i32,
+                    activate_time: Some(to_timestamp(row.activate_time)),
+                    retire_time: retire_time.map(to_timestamp),
+                    revoke_time: row.revoke_time.map(to_timestamp),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ListSigningKeysResponse { keys }))
     }
 }

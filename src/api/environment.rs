@@ -192,12 +192,24 @@ impl EnvironmentService for EnvironmentApi {
         let page = self
             .state
             .page(admin.tenant(), &format!("keys/{env_id}"), req)?;
-        let (rows, next_page_token) = admin
-            .store(&self.state.store)
-            .list_keys(&env_id, &page)
-            .await?;
+        let store = admin.store(&self.state.store);
+        let (rows, next_page_token) = store.list_keys(&env_id, &page).await?;
+        // The page's 24-hour success counts, in one query.
+        let ids: Vec<&str> = rows.iter().map(|k| k.id.as_str()).collect();
+        let since = super::usage::day_ago_bucket(now_micros());
+        let counts = store.success_counts_since(&env_id, &ids, since).await?;
+        let keys = rows
+            .into_iter()
+            .map(|row| {
+                let success_count_24h = counts.get(&row.id).copied().unwrap_or_default();
+                pb::ApiKey {
+                    success_count_24h,
+                    ..convert::api_key(row)
+                }
+            })
+            .collect();
         Ok(Response::new(pb::ListKeysResponse {
-            keys: rows.into_iter().map(convert::api_key).collect(),
+            keys,
             next_page_token,
         }))
     }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub revoker: Revoker,
     /// Seals page tokens to their list and tenant.
     pub pages: Arc<PageSealer>,
+    /// The live tail of the audit log, for `WatchEvents`.
+    pub events: Arc<crate::events::EventHub>,
 }
 
 /// A list request's paging fields.

@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::ratelimit::{ColdLookups, FailedAuthLimiter};
+use super::usage::{Outcome, UsageCell, UsageCounters};
 use crate::cache::Cache;
 use crate::domain::credential::{CredentialHash, CredentialKind, ParsedCredential};
 use crate::domain::networks::Networks;
@@ -81,6 +82,11 @@ pub struct Resolved {
     pub permissions: Option<Permissions>,
     /// Where the credential may be used from (empty: anywhere).
     pub networks: Networks,
+    /// When the key expires by itself, µs (`revoke_at` is the earlier of
+    /// this and its revocation).
+    pub expire_at: Option<i64>,
+    /// The key's usage counters (see `super::usage`); `None` for admin tokens.
+    pub usage: Option<Arc<UsageCell>>,
     /// When this process last queued a `last_use_time` write for it, in
     /// seconds since the index was created (0: never).
     last_recorded: std::sync::atomic::AtomicU32,
@@ -104,6 +110,8 @@ pub struct KeyIndex {
     /// refused (`None`: never revoked). Set directly by revocations, here
     /// and (through the cluster) on every replica.
     not_before: Cache<String, Option<i64>>,
+    /// Per-key usage counts since the last flush.
+    usage: Arc<UsageCounters>,
     /// Credentials used since the last flush.
     pending_use: std::sync::Mutex<Vec<Use>>,
     /// Whether cached entries may be used. False while this replica cannot
@@ -149,6 +157,7 @@ impl KeyIndex {
             resolves: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
             pending_use: std::sync::Mutex::new(Vec::new()),
+            usage: Arc::default(),
             cold: ColdLookups::new(
                 DEFAULT_COLD_LOOKUPS_PER_SECOND,
                 Arc::new(FailedAuthLimiter::new(u32::MAX, u32::MAX)),
@@ -164,7 +173,13 @@ impl KeyIndex {
     }
 
     fn compact(&self, record: CredentialRecord) -> Arc<Resolved> {
+        let usage = match (record.kind, &record.environment_id) {
+            (CredentialKind::Admin, _) | (_, None) => None,
+            (_, Some(env)) => Some(self.usage.cell(&record.id, env)),
+        };
         Arc::new(Resolved {
+            expire_at: record.expire_time,
+            usage,
             id: record.id.into(),
             kind: record.kind,
             account_id: record.account_id.into(),
@@ -176,8 +191,21 @@ impl KeyIndex {
         })
     }
 
-    fn usable(&self, r: Arc<Resolved>) -> Option<Arc<Resolved>> {
-        (!revoked(r.revoke_at) && !self.is_dead(&r.id)).then_some(r)
+    /// A found record: working, or ended (and why, for usage counts).
+    fn found(&self, r: Arc<Resolved>) -> Resolution {
+        if self.is_dead(&r.id) {
+            return Resolution::Ended(r, Outcome::Revoked);
+        }
+        if !revoked(r.revoke_at) {
+            return Resolution::Working(r);
+        }
+        // Ended by whichever came first: its expiry or its revocation.
+        let why = if r.expire_at.is_some() && r.expire_at == r.revoke_at {
+            Outcome::Expired
+        } else {
+            Outcome::Revoked
+        };
+        Resolution::Ended(r, why)
     }
 
     /// Resolves a well-formed credential to its active record; `None` if it
@@ -193,14 +221,27 @@ impl KeyIndex {
         cred: &ParsedCredential,
         peer: Option<IpAddr>,
     ) -> Result<Option<Arc<Resolved>>> {
+        Ok(match self.resolve_detailed(cred, peer).await? {
+            Resolution::Working(r) => Some(r),
+            Resolution::Ended(..) | Resolution::Unknown => None,
+        })
+    }
+
+    /// [`KeyIndex::resolve_from`], telling a key that stopped working
+    /// (revoked, rotated away, expired) from an unknown credential.
+    pub async fn resolve_detailed(
+        &self,
+        cred: &ParsedCredential,
+        peer: Option<IpAddr>,
+    ) -> Result<Resolution> {
         let store = &self.store;
         self.resolves.fetch_add(1, Ordering::Relaxed);
         if !self.trusted() {
             let record = self.lookup(store, cred, peer).await?;
-            return Ok(record.map(|r| self.compact(r)).and_then(|r| self.usable(r)));
+            return Ok(record.map_or(Resolution::Unknown, |r| self.found(self.compact(r))));
         }
         if self.absent.contains_key(&cred.hash) {
-            return Ok(None);
+            return Ok(Resolution::Unknown);
         }
         // A row read before a revocation took effect here must not be
         // cached after it: a load that saw the generation change is used
@@ -218,10 +259,10 @@ impl KeyIndex {
             })
             .await;
         match entry {
-            Ok(r) | Err(Load::Stale(r)) => Ok(self.usable(r)),
+            Ok(r) | Err(Load::Stale(r)) => Ok(self.found(r)),
             Err(Load::Absent) => {
                 self.absent.insert(cred.hash, ());
-                Ok(None)
+                Ok(Resolution::Unknown)
             }
             Err(Load::Failed(e)) => Err(e),
         }
@@ -379,8 +420,15 @@ impl KeyIndex {
         }
     }
 
-    /// Writes queued `last_use_time`s every [`USE_FLUSH_EVERY`], batched.
+    /// The per-key usage counters (see `super::usage`).
+    pub fn usage(&self) -> &Arc<UsageCounters> {
+        &self.usage
+    }
+
+    /// Writes queued `last_use_time`s every [`USE_FLUSH_EVERY`], batched,
+    /// and (on a timer of their own) the usage counts.
     pub fn spawn_usage_writer(self: &Arc<Self>) {
+        self.usage.spawn_flusher(self.store.clone());
         let index = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(USE_FLUSH_EVERY);
@@ -407,6 +455,13 @@ impl KeyIndex {
     /// decision made from the old state carries the old generation.
     fn bump(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Ends every remembered decision (`crate::auth::decisions`) made
+    /// before now: a signing key was revoked, and decisions about its
+    /// tokens must be made again.
+    pub fn invalidate_decisions(&self) {
+        self.bump();
     }
 
     /// Whether cached entries are used.
@@ -447,6 +502,17 @@ impl KeyIndex {
         }
         self.bump();
     }
+}
+
+/// What a credential resolved to.
+#[derive(Debug)]
+pub enum Resolution {
+    /// A working credential.
+    Working(Arc<Resolved>),
+    /// A known credential that no longer works, and why (revoked or expired).
+    Ended(Arc<Resolved>, Outcome),
+    /// No such credential.
+    Unknown,
 }
 
 /// Why a cache load stored nothing.

@@ -22,10 +22,11 @@ use tower::{Layer, Service};
 
 use super::context::{AdminCaller, Caller, EnvCaller, Principal};
 use super::decisions::{Borrowed, Decision, Decisions};
-use super::index::{KeyIndex, Resolved};
+use super::index::{KeyIndex, Resolution, Resolved};
 use super::policy::{self, Need, Policy};
 use super::ratelimit::FailedAuthLimiter;
 use super::tokens::TokenService;
+use super::usage::Outcome;
 use crate::domain::audit::Actor;
 use crate::domain::credential::{self, CredentialKind};
 use crate::domain::ids::{self, AccountId, EnvironmentId, KeyId};
@@ -137,9 +138,12 @@ where
                 let remembered = presented(&auth, request.headers())
                     .ok()
                     .and_then(|p| remembered(&auth, &p, peer, request.headers()))
-                    .filter(|caller| allow(caller, policy, path).is_ok());
+                    .filter(|decision| allow(&decision.caller, policy, path).is_ok());
                 remembered
-                    .map(|caller| request.extensions_mut().insert(caller))
+                    .map(|decision| {
+                        count(&decision.key, Outcome::Success);
+                        request.extensions_mut().insert(decision.caller.clone())
+                    })
                     .is_some()
             }
         };
@@ -237,9 +241,25 @@ async fn authorize(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> std::result::Result<Caller, Refused> {
-    let caller = authenticate(auth, headers, peer).await?;
-    allow(&caller, policy, path)?;
+    let (caller, key) = authenticate(auth, headers, peer).await?;
+    match allow(&caller, policy, path) {
+        Ok(()) => count(&key, Outcome::Success),
+        Err(e @ Error::PermissionDenied(_)) if key.kind == CredentialKind::Restricted => {
+            count(&key, Outcome::PermissionDenied);
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(caller)
+}
+
+/// Counts `outcome` in the key's usage (admin tokens count nothing): one
+/// relaxed atomic add (see `super::usage`).
+#[inline]
+fn count(key: &Resolved, outcome: Outcome) {
+    if let Some(usage) = &key.usage {
+        usage.add(outcome);
+    }
 }
 
 /// Whether `caller` may call the RPC at `path`, of `policy`:
@@ -329,7 +349,7 @@ fn remembered(
     presented: &Presented<'_>,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
-) -> Option<Caller> {
+) -> Option<Arc<Decision>> {
     if !presented.trusted {
         return None;
     }
@@ -342,7 +362,7 @@ fn remembered(
     }
     auth.index.count_memory_hit();
     auth.index.touch(&decision.key);
-    Some(decision.caller.clone())
+    Some(decision)
 }
 
 /// Whether the key may be used by this request's client: the TCP peer, or
@@ -363,12 +383,14 @@ fn network_allows(
     key.networks.allows(client)
 }
 
-/// Resolves the request's credentials to a caller, or UNAUTHENTICATED.
+/// Resolves the request's credentials to a caller and the key that
+/// authenticated it, or UNAUTHENTICATED. A recognised key refused for
+/// being revoked, expired or used from elsewhere has that counted.
 async fn authenticate(
     auth: &Authenticator,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-) -> std::result::Result<Caller, Refused> {
+) -> std::result::Result<(Caller, Arc<Resolved>), Refused> {
     let presented = presented(auth, headers)?;
     // A remembered decision was already looked for, synchronously, in
     // `call`: this is the slow path, which makes (and remembers) one.
@@ -394,12 +416,9 @@ async fn authenticate(
             // A publishable key authenticates nobody.
             return Err(Error::Unauthenticated.into());
         }
-        let record = auth
-            .index
-            .resolve_from(&cred, peer_ip)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
+        let record = working(auth.index.resolve_detailed(&cred, peer_ip).await?)?;
         if !network_allows(auth, &record, peer, headers) {
+            count(&record, Outcome::NotAllowedNetwork);
             tracing::info!(
                 key_id = %record.id,
                 peer = ?peer,
@@ -424,13 +443,26 @@ async fn authenticate(
     if presented.trusted && matches!(caller, Caller::Environment(_)) {
         let decision = Decision {
             caller: caller.clone(),
-            key,
+            key: key.clone(),
             until,
             generation,
         };
         auth.decisions.insert(&presented.headers, decision);
     }
-    Ok(caller)
+    Ok((caller, key))
+}
+
+/// The working key of a resolution; a key that stopped working has why
+/// counted (revoked or expired), and is refused like an unknown one.
+fn working(resolution: Resolution) -> Result<Arc<Resolved>> {
+    match resolution {
+        Resolution::Working(key) => Ok(key),
+        Resolution::Ended(key, why) => {
+            count(&key, why);
+            Err(Error::Unauthenticated)
+        }
+        Resolution::Unknown => Err(Error::Unauthenticated),
+    }
 }
 
 /// The caller context of a resolved bearer credential: an admin token or
@@ -487,11 +519,7 @@ async fn authenticate_frontend(
     let cred = credential::parse(pk)
         .filter(|c| c.kind == CredentialKind::Publishable)
         .ok_or(Error::Unauthenticated)?;
-    let record = auth
-        .index
-        .resolve_from(&cred, peer)
-        .await?
-        .ok_or(Error::Unauthenticated)?;
+    let record = working(auth.index.resolve_detailed(&cred, peer).await?)?;
     let env = record
         .environment_id
         .as_deref()
@@ -505,11 +533,12 @@ async fn authenticate_frontend(
             // and its minting secret key must still be active.
             let verified = auth.tokens.verify(&scope, token, now_secs()).await?;
             let claims = &verified.claims;
-            let minting_until = auth
-                .index
-                .key_working_until(&claims.key_id, env)
-                .await?
-                .ok_or(Error::Unauthenticated)?;
+            let Some(minting_until) = auth.index.key_working_until(&claims.key_id, env).await?
+            else {
+                // Its minting key was revoked or rotated away (or expired).
+                count(&record, Outcome::Revoked);
+                return Err(Error::Unauthenticated);
+            };
             // The user's tokens issued before a revocation are dead.
             let not_before = auth.index.user_not_before(&scope, &claims.sub).await?;
             if not_before.is_some_and(|nb| claims.issued_micros() < nb) {

@@ -9,6 +9,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod sealing;
 pub mod tokens;
+pub mod usage;
 
 /// The credential format lives in the domain (the store generates keys);
 /// re-exported here, where callers look for it.

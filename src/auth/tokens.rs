@@ -1,15 +1,26 @@
-//! User tokens: compact JWS (RFC 7515) signed with Ed25519 (`alg: EdDSA`),
-//! one signing key per environment, so any standard JWT library verifies
-//! them with the key `ListSigningKeys` publishes.
+//! User tokens: compact JWS (RFC 7515) signed with Ed25519 (`alg: EdDSA`)
+//! by the environment's ACTIVE signing key, so any standard JWT library
+//! verifies them with the keys `ListSigningKeys` and the JWKS publish.
+//!
+//! An environment has several keys (see `crate::domain::signing`): tokens
+//! are signed by the ACTIVE one and verified by the key their `kid` names
+//! if it is STANDBY, ACTIVE or RETIRING. The set is cached per environment
+//! and re-read when a token names a `kid` it lacks (at most every
+//! [`RELOAD_EVERY`]) and twice per standby period, so a rotation made on
+//! another replica is known before its key signs. Revocations arrive
+//! through the revocation value (`crate::store::revocation`) and are kept
+//! in a set of revoked `kid`s that every verification checks.
 //!
 //! Signing and verification use ring directly (the JWT crates bring other
 //! crypto stacks); the format is five lines of base64url and JSON.
-//! Verification is strict: exactly `alg: EdDSA`, the environment's own
+//! Verification is strict: exactly `alg: EdDSA`, a working key's
 //! `kid`, a valid signature, `env` equal to the publishable key's
 //! environment, not expired, and a minting secret key that is still active
 //! (checked by the caller through the key index).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,10 +36,13 @@ use crate::domain::names::parse_resource_id;
 use crate::domain::rooms::{RoomClaim, RoomPolicy, check_patterns};
 use crate::domain::scope::EnvironmentScope;
 use crate::domain::secret::Secret;
+use crate::domain::signing::{self, KeyState, KeyTimes};
+use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::entity::signing_key;
-use crate::store::signing_keys::NewSigningKey;
+use crate::store::revocation::RevokedSigningKey;
+use crate::store::signing_keys::{self, NewSigningKey};
 
 /// Issuer claim of every token.
 pub const ISSUER: &str = "pulse";
@@ -103,6 +117,8 @@ pub struct Verified {
     pub claims: Claims,
     /// `None`: every room.
     pub rooms: Option<Arc<RoomPolicy>>,
+    /// The signing key (`kid`): a cached verification dies with it.
+    pub kid: String,
 }
 
 /// What a new token says besides its signer's environment.
@@ -120,7 +136,7 @@ pub struct Mint<'a> {
     pub rooms: RoomClaim,
 }
 
-/// An environment's signing key, opened.
+/// One of an environment's signing keys, opened.
 pub struct Signer {
     /// The key's id, the tokens' `kid`.
     pub kid: String,
@@ -130,6 +146,8 @@ pub struct Signer {
     pub public_key: Vec<u8>,
     /// Creation time, µs.
     pub create_time: i64,
+    /// What decides its state (STANDBY, ACTIVE, RETIRING).
+    pub times: KeyTimes,
     pair: Ed25519KeyPair,
 }
 
@@ -141,35 +159,106 @@ impl std::fmt::Debug for Signer {
     }
 }
 
+/// An environment's working keys (not revoked, not gone when loaded), as
+/// read from the database. Their states follow from their times and the
+/// clock, so a cached set switches to a rotated-in key at its
+/// `activate_time` by itself.
+#[derive(Debug)]
+pub struct KeySet {
+    keys: Vec<Arc<Signer>>,
+    times: Vec<KeyTimes>,
+    loaded: Instant,
+}
+
+impl KeySet {
+    /// The key that signs at `now` (µs).
+    fn active(&self, now: i64) -> Option<&Arc<Signer>> {
+        signing::active(&self.times, now).map(|i| &self.keys[i])
+    }
+
+    /// The keys that verify at `now` (µs): STANDBY, ACTIVE, RETIRING.
+    pub fn verifying(&self, now: i64) -> impl Iterator<Item = (&Arc<Signer>, KeyState)> {
+        self.keys
+            .iter()
+            .zip(signing::states(&self.times, now))
+            .filter(|(_, state)| state.verifies())
+    }
+}
+
+/// How often a token naming a `kid` the cached set does not have may
+/// reload the environment's keys (a rotation made on another replica).
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
 /// Mints and verifies user tokens; keeps opened signing keys in memory.
 #[derive(Debug)]
 pub struct TokenService {
     store: Store,
     master: MasterKey,
-    signers: Cache<String, Arc<Signer>>,
+    /// How long a rotated-in key waits before it signs (the JWKS max-age).
+    standby: Duration,
+    /// Environment → its working keys. Kept for half the standby period:
+    /// a key rotated in on another replica is known here before it signs.
+    sets: Cache<String, Arc<KeySet>>,
+    /// Revoked `kid`s: never wrong, checked on every verification (cached
+    /// or not) and before signing, so a key set loaded before a revocation
+    /// committed cannot bring the key back.
+    revoked: Cache<String, ()>,
     /// SHA-256 of a token already verified → its claims, until it expires.
     /// Saves the Ed25519 verification (tens of µs) on every request of a
     /// frontend session. Revocation stays immediate: the minting key's
-    /// state is checked on every request by the caller, cached or not.
+    /// state is checked on every request by the caller, cached or not, and
+    /// the signing key against [`TokenService::revoked`] here.
     verified: Cache<CredentialHash, Arc<Verified>>,
     /// The same for tokens of [`LARGE_TOKEN`] bytes or more.
     verified_large: Cache<CredentialHash, Arc<Verified>>,
+    /// Whether this replica hears revocations (`crate::cluster`): while
+    /// it does not, verifications use no cache and read the keys from the
+    /// database, as the key index does for credentials.
+    trusted: AtomicBool,
 }
 
 fn aad(kid: &str, environment_id: &str) -> String {
     format!("{kid}|{environment_id}")
 }
 
+/// The default standby period (`--jwks-max-age`).
+const DEFAULT_STANDBY: Duration = Duration::from_secs(300);
+
 impl TokenService {
-    /// A service sealing under `master`.
+    /// A service sealing under `master`, with the default standby period.
     pub fn new(store: Store, master: MasterKey) -> Self {
         Self {
             store,
             master,
-            signers: Cache::new(100_000),
+            standby: DEFAULT_STANDBY,
+            sets: Cache::with_ttl(100_000, DEFAULT_STANDBY / 2),
+            revoked: Cache::new(100_000),
             verified: Cache::new(VERIFIED_CAPACITY),
             verified_large: Cache::new(LARGE_VERIFIED_CAPACITY),
+            trusted: AtomicBool::new(true),
         }
+    }
+
+    /// Trusts or distrusts the caches (the cluster's listener health).
+    pub fn set_trusted(&self, trusted: bool) {
+        self.trusted.store(trusted, Ordering::Release);
+    }
+
+    fn trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
+    }
+
+    /// Sets the standby period of rotated-in keys (the JWKS max-age):
+    /// key sets are re-read from the database twice per period.
+    pub fn with_standby(mut self, standby: Duration) -> Self {
+        self.sets = Cache::with_ttl(100_000, standby / 2);
+        self.standby = standby;
+        self
+    }
+
+    /// How long a rotated-in key waits before it signs.
+    pub fn standby(&self) -> Duration {
+        self.standby
     }
 
     /// Generates and seals a new signing key for an environment.
@@ -188,25 +277,99 @@ impl TokenService {
         }
     }
 
-    /// The environment's signer, from memory, the database, or created now
-    /// (environments made before signing keys existed).
-    pub async fn signer(&self, scope: &EnvironmentScope) -> Result<Arc<Signer>> {
+    /// The environment's working keys, from memory or the database (which
+    /// gives the environment a key that signs now if it has none).
+    pub async fn key_set(&self, scope: &EnvironmentScope) -> Result<Arc<KeySet>> {
+        let loaded = if self.trusted() {
+            self.sets
+                .get_or_try_insert_with(scope.environment_id().as_str(), self.load(scope))
+                .await
+        } else {
+            self.load(scope).await
+        };
+        // Anything but an outage is ours: INTERNAL, the detail logged.
+        loaded.map_err(|e| match e {
+            Error::Unavailable(detail) => Error::Unavailable(detail),
+            Error::NotFound(what) => Error::NotFound(what),
+            other => Error::internal(other),
+        })
+    }
+
+    /// Reads the environment's working keys from the database.
+    async fn load(&self, scope: &EnvironmentScope) -> Result<Arc<KeySet>> {
         let env = scope.environment_id();
-        self.signers
-            .get_or_try_insert_with(env.as_str(), async move {
-                let store = self.store.environment(scope);
-                let row = match store.signing_key().await? {
-                    Some(row) => row,
-                    None => store.insert_signing_key(self.new_signing_key(env)).await?,
+        let rows = self
+            .store
+            .environment(scope)
+            .ensure_signing_key(|| self.new_signing_key(env))
+            .await?;
+        let states = signing_keys::states(&rows, now_micros());
+        let mut keys = Vec::new();
+        let mut times = Vec::new();
+        for (row, state) in rows.into_iter().zip(states) {
+            if state.verifies() {
+                times.push(signing_keys::times(&row));
+                keys.push(Arc::new(self.open(row)?));
+            }
+        }
+        Ok(Arc::new(KeySet {
+            keys,
+            times,
+            loaded: Instant::now(),
+        }))
+    }
+
+    /// The key that signs the environment's tokens now.
+    pub async fn signer(&self, scope: &EnvironmentScope) -> Result<Arc<Signer>> {
+        for _ in 0..2 {
+            let set = self.key_set(scope).await?;
+            if let Some(signer) = set.active(now_micros())
+                && !self.revoked.contains_key(signer.kid.as_str())
+            {
+                return Ok(signer.clone());
+            }
+            // Revoked (or no longer active) since the set was read.
+            self.sets.remove(scope.environment_id().as_str());
+        }
+        Err(Error::internal("no active signing key after a reload"))
+    }
+
+    /// The public keys an environment publishes (its JWKS): STANDBY,
+    /// ACTIVE and RETIRING keys. `None` if there is no such environment.
+    pub async fn published(
+        &self,
+        environment_id: &EnvironmentId,
+    ) -> Result<Option<Vec<Arc<Signer>>>> {
+        // Re-read at most every second, so a rotation made on another
+        // replica is published everywhere at once.
+        let fresh = self
+            .sets
+            .get(environment_id.as_str())
+            .filter(|set| set.loaded.elapsed() < RELOAD_EVERY);
+        let set = match fresh {
+            Some(set) => set,
+            None => {
+                self.sets.remove(environment_id.as_str());
+                let Some(account) = self.store.environment_account(environment_id).await? else {
+                    return Ok(None);
                 };
-                self.open(row).map(Arc::new)
-            })
-            .await
-            // Anything but an outage is ours: INTERNAL, the detail logged.
-            .map_err(|e| match e {
-                Error::Unavailable(detail) => Error::Unavailable(detail),
-                other => Error::internal(other),
-            })
+                let scope = EnvironmentScope::grant(account, environment_id.clone());
+                match self.key_set(&scope).await {
+                    Ok(set) => set,
+                    // Deleted meanwhile.
+                    Err(Error::NotFound(_)) => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let now = now_micros();
+        Ok(Some(
+            set.verifying(now)
+                .map(|(signer, _)| signer)
+                .filter(|s| !self.revoked.contains_key(s.kid.as_str()))
+                .cloned()
+                .collect(),
+        ))
     }
 
     fn open(&self, row: signing_key::Model) -> Result<Signer> {
@@ -216,6 +379,7 @@ impl TokenService {
         let pair =
             Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| Error::internal("bad signing key"))?;
         Ok(Signer {
+            times: signing_keys::times(&row),
             kid: row.id,
             environment_id: row.environment_id,
             public_key: row.public_key,
@@ -224,9 +388,31 @@ impl TokenService {
         })
     }
 
-    /// Forgets an environment's signer (environment deleted).
+    /// Forgets an environment's keys (environment deleted).
     pub async fn forget(&self, environment_id: &EnvironmentId) {
-        self.signers.remove(environment_id.as_str());
+        self.sets.remove(environment_id.as_str());
+    }
+
+    /// Applies committed signing-key revocations (this process's, or
+    /// another replica's announced ones): from now on no token of those
+    /// keys verifies, cached or not, and their environments' keys are
+    /// read again.
+    pub fn revoke(&self, revoked: &[RevokedSigningKey]) {
+        for key in revoked {
+            self.revoked.insert(key.kid.clone(), ());
+        }
+        for key in revoked {
+            self.sets.remove(key.environment_id.as_str());
+        }
+    }
+
+    /// Drops every cached key set and verification (the cluster listener
+    /// reconnected: announcements may have been missed). Revoked `kid`s
+    /// stay: they are never wrong.
+    pub fn flush(&self) {
+        self.sets.clear();
+        self.verified.clear();
+        self.verified_large.clear();
     }
 
     /// Mints a token in the signer's environment. INVALID_ARGUMENT if it
@@ -288,21 +474,32 @@ impl TokenService {
         } else {
             &self.verified
         };
-        if let Some(verified) = cache.get(&digest) {
-            // Same bytes, same signature: only the time and the
-            // environment can make it invalid now.
-            if verified.claims.env == environment_id && verified.claims.exp > now {
+        let trusted = self.trusted();
+        if let Some(verified) = cache.get(&digest).filter(|_| trusted) {
+            // Same bytes, same signature: only the time, the environment
+            // and a revocation of the signing key can make it invalid now.
+            if verified.claims.env == environment_id
+                && verified.claims.exp > now
+                && !self.revoked.contains_key(verified.kid.as_str())
+            {
                 return Ok(verified);
             }
             return Err(Error::Unauthenticated);
         }
-        let claims = self.verify_signed(scope, token, now).await?;
+        let (claims, kid) = self.verify_signed(scope, token, now).await?;
         let rooms = RoomPolicy::compile(&claims.rooms).map(Arc::new);
-        let verified = Arc::new(Verified { claims, rooms });
+        let verified = Arc::new(Verified { claims, rooms, kid });
         // Kept until the token expires: a hit still checks `exp`.
         let left =
             std::time::Duration::from_secs(verified.claims.exp.saturating_sub(now).max(1) as u64);
-        cache.insert_for(digest, verified.clone(), left);
+        if trusted {
+            cache.insert_for(digest, verified.clone(), left);
+        }
+        // Revoked while this verification ran: not used (nor kept for
+        // long: every hit checks the revoked set).
+        if self.revoked.contains_key(verified.kid.as_str()) {
+            return Err(Error::Unauthenticated);
+        }
         Ok(verified)
     }
 
@@ -311,12 +508,32 @@ impl TokenService {
         scope: &EnvironmentScope,
         token: &str,
         now: i64,
-    ) -> Result<Claims> {
-        // Garbage is turned away before the signer is even looked up.
-        split(token).ok_or(Error::Unauthenticated)?;
-        let signer = self.signer(scope).await?;
+    ) -> Result<(Claims, String)> {
+        // Garbage is turned away before the keys are even looked up.
+        let (header, _, _) = split(token).ok_or(Error::Unauthenticated)?;
+        if self.revoked.contains_key(header.kid.as_str()) {
+            return Err(Error::Unauthenticated);
+        }
         let env = scope.environment_id().as_str();
-        verify_with_key(&signer.kid, &signer.public_key, env, token, now)
+        let mut set = self.key_set(scope).await?;
+        let find = |set: &KeySet| {
+            set.verifying(now_micros())
+                .find(|(s, _)| s.kid == header.kid)
+                .map(|(s, _)| s.clone())
+        };
+        let mut signer = find(&set);
+        if signer.is_none()
+            && set.loaded.elapsed() >= RELOAD_EVERY
+            && header.kid.starts_with("sig_")
+        {
+            // Perhaps rotated in on another replica since the set was read.
+            self.sets.remove(env);
+            set = self.key_set(scope).await?;
+            signer = find(&set);
+        }
+        let signer = signer.ok_or(Error::Unauthenticated)?;
+        let claims = verify_with_key(&signer.kid, &signer.public_key, env, token, now)?;
+        Ok((claims, header.kid))
     }
 }
 

@@ -15,4 +15,5 @@ pub mod permissions;
 pub mod rooms;
 pub mod scope;
 pub mod secret;
+pub mod signing;
 pub mod time;

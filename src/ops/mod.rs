@@ -4,7 +4,9 @@
 //! `PULSE_ADMIN_TOKEN` (or flags). A failed call prints its gRPC code and
 //! message and exits non-zero.
 
+mod events;
 mod output;
+mod usage;
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -107,6 +109,9 @@ pub enum KeysCommand {
     /// `--restricted`, or a publishable key with `--publishable`. The
     /// secret or restricted key is printed once.
     Create(CreateKey),
+    /// A key's usage over time: successes, failures and user tokens
+    /// minted per hour or day, with a sparkline of successes.
+    Usage(usage::KeyUsage),
 }
 
 /// `pulse keys create …`
@@ -187,9 +192,13 @@ pub enum UsersCommand {
     },
 }
 
+pub use events::{EventsCommand, events};
+
 /// A connected admin client.
 struct Admin {
     envs: EnvironmentServiceClient<Channel>,
+    /// The connection, for the other services' clients.
+    channel: Channel,
     token: Secret,
     conn: Connection,
 }
@@ -213,7 +222,8 @@ impl Admin {
             .await
             .with_context(|| format!("cannot reach {}", conn.addr))?;
         Ok(Self {
-            envs: EnvironmentServiceClient::new(channel),
+            envs: EnvironmentServiceClient::new(channel.clone()),
+            channel,
             token,
             conn,
         })
@@ -461,6 +471,11 @@ pub async fn keys(conn: Connection, command: KeysCommand) -> anyhow::Result<()> 
                 .map_err(failed)?
                 .into_inner();
             print_keys(&admin, std::slice::from_ref(&key));
+        }
+        KeysCommand::Usage(args) => {
+            let request = admin.request(usage::request(&args)?);
+            let usage = admin.envs.get_key_usage(request).await.map_err(failed)?;
+            usage::print(&usage.into_inner().buckets, admin.conn.json);
         }
         KeysCommand::Create(create) => {
             let kind = if create.restricted {

@@ -14,6 +14,17 @@
 //!   WINDOW_UPDATE, CONTINUATION) — not by PINGs, so keepalive answers do
 //!   not keep an unused connection open forever.
 //!
+//! A connection carrying an open `WatchEvents` stream is not idle: its
+//! client only listens, so it sends no request frames. When the idle
+//! deadline of such a connection passes, the guard checks the process's
+//! registry of peers with open watches (`crate::events::OpenWatches`, by
+//! `ip:port`) and, if its peer has one, extends the deadline instead of
+//! closing. HTTP/2 keepalive still closes a watcher that stops answering.
+//!
+//! A connection whose first bytes are not the HTTP/2 preface is HTTP/1.1
+//! (the JWKS, `crate::server::jwks`): the guard cannot see its requests'
+//! ends, so there, as with TLS, every received byte counts as activity.
+//!
 //! With TLS the guard sees ciphertext, so there every received byte counts
 //! as activity (the handshake timeout then bounds the TLS handshake and the
 //! first bytes; HTTP/2 keepalive closes peers that stop answering).
@@ -34,6 +45,7 @@ use tokio::time::{Instant, Sleep};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 use crate::config::ConnectionSettings;
+use crate::events::OpenWatches;
 use crate::metrics::Metrics;
 
 /// File descriptors kept for everything but client connections (database
@@ -69,6 +81,8 @@ pub struct GuardedIncoming {
     metrics: Option<Arc<Metrics>>,
     /// Set after an accept error (such as EMFILE): wait before retrying.
     backoff: Option<Pin<Box<Sleep>>>,
+    /// Peers with open watches: their connections are not idle.
+    watches: Option<Arc<OpenWatches>>,
 }
 
 /// The per-connection deadlines.
@@ -100,7 +114,15 @@ impl GuardedIncoming {
             },
             metrics,
             backoff: None,
+            watches: None,
         }
+    }
+
+    /// Keeps the connections of peers with an open watch (see the module
+    /// docs) past the idle timeout.
+    pub fn with_watches(mut self, watches: Arc<OpenWatches>) -> Self {
+        self.watches = Some(watches);
+        self
     }
 }
 
@@ -139,12 +161,9 @@ impl tokio_stream::Stream for GuardedIncoming {
             if let Some(m) = &this.metrics {
                 m.connection_opened();
             }
-            return Poll::Ready(Some(Ok(GuardedStream::new(
-                stream,
-                permit,
-                this.limits,
-                this.metrics.clone(),
-            ))));
+            let mut guarded = GuardedStream::new(stream, permit, this.limits, this.metrics.clone());
+            guarded.watches = this.watches.clone().map(|w| (w, peer));
+            return Poll::Ready(Some(Ok(guarded)));
         }
     }
 }
@@ -159,6 +178,8 @@ pub struct GuardedStream {
     /// Whether the first request frame has arrived.
     established: bool,
     metrics: Option<Arc<Metrics>>,
+    /// The registry of open watches and this connection's peer in it.
+    watches: Option<(Arc<OpenWatches>, std::net::SocketAddr)>,
 }
 
 impl GuardedStream {
@@ -176,7 +197,23 @@ impl GuardedStream {
             scanner: FrameScanner::default(),
             established: false,
             metrics,
+            watches: None,
         }
+    }
+
+    /// At the deadline: whether the connection stays open because its
+    /// peer watches events; if so the deadline moves one idle period on.
+    fn watching(&mut self) -> bool {
+        let watching = self.established
+            && self
+                .watches
+                .as_ref()
+                .is_some_and(|(watches, peer)| watches.contains(peer));
+        if watching {
+            let next = Instant::now() + self.limits.idle;
+            self.deadline.as_mut().reset(next);
+        }
+        watching
     }
 
     fn timed_out(&self) -> io::Error {
@@ -236,7 +273,7 @@ impl AsyncRead for GuardedStream {
                 if seen.activity && this.established {
                     let next = Instant::now() + this.limits.idle;
                     this.deadline.as_mut().reset(next);
-                } else if this.deadline.is_elapsed() {
+                } else if this.deadline.is_elapsed() && !this.watching() {
                     // Trickling bytes that never complete a request do
                     // not buy time.
                     return Poll::Ready(Err(this.timed_out()));
@@ -244,8 +281,10 @@ impl AsyncRead for GuardedStream {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
-                if this.deadline.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(this.timed_out()));
+                while this.deadline.as_mut().poll(cx).is_ready() {
+                    if !this.watching() {
+                        return Poll::Ready(Err(this.timed_out()));
+                    }
                 }
                 Poll::Pending
             }
@@ -307,19 +346,25 @@ struct FrameScanner {
     /// Payload bytes of the current frame still to skip, and its type.
     payload_left: usize,
     frame_type: u8,
+    /// The first bytes were not the preface: HTTP/1.1, not scanned.
+    http1: bool,
 }
 
 impl Default for FrameScanner {
     fn default() -> Self {
         Self {
-            preface_left: 24,
+            preface_left: H2_PREFACE.len(),
             header: [0; 9],
             header_len: 0,
             payload_left: 0,
             frame_type: 0,
+            http1: false,
         }
     }
 }
+
+/// The HTTP/2 client connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// HTTP/2 frame types (RFC 9113 §6).
 const DATA: u8 = 0x0;
@@ -332,8 +377,20 @@ impl FrameScanner {
     fn feed(&mut self, mut bytes: &[u8]) -> Seen {
         let mut seen = Seen::default();
         while !bytes.is_empty() {
+            if self.http1 {
+                // Every received byte is activity (see the module docs).
+                return Seen {
+                    activity: true,
+                    request: true,
+                };
+            }
             if self.preface_left > 0 {
                 let n = self.preface_left.min(bytes.len());
+                let at = H2_PREFACE.len() - self.preface_left;
+                if bytes[..n] != H2_PREFACE[at..at + n] {
+                    self.http1 = true;
+                    continue;
+                }
                 self.preface_left -= n;
                 bytes = &bytes[n..];
             } else if self.header_len < 9 {
@@ -381,6 +438,22 @@ mod tests {
     use super::*;
 
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+    #[test]
+    fn http1_bytes_are_activity() {
+        let mut s = FrameScanner::default();
+        let request = Seen {
+            activity: true,
+            request: true,
+        };
+        assert_eq!(s.feed(b"GET /v1/environments/"), request);
+        assert_eq!(s.feed(b"x"), request);
+        // A preface split across reads is still HTTP/2.
+        let mut s = FrameScanner::default();
+        assert_eq!(s.feed(&PREFACE[..5]), Seen::default());
+        assert_eq!(s.feed(&PREFACE[5..]), Seen::default());
+        assert!(!s.http1);
+    }
 
     #[test]
     fn preface_and_settings_are_not_a_request() {

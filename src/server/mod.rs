@@ -27,8 +27,9 @@ use crate::auth::ratelimit::{ColdLookups, FailedAuthLimiter};
 use crate::auth::tokens::TokenService;
 use crate::auth::{AuthLayer, KeyIndex, sealing};
 use crate::cluster::{Cluster, Revoker};
-use crate::config::{ConnectionSettings, ServeSettings, TlsSettings};
+use crate::config::{ConnectionSettings, EventSettings, ServeSettings, TlsSettings};
 use crate::domain::page::PageSealer;
+use crate::events::{EventHub, spawn_expiry_sweeper};
 use crate::gate::DatabaseGate;
 use crate::metrics::{self, Metrics};
 use crate::pb;
@@ -45,6 +46,7 @@ use crate::store::accounts::NewAccount;
 use crate::telemetry::RpcTraceLayer;
 
 pub mod connections;
+pub mod jwks;
 use crate::domain::networks::Networks;
 use sea_orm::DbBackend;
 
@@ -160,6 +162,10 @@ pub struct Application {
     max_connections: usize,
     /// Peers whose `x-forwarded-for` is believed.
     trusted_proxies: Networks,
+    /// Live events' poll and sweep periods.
+    events: EventSettings,
+    /// The JWKS `Cache-Control: max-age` (and signing keys' standby), s.
+    jwks_max_age: u64,
 }
 
 /// Reads the TLS files named by the settings; `None` when TLS is off.
@@ -219,9 +225,17 @@ impl Application {
         );
         index.spawn_usage_writer();
         let pages = PageSealer::new(master.derive("pulse page tokens v1"));
-        let tokens = Arc::new(TokenService::new(store.clone(), master));
+        let tokens = Arc::new(
+            TokenService::new(store.clone(), master)
+                .with_standby(Duration::from_secs(settings.jwks_max_age)),
+        );
         // Listen for other replicas' revocations before serving anything.
-        cluster.spawn(store.clone(), settings.database.url.clone(), index.clone());
+        cluster.spawn(
+            store.clone(),
+            settings.database.url.clone(),
+            index.clone(),
+            tokens.clone(),
+        );
         Ok(Self {
             listener,
             state: AppState {
@@ -234,6 +248,7 @@ impl Application {
                 index,
                 tokens,
                 pages,
+                events: Arc::new(EventHub::new(settings.events.events_buffer)),
             },
             bootstrap,
             failed_auth,
@@ -243,6 +258,8 @@ impl Application {
             max_connections: connections::fit_connection_cap(settings.connections.max_connections),
             trusted_proxies: Networks::parse("--trusted-proxies", &settings.trusted_proxies)
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
+            events: settings.events.clone(),
+            jwks_max_age: settings.jwks_max_age,
         })
     }
 
@@ -300,6 +317,8 @@ impl Application {
             builder = builder.tls_config(tls).context("configuring TLS")?;
         }
         let router = builder
+            // HTTP/1.1 too, for the JWKS (see `jwks`); gRPC needs HTTP/2.
+            .accept_http1(true)
             // Limits: a slow or hostile client cannot hold unbounded work.
             .timeout(limits::RPC_TIMEOUT)
             .concurrency_limit_per_connection(limits::STREAMS_PER_CONNECTION)
@@ -310,6 +329,11 @@ impl Application {
             .http2_keepalive_timeout(Some(Duration::from_secs(
                 self.connections.keepalive_timeout.max(1),
             )))
+            .layer(jwks::JwksLayer::new(
+                state.tokens.clone(),
+                state.index.clone(),
+                self.jwks_max_age,
+            ))
             .layer(RpcTraceLayer::new(metrics.clone()))
             .layer(DatabaseGate::new(state.store.clone()))
             .layer(AuthLayer::new(
@@ -330,6 +354,23 @@ impl Application {
             health,
             services.to_vec(),
         ));
+        // Live events: the tail every WatchEvents reads from, and the
+        // key.expiring notices.
+        let tail = state.events.spawn(
+            state.store.clone(),
+            Duration::from_millis(self.events.events_poll_ms),
+        );
+        let sweeper = spawn_expiry_sweeper(
+            state.store.clone(),
+            Duration::from_millis(self.events.expiry_sweep_ms),
+        );
+        // Watch streams never end by themselves: end them when shutdown
+        // starts, or graceful shutdown would wait for them forever.
+        let events = state.events.clone();
+        let shutdown = async move {
+            shutdown.await;
+            events.close();
+        };
         router
             .serve_with_incoming_shutdown(
                 connections::GuardedIncoming::new(
@@ -338,12 +379,19 @@ impl Application {
                     self.max_connections,
                     tls_on,
                     metrics_for_connections,
-                ),
+                )
+                .with_watches(state.events.watches().clone()),
                 shutdown,
             )
             .await
             .context("serving gRPC")?;
+        // The last counts (at most a second's) are written, not lost.
+        if let Err(e) = state.index.usage().flush(&state.store).await {
+            tracing::warn!(error = %e, "could not write the last key usage counts");
+        }
         watcher.abort();
+        tail.abort();
+        sweeper.abort();
         if let Some(task) = metrics_task {
             task.abort();
         }

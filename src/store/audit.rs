@@ -1,12 +1,37 @@
 //! The audit log: appended inside the transaction of the change it records,
-//! listed per account.
+//! listed per account, and tailed by the event hub (`crate::events`).
+//!
+//! # Commit order is `seq` order
+//!
+//! `WatchEvents` resumes "after event X" by `seq`, and the hub tails the
+//! table with `seq > last`: both need every row with a lower `seq` to be
+//! visible by the time a row with a higher one is. SQLite has one writer,
+//! so it is. On PostgreSQL two transactions may take `seq` 10 and 11 and
+//! commit 11 first; a reader between the two commits would move past 10
+//! for ever. So on PostgreSQL [`record_with`] first takes the transaction-
+//! scoped advisory lock [`AUDIT_LOCK_ID`]: audited transactions take their
+//! `seq`s one transaction at a time, and release the lock only after their
+//! commit is visible.
+//!
+//! Deadlock rule: a transaction that holds the audit lock waits for no row
+//! lock. After its first `record` a transaction only inserts new rows
+//! (whose foreign-key checks take `KEY SHARE` locks, which conflict only
+//! with deletes of the parent, and parents are deleted only under the
+//! environment lock, taken before) and queues notifications. Every caller
+//! in `src/store/` follows it: `record` is the transaction's last
+//! statement, or is followed only by inserts (`create_environment`,
+//! `create_account_in`, `rotate_keys`' new pair) — rows it updates come
+//! before. A new audited change must update its rows first, then record.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
 
-use super::Page;
 use super::entity::audit_event;
 use super::paging::fetch_page;
-use super::tenant::AccountStore;
+use super::tenant::{AccountStore, EnvironmentStore};
+use super::{Page, Store};
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::ids::{AccountId, EnvironmentId, IdKind, new_id};
 use crate::domain::page::PageRequest;
@@ -58,7 +83,14 @@ pub(super) async fn record(
     record_with(db, actor, event_type, subject, &[]).await
 }
 
+/// The PostgreSQL advisory lock serializing audited transactions ("pulse"
+/// and 13, the issue that made events live; see the module docs).
+pub const AUDIT_LOCK_ID: i64 = 0x70_75_6c_73_65_13;
+
 /// Appends an event with details (name, value), stored as a JSON object.
+/// On PostgreSQL it first takes the audit lock until the transaction ends
+/// (again, harmlessly, for a transaction's later events): see the module
+/// docs for why and for the rule callers follow.
 pub(super) async fn record_with(
     db: &impl ConnectionTrait,
     actor: &Actor,
@@ -73,6 +105,10 @@ pub(super) async fn record_with(
             .collect();
         serde_json::Value::Object(map).to_string()
     });
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({AUDIT_LOCK_ID})"))
+            .await?;
+    }
     audit_event::ActiveModel {
         id: Set(new_id(IdKind::AuditEvent)),
         account_id: Set(subject.account_id.to_owned()),
@@ -115,5 +151,118 @@ impl AccountStore<'_> {
             query = query.filter(audit_event::Column::EventType.eq(t.as_str()));
         }
         fetch_page(&self.store.read, query, audit_event::Column::Seq, page).await
+    }
+}
+
+/// Which events a watcher wants, besides its tenant.
+#[derive(Clone, Debug, Default)]
+pub struct Tail {
+    /// Only this environment's events (admin watchers).
+    pub environment_id: Option<EnvironmentId>,
+    /// Only events of these types; empty: all.
+    pub types: Vec<EventType>,
+}
+
+impl Tail {
+    fn apply(
+        &self,
+        mut query: sea_orm::Select<audit_event::Entity>,
+    ) -> sea_orm::Select<audit_event::Entity> {
+        if let Some(env) = &self.environment_id {
+            query = query.filter(audit_event::Column::EnvironmentId.eq(env.as_str()));
+        }
+        if !self.types.is_empty() {
+            query = query.filter(
+                audit_event::Column::EventType.is_in(self.types.iter().map(|t| t.as_str())),
+            );
+        }
+        query
+    }
+}
+
+/// Up to `limit` rows of `query` after `after_seq`, in `seq` order.
+async fn after(
+    db: &impl ConnectionTrait,
+    query: sea_orm::Select<audit_event::Entity>,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<audit_event::Model>> {
+    Ok(query
+        .filter(audit_event::Column::Seq.gt(after_seq))
+        .order_by_asc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+impl AccountStore<'_> {
+    /// The `seq` of one of the account's events, or NOT_FOUND.
+    pub async fn event_seq(&self, id: &str) -> Result<i64> {
+        self.select::<audit_event::Entity>()
+            .filter(audit_event::Column::Id.eq(id))
+            .one(&self.store.read)
+            .await?
+            .map(|e| e.seq)
+            .ok_or(crate::error::Error::NotFound("event"))
+    }
+
+    /// Up to `limit` of the account's events after `after_seq` that `tail`
+    /// wants, oldest first (the replay of a resumed watch).
+    pub async fn events_after(
+        &self,
+        tail: &Tail,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<audit_event::Model>> {
+        let query = tail.apply(self.select::<audit_event::Entity>());
+        after(&self.store.read, query, after_seq, limit).await
+    }
+}
+
+impl EnvironmentStore<'_> {
+    /// The `seq` of one of the environment's events, or NOT_FOUND.
+    pub async fn event_seq(&self, id: &str) -> Result<i64> {
+        self.select::<audit_event::Entity>()
+            .filter(audit_event::Column::Id.eq(id))
+            .one(&self.store.read)
+            .await?
+            .map(|e| e.seq)
+            .ok_or(crate::error::Error::NotFound("event"))
+    }
+
+    /// Up to `limit` of the environment's events after `after_seq` that
+    /// `tail` wants (its `environment_id` is ignored), oldest first.
+    pub async fn events_after(
+        &self,
+        tail: &Tail,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<audit_event::Model>> {
+        let tail = Tail {
+            environment_id: None,
+            types: tail.types.clone(),
+        };
+        let query = tail.apply(self.select::<audit_event::Entity>());
+        after(&self.store.read, query, after_seq, limit).await
+    }
+}
+
+impl Store {
+    /// The last `seq` of the audit log (0 when empty): where the event
+    /// hub starts tailing.
+    pub async fn audit_head(&self) -> Result<i64> {
+        let last = audit_event::Entity::find()
+            .order_by_desc(audit_event::Column::Seq)
+            .one(&self.read)
+            .await?;
+        Ok(last.map_or(0, |e| e.seq))
+    }
+
+    /// Up to `limit` events of every tenant after `after_seq`, oldest
+    /// first. Only for the event hub (`crate::events`), the process's one
+    /// tail of the log, which hands each row to the watchers whose scope
+    /// it is in (checked there, in memory, per watcher).
+    pub async fn audit_feed(&self, after_seq: i64, limit: u64) -> Result<Vec<audit_event::Model>> {
+        after(&self.read, audit_event::Entity::find(), after_seq, limit).await
     }
 }

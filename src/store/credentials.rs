@@ -24,6 +24,8 @@ pub struct CredentialRecord {
     pub environment_id: Option<String>,
     /// When it stops (or stopped) working — revoked or expired — µs.
     pub revoke_time: Option<i64>,
+    /// When it expires by itself, µs (tells an expiry from a revocation).
+    pub expire_time: Option<i64>,
     /// Restricted keys: what they may do; `None`: all their kind allows.
     pub permissions: Option<Permissions>,
     /// Where the credential may be used from (empty: anywhere).
@@ -69,6 +71,7 @@ impl Store {
                 account_id: t.account_id,
                 environment_id: None,
                 revoke_time: t.revoke_time,
+                expire_time: None,
                 permissions: None,
                 networks: Networks::default(),
             }));
@@ -86,6 +89,7 @@ impl Store {
                 kind,
                 account_id: k.account_id,
                 revoke_time: end,
+                expire_time: k.expire_time,
                 environment_id: Some(k.environment_id),
                 // A restricted key without a readable list may do nothing.
                 permissions: (kind == CredentialKind::Restricted)

@@ -5,7 +5,8 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
 use super::Page;
 use super::audit::{self, Subject};
 use super::entity::{
-    api_key, comment, environment, room, signing_key, thread, user, user_token_revocation,
+    api_key, comment, environment, key_usage, room, signing_key, thread, user,
+    user_token_revocation,
 };
 use super::keys::{self, NewKeyPair};
 use super::paging::fetch_page;
@@ -140,6 +141,7 @@ impl AccountStore<'_> {
         }
         delete_data!(
             api_key,
+            key_usage,
             comment,
             thread,
             room,

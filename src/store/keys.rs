@@ -232,8 +232,6 @@ impl AccountStore<'_> {
         let now = now_micros();
         let tx = self.store.write.begin().await?;
         let env = self.lock_environment(&tx, environment_id).await?;
-        let subject = Subject::environment(&env.0.account_id, &env.0.id, &env.0.id);
-        audit::record(&tx, actor, EventType::KeysRotated, subject).await?;
         // Restricted keys have their own lifecycle: a rotation of the
         // environment's pair leaves them alone.
         let active = self
@@ -253,9 +251,15 @@ impl AccountStore<'_> {
             let at = key.revoke_time.map_or(planned, |t| t.min(planned));
             let mut model: api_key::ActiveModel = key.into();
             model.revoke_time = Set(Some(at));
-            let key = model.update(&tx).await?;
-            audit::record(&tx, actor, EventType::KeyRevoked, key_subject(&key)).await?;
-            revoked.push(key);
+            revoked.push(model.update(&tx).await?);
+        }
+        // The events come after the updates: once a transaction records
+        // (and holds the audit lock) it locks no more existing rows (see
+        // `audit`'s module docs).
+        let subject = Subject::environment(&env.0.account_id, &env.0.id, &env.0.id);
+        audit::record(&tx, actor, EventType::KeysRotated, subject).await?;
+        for key in &revoked {
+            audit::record(&tx, actor, EventType::KeyRevoked, key_subject(key)).await?;
         }
         let pair = insert_pair(&tx, &env, now, actor).await?;
         let mut pending = Pending::default();

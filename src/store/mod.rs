@@ -24,6 +24,7 @@ mod counters;
 pub mod credentials;
 pub mod entity;
 pub mod environments;
+pub mod expiry;
 pub mod keys;
 pub mod migration;
 mod paging;
@@ -33,6 +34,7 @@ mod schema;
 pub mod signing_keys;
 pub mod tenant;
 pub mod threads;
+pub mod usage;
 pub mod user_tokens;
 pub mod users;
 

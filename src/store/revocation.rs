@@ -1,7 +1,8 @@
 //! Revocation as one value.
 //!
 //! Every store method that makes credentials stop working (rotation, key
-//! and admin-token revocation, environment deletion, a user's tokens)
+//! and admin-token revocation, environment deletion, a user's tokens, a
+//! signing key with every token it signed)
 //! returns its result
 //! wrapped in [`Revoked`]. The value inside is reachable only through
 //! [`Revoked::finish`], which hands the [`Revocation`] to the one
@@ -52,6 +53,15 @@ pub struct UserRevocation {
     pub not_before: i64,
 }
 
+/// A signing key revoked: every token whose `kid` it is stops working.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedSigningKey {
+    /// The environment.
+    pub environment_id: String,
+    /// The key's id (`sig_…`), the tokens' `kid`.
+    pub kid: String,
+}
+
 /// What a committed change made stop working.
 #[derive(Debug, Default)]
 pub struct Revocation {
@@ -60,6 +70,7 @@ pub struct Revocation {
     scheduled: Vec<DeadCredential>,
     deleted_environments: Vec<EnvironmentId>,
     users: Vec<UserRevocation>,
+    signing_keys: Vec<RevokedSigningKey>,
 }
 
 impl Revocation {
@@ -90,12 +101,18 @@ impl Revocation {
         &self.users
     }
 
+    /// Signing keys revoked with every token they signed.
+    pub fn signing_keys(&self) -> &[RevokedSigningKey] {
+        &self.signing_keys
+    }
+
     /// Whether nothing stopped working.
     pub fn is_empty(&self) -> bool {
         self.dead.is_empty()
             && self.scheduled.is_empty()
             && self.deleted_environments.is_empty()
             && self.users.is_empty()
+            && self.signing_keys.is_empty()
     }
 }
 
@@ -140,6 +157,7 @@ pub(super) struct Pending {
     pub(super) scheduled: Vec<DeadCredential>,
     pub(super) deleted_environments: Vec<EnvironmentId>,
     pub(super) users: Vec<UserRevocation>,
+    pub(super) signing_keys: Vec<RevokedSigningKey>,
 }
 
 impl Store {
@@ -157,6 +175,7 @@ impl Store {
             scheduled: pending.scheduled,
             deleted_environments: pending.deleted_environments,
             users: pending.users,
+            signing_keys: pending.signing_keys,
         };
         if revocation.is_empty() {
             return Ok(revocation);

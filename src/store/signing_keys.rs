@@ -1,10 +1,23 @@
-//! Signing keys of user tokens: one per environment.
+//! Signing keys of user tokens: several per environment, each STANDBY,
+//! ACTIVE, RETIRING or REVOKED by its times (`crate::domain::signing`).
+//!
+//! Rotation and revocation take the environment's lock first, like every
+//! change to its API keys, so two rotations cannot both add a standby key
+//! and a revocation's replacement is the only one.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
 
-use super::entity::signing_key;
-use super::tenant::EnvironmentStore;
-use crate::domain::ids::{EnvironmentId, SigningKeyId};
+use super::Store;
+use super::audit::{self, Subject};
+use super::entity::{environment, signing_key};
+use super::revocation::{Pending, Revoked, RevokedSigningKey};
+use super::tenant::{AccountStore, EnvironmentStore};
+use crate::domain::audit::{Actor, EventType};
+use crate::domain::ids::{AccountId, EnvironmentId, SigningKeyId};
+use crate::domain::signing::{self, KeyState, KeyTimes};
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 
@@ -19,43 +32,242 @@ pub struct NewSigningKey {
     pub sealed_private_key: Vec<u8>,
 }
 
-/// Inserts a signing key (inside the caller's transaction).
+/// What `RotateSigningKey` did.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The new key (STANDBY until its `activate_time`).
+    pub key: signing_key::Model,
+    /// The key it replaces, if the environment had an active one.
+    pub previous: Option<signing_key::Model>,
+}
+
+/// What `RevokeSigningKey` did.
+#[derive(Debug)]
+pub struct RevokedKey {
+    /// The revoked key.
+    pub key: signing_key::Model,
+    /// The key that signs from now on, when the revoked one was ACTIVE.
+    pub replacement: Option<signing_key::Model>,
+}
+
+/// The times that decide a stored key's state.
+pub fn times(row: &signing_key::Model) -> KeyTimes {
+    KeyTimes {
+        seq: row.seq,
+        activate_time: row.activate_time,
+        revoke_time: row.revoke_time,
+    }
+}
+
+/// Each row's state at `now`.
+pub fn states(rows: &[signing_key::Model], now: i64) -> Vec<KeyState> {
+    let times: Vec<KeyTimes> = rows.iter().map(times).collect();
+    signing::states(&times, now)
+}
+
+/// Inserts a signing key that signs at once (inside the caller's
+/// transaction).
 pub(super) async fn insert(
     db: &impl ConnectionTrait,
     environment_id: &EnvironmentId,
     key: NewSigningKey,
+) -> Result<signing_key::Model> {
+    let now = now_micros();
+    insert_at(db, environment_id, key, now, now).await
+}
+
+/// Inserts a signing key that signs from `activate_time`.
+async fn insert_at(
+    db: &impl ConnectionTrait,
+    environment_id: &EnvironmentId,
+    key: NewSigningKey,
+    now: i64,
+    activate_time: i64,
 ) -> Result<signing_key::Model> {
     Ok(signing_key::ActiveModel {
         id: Set(key.id.into_string()),
         environment_id: Set(environment_id.as_str().to_owned()),
         public_key: Set(key.public_key),
         sealed_private_key: Set(key.sealed_private_key),
-        create_time: Set(now_micros()),
+        create_time: Set(now),
+        activate_time: Set(activate_time),
+        revoke_time: Set(None),
         ..Default::default()
     }
     .insert(db)
     .await?)
 }
 
+/// Every signing key of an environment, oldest first.
+async fn all(db: &impl ConnectionTrait, environment_id: &str) -> Result<Vec<signing_key::Model>> {
+    Ok(signing_key::Entity::find()
+        .filter(signing_key::Column::EnvironmentId.eq(environment_id))
+        .order_by_asc(signing_key::Column::Seq)
+        .all(db)
+        .await?)
+}
+
 impl EnvironmentStore<'_> {
-    /// The environment's signing key, if it has one.
-    pub async fn signing_key(&self) -> Result<Option<signing_key::Model>> {
+    /// Every signing key of the environment, oldest first (callers filter
+    /// by state).
+    pub async fn signing_keys(&self) -> Result<Vec<signing_key::Model>> {
         Ok(self
             .select::<signing_key::Entity>()
-            .one(&self.store.read)
+            .order_by_asc(signing_key::Column::Seq)
+            .all(&self.store.read)
             .await?)
     }
 
-    /// Inserts the environment's signing key unless another request did
-    /// first; returns the one that is stored.
-    pub async fn insert_signing_key(&self, key: NewSigningKey) -> Result<signing_key::Model> {
-        match insert(&self.store.write, self.id(), key).await {
-            Ok(row) => Ok(row),
-            Err(Error::AlreadyExists(_)) => self
-                .signing_key()
-                .await?
-                .ok_or_else(|| Error::internal("signing key vanished")),
-            Err(e) => Err(e),
+    /// The environment's keys, after giving it a key that signs now if it
+    /// has none (environments made before signing keys existed, or whose
+    /// only key is standby). Under the environment's lock, so concurrent
+    /// callers add one key, not several.
+    pub async fn ensure_signing_key(
+        &self,
+        key: impl FnOnce() -> NewSigningKey,
+    ) -> Result<Vec<signing_key::Model>> {
+        let now = now_micros();
+        let rows = self.signing_keys().await?;
+        if signing::active(&rows.iter().map(times).collect::<Vec<_>>(), now).is_some() {
+            return Ok(rows);
         }
+        let tx = self.store.write.begin().await?;
+        self.select::<environment::Entity>()
+            .lock_exclusive()
+            .one(&tx)
+            .await?
+            .ok_or(Error::NotFound("environment"))?;
+        let rows = all(&tx, self.id().as_str()).await?;
+        let now = now_micros();
+        let rows = if signing::active(&rows.iter().map(times).collect::<Vec<_>>(), now).is_some() {
+            rows
+        } else {
+            insert_at(&tx, self.id(), key(), now, now).await?;
+            all(&tx, self.id().as_str()).await?
+        };
+        tx.commit().await?;
+        Ok(rows)
+    }
+}
+
+impl AccountStore<'_> {
+    /// Adds a STANDBY key that signs from `now + standby` (µs) and
+    /// records `signing_key.rotated`. FAILED_PRECONDITION while another
+    /// key is still standby. An environment without an active key gets
+    /// one that signs at once (nothing to wait for).
+    pub async fn rotate_signing_key(
+        &self,
+        environment_id: &EnvironmentId,
+        key: NewSigningKey,
+        standby: i64,
+        actor: &Actor,
+    ) -> Result<Rotated> {
+        let tx = self.store.write.begin().await?;
+        let env = self.lock_environment(&tx, environment_id).await?;
+        let rows = all(&tx, environment_id.as_str()).await?;
+        let now = now_micros();
+        let states = states(&rows, now);
+        if let Some(i) = states.iter().position(|s| *s == KeyState::Standby) {
+            return Err(Error::FailedPrecondition(format!(
+                "signing key {} is already standby (it signs from its activate_time); \
+                 rotate again after it is active",
+                rows[i].id
+            )));
+        }
+        let previous = states
+            .iter()
+            .position(|s| *s == KeyState::Active)
+            .map(|i| rows[i].clone());
+        let activate_time = if previous.is_some() {
+            now.saturating_add(standby)
+        } else {
+            now
+        };
+        let key = insert_at(&tx, environment_id, key, now, activate_time).await?;
+        let subject = Subject::environment(&env.0.account_id, &env.0.id, &key.id);
+        let details = [(
+            "previous_kid",
+            previous.as_ref().map(|p| p.id.clone()).unwrap_or_default(),
+        )];
+        audit::record_with(&tx, actor, EventType::SigningKeyRotated, subject, &details).await?;
+        tx.commit().await?;
+        Ok(Rotated { key, previous })
+    }
+
+    /// Revokes a signing key of one of the account's environments (every
+    /// token it signed stops working once the result is finished) and
+    /// records `signing_key.revoked`; an ACTIVE key is replaced by
+    /// `replacement`, which signs at once. Idempotent; NOT_FOUND for a key
+    /// of another environment.
+    pub async fn revoke_signing_key(
+        &self,
+        environment_id: &EnvironmentId,
+        kid: &SigningKeyId,
+        replacement: impl FnOnce() -> NewSigningKey,
+        actor: &Actor,
+    ) -> Result<Revoked<RevokedKey>> {
+        let tx = self.store.write.begin().await?;
+        let env = self.lock_environment(&tx, environment_id).await?;
+        let rows = all(&tx, environment_id.as_str()).await?;
+        let Some(index) = rows.iter().position(|r| r.id == kid.as_str()) else {
+            return Err(Error::NotFound("signing key"));
+        };
+        let key = rows[index].clone();
+        if key.revoke_time.is_some() {
+            // Already revoked: nothing changes, nothing to announce.
+            tx.commit().await?;
+            return Ok(Revoked::new(
+                RevokedKey {
+                    key,
+                    replacement: None,
+                },
+                Default::default(),
+            ));
+        }
+        let now = now_micros();
+        let was_active = states(&rows, now)[index] == KeyState::Active;
+        // Rows first, the audit record last (see `audit`'s lock rule).
+        let mut active: signing_key::ActiveModel = key.into();
+        active.revoke_time = Set(Some(now));
+        let key = active.update(&tx).await?;
+        let replacement = if was_active {
+            Some(insert_at(&tx, environment_id, replacement(), now, now).await?)
+        } else {
+            None
+        };
+        let subject = Subject::environment(&env.0.account_id, &env.0.id, &key.id);
+        let details: Vec<(&str, String)> = replacement
+            .iter()
+            .map(|r| ("replacement_kid", r.id.clone()))
+            .collect();
+        audit::record_with(&tx, actor, EventType::SigningKeyRevoked, subject, &details).await?;
+        let pending = Pending {
+            signing_keys: vec![RevokedSigningKey {
+                environment_id: environment_id.as_str().to_owned(),
+                kid: key.id.clone(),
+            }],
+            ..Pending::default()
+        };
+        let revocation = self.store.announce(&tx, pending).await?;
+        tx.commit().await?;
+        Ok(Revoked::new(RevokedKey { key, replacement }, revocation))
+    }
+}
+
+impl Store {
+    /// The account of an environment, if it exists: what makes its public
+    /// signing keys (the JWKS, public by design) reachable by id alone.
+    pub async fn environment_account(
+        &self,
+        environment_id: &EnvironmentId,
+    ) -> Result<Option<AccountId>> {
+        Ok(environment::Entity::find()
+            .filter(environment::Column::Id.eq(environment_id.as_str()))
+            .select_only()
+            .column(environment::Column::AccountId)
+            .into_tuple::<String>()
+            .one(&self.read)
+            .await?
+            .map(AccountId::from_stored))
     }
 }

@@ -14,8 +14,8 @@ use sea_orm::{
 
 use super::Store;
 use super::entity::{
-    account, admin_token, api_key, audit_event, comment, environment, room, signing_key, thread,
-    user, user_token_revocation,
+    account, admin_token, api_key, audit_event, comment, environment, key_usage, room, signing_key,
+    thread, user, user_token_revocation,
 };
 use crate::domain::ids::{AccountId, EnvironmentId};
 use crate::domain::scope::{AccountScope, EnvironmentScope};
@@ -52,8 +52,10 @@ owned!(AccountOwned::account_column {
 });
 owned!(EnvironmentOwned::environment_column {
     api_key.EnvironmentId,
+    audit_event.EnvironmentId,
     comment.EnvironmentId,
     environment.Id,
+    key_usage.EnvironmentId,
     room.EnvironmentId,
     signing_key.EnvironmentId,
     thread.EnvironmentId,

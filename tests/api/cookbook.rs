@@ -31,6 +31,8 @@ async fn ops_cookbook_works_as_written(backend: Backend) {
         "\"displayName\": \"QA\"",
         "API_KEY_STATE_REVOKED",
         "ROOMS  THREADS  USERS  COMMENTS",
+        "\"permissionDeniedCount\":\"1\"",
+        "BUCKET",
         "change-4711",
         "deleted env_",
     ] {
