@@ -38,6 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={proto}");
     }
     println!("cargo:rerun-if-changed=build.rs");
+    // The web console is embedded from here (`src/server/console.rs`):
+    // rebuild when a file is added or removed, not only when one changes.
+    println!("cargo:rerun-if-changed=console/dist");
 
     let mut compiler = protox::Compiler::new(["proto"])?;
     compiler

@@ -92,6 +92,33 @@ pub struct ServeSettings {
         value_parser = parse_cidr
     )]
     pub trusted_proxies: Vec<String>,
+    /// Browser origins (comma-separated, exact `scheme://host[:port]`)
+    /// whose pages may call the API cross-origin over gRPC-Web: preflights
+    /// are answered and CORS headers added for these origins only. None by
+    /// default: the console served here at `/` is same-origin and needs
+    /// none; set this only for a console or app hosted elsewhere.
+    #[arg(
+        long = "cors-allow-origin",
+        env = "PULSE_CORS_ALLOW_ORIGIN",
+        value_delimiter = ',',
+        value_parser = parse_origin
+    )]
+    pub cors_allow_origin: Vec<String>,
+    /// Do not serve the web console (static files built into the binary)
+    /// at `/` on the gRPC port; `/` then answers 404. gRPC, gRPC-Web and
+    /// the JWKS are unaffected.
+    #[arg(
+        long = "no-console",
+        env = "PULSE_NO_CONSOLE",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue
+    )]
+    pub no_console: bool,
+}
+
+/// One `--cors-allow-origin` entry, checked at start.
+fn parse_origin(value: &str) -> Result<String, String> {
+    crate::domain::origin::parse(value)
 }
 
 /// One `--trusted-proxies` entry, checked at start.
@@ -214,6 +241,8 @@ impl ServeSettings {
             jwks_max_age: 300,
             metrics_listen: None,
             trusted_proxies: Vec::new(),
+            cors_allow_origin: Vec::new(),
+            no_console: false,
         }
     }
 }

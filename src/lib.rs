@@ -13,7 +13,7 @@
 //!   served by reflection.
 //! - [`domain`]: types and rules without I/O: typed ids, names, the
 //!   credential format, tenant scopes, page tokens, secrets, restricted-key
-//!   permissions, room patterns, allowed networks.
+//!   permissions, room patterns, allowed networks, CORS origins.
 //! - [`cache`]: the one cache type (quick_cache with deadlines).
 //! - [`config`]: the one settings struct (flags and `PULSE_*` variables).
 //! - [`store`]: sea-orm entities, migrations, the tenant handles
@@ -29,7 +29,8 @@
 //!   fanned out to `WatchEvents` streams, and the `key.expiring` sweeper.
 //! - [`api`]: one file per gRPC service.
 //! - [`server`]: builds the tonic router from one service list and runs it
-//!   until shutdown, behind the connection guard.
+//!   until shutdown, behind the connection guard; gRPC-Web, CORS, the
+//!   JWKS and the embedded web console share its port.
 //! - [`ops`]: the gRPC client behind the ops commands.
 //! - [`cli`]: the `pulse` command line.
 

@@ -10,6 +10,7 @@ pub mod credential;
 pub mod ids;
 pub mod names;
 pub mod networks;
+pub mod origin;
 pub mod page;
 pub mod permissions;
 pub mod rooms;

@@ -22,8 +22,9 @@
 //! closing. HTTP/2 keepalive still closes a watcher that stops answering.
 //!
 //! A connection whose first bytes are not the HTTP/2 preface is HTTP/1.1
-//! (the JWKS, `crate::server::jwks`): the guard cannot see its requests'
-//! ends, so there, as with TLS, every received byte counts as activity.
+//! (the JWKS, the web console, gRPC-Web from browsers): the guard cannot
+//! see its requests' ends, so there, as with TLS, every received byte
+//! counts as activity.
 //!
 //! With TLS the guard sees ciphertext, so there every received byte counts
 //! as activity (the handshake timeout then bounds the TLS handshake and the

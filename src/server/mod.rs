@@ -46,6 +46,8 @@ use crate::store::accounts::NewAccount;
 use crate::telemetry::RpcTraceLayer;
 
 pub mod connections;
+pub mod console;
+pub mod cors;
 pub mod jwks;
 use crate::domain::networks::Networks;
 use sea_orm::DbBackend;
@@ -166,6 +168,10 @@ pub struct Application {
     events: EventSettings,
     /// The JWKS `Cache-Control: max-age` (and signing keys' standby), s.
     jwks_max_age: u64,
+    /// CORS for the configured browser origins; `None` (off) by default.
+    cors: Option<tower_http::cors::CorsLayer>,
+    /// Whether the web console is served at `/` (`--no-console` clears it).
+    console: bool,
 }
 
 /// Reads the TLS files named by the settings; `None` when TLS is off.
@@ -193,6 +199,7 @@ impl Application {
     /// the database is empty, and binds the listen address.
     pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
         let tls = load_tls(&settings.tls)?;
+        let cors = cors::layer(&settings.cors_allow_origin)?;
         let metrics = match settings.metrics_listen {
             Some(addr) => Some((Arc::new(Metrics::default()), metrics::bind(addr).await?)),
             None => None,
@@ -260,6 +267,8 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
             events: settings.events.clone(),
             jwks_max_age: settings.jwks_max_age,
+            cors,
+            console: !settings.no_console,
         })
     }
 
@@ -316,8 +325,15 @@ impl Application {
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).context("configuring TLS")?;
         }
+        // Layers run in the order added, the first outermost:
+        // CORS (answers preflights) → JWKS and console (plain HTTP GETs,
+        // never gRPC) → gRPC-Web (a browser's call becomes a gRPC call
+        // here) → trace/metrics → database gate → auth → the services. So
+        // a gRPC-Web call is traced, gated and authenticated exactly as a
+        // native one, and gets the same status codes.
         let router = builder
-            // HTTP/1.1 too, for the JWKS (see `jwks`); gRPC needs HTTP/2.
+            // HTTP/1.1 too, for the JWKS, the console and gRPC-Web; native
+            // gRPC needs HTTP/2.
             .accept_http1(true)
             // Limits: a slow or hostile client cannot hold unbounded work.
             .timeout(limits::RPC_TIMEOUT)
@@ -329,11 +345,14 @@ impl Application {
             .http2_keepalive_timeout(Some(Duration::from_secs(
                 self.connections.keepalive_timeout.max(1),
             )))
+            .layer(tower::util::option_layer(self.cors))
             .layer(jwks::JwksLayer::new(
                 state.tokens.clone(),
                 state.index.clone(),
                 self.jwks_max_age,
             ))
+            .layer(console::ConsoleLayer::new(self.console))
+            .layer(tonic_web::GrpcWebLayer::new())
             .layer(RpcTraceLayer::new(metrics.clone()))
             .layer(DatabaseGate::new(state.store.clone()))
             .layer(AuthLayer::new(

@@ -14,6 +14,7 @@ mod deploy;
 mod environments;
 mod events;
 mod faults;
+mod grpc_web;
 mod grpcurl;
 mod interleavings;
 mod isolation;
