@@ -1,0 +1,315 @@
+// Data of the selected environment: rooms → a room's threads → a thread's
+// comments, and users. All through EnvironmentService's admin RPCs.
+
+import { describe, type Admin, type Comment, type Thread } from "../api.js";
+import type { Ctx } from "../ctx.js";
+import { formDialog } from "../dialogs.js";
+import { h, replace, row, table } from "../dom.js";
+import { count } from "../format.js";
+import { header, loading, noEnvironment, Pager, pagerControls, time } from "./common.js";
+
+const PAGE_SIZE = 25;
+
+/** What is open, per environment (kept while moving between screens). */
+interface DataState {
+  envId: string;
+  rooms: Pager;
+  users: Pager;
+  room: string | null;
+  threads: Pager;
+  thread: string | null;
+  /** The open thread's fields (shown when comments cannot be listed). */
+  threadInfo: Thread | null;
+}
+
+let state: DataState | null = null;
+
+export async function renderData(ctx: Ctx): Promise<void> {
+  const env = ctx.env;
+  if (!env) return noEnvironment(ctx, "Data");
+  if (state?.envId !== env.id) {
+    state = { envId: env.id, rooms: new Pager(), users: new Pager(), room: null, threads: new Pager(), thread: null, threadInfo: null };
+  }
+  const st = state;
+  const rooms = h("section", { class: "card", "aria-labelledby": "rooms-title" });
+  const threads = h("section", { class: "card", "aria-labelledby": "threads-title" });
+  const comments = h("section", { class: "card", "aria-labelledby": "comments-title" });
+  const users = h("section", { class: "card", "aria-labelledby": "users-title" });
+  ctx.root.append(
+    header("Data", ["Rooms, threads, comments and users of ", h("strong", null, env.displayName), ". Read-only."]),
+    h("div", { class: "data-grid" }, h("div", { class: "stack" }, rooms, threads, comments), h("div", { class: "stack" }, users)),
+  );
+
+  const showComments = async () => {
+    if (!st.thread) {
+      comments.hidden = true;
+      return;
+    }
+    comments.hidden = false;
+    replace(comments, h("h2", { id: "comments-title" }, "Comments"), loading());
+    const threadId = st.thread;
+    try {
+      const list = await listComments(ctx.admin, env.id, threadId);
+      if (!ctx.alive() || st.thread !== threadId) return;
+      replace(
+        comments,
+        h("h2", { id: "comments-title" }, "Comments"),
+        h("p", { class: "hint" }, "Thread ", h("code", null, threadId)),
+        commentList(list, st.threadInfo),
+      );
+    } catch (err) {
+      if (!ctx.alive()) return;
+      replace(comments, h("h2", { id: "comments-title" }, "Comments"));
+      ctx.fail(err);
+    }
+  };
+
+  const showThreads = async () => {
+    if (!st.room) {
+      threads.hidden = true;
+      comments.hidden = true;
+      return;
+    }
+    const roomId = st.room;
+    threads.hidden = false;
+    const title = () => h("h2", { id: "threads-title" }, `Threads in ${roomId}`);
+    replace(threads, title(), loading());
+    try {
+      const page = await ctx.admin.environments.listEnvironmentThreads({
+        environmentId: env.id,
+        roomId,
+        pageSize: PAGE_SIZE,
+        pageToken: st.threads.current,
+      });
+      if (!ctx.alive() || st.room !== roomId) return;
+      st.threads.next = page.nextPageToken;
+      const rows = page.threads.map((t) => {
+        const tr = row(
+          h(
+            "button",
+            {
+              type: "button",
+              class: "link",
+              "aria-label": `Open thread ${t.id}`,
+              "aria-current": st.thread === t.id ? "true" : undefined,
+              onclick: (event: Event) => {
+                st.thread = t.id;
+                st.threadInfo = t;
+                markCurrent(threads, event.currentTarget as HTMLElement);
+                void showComments();
+              },
+            },
+            t.id,
+          ),
+          time(t.createTime),
+          h("span", { class: "num" }, count(t.commentCount)),
+        );
+        if (st.thread === t.id) tr.classList.add("selected");
+        return tr;
+      });
+      replace(
+        threads,
+        title(),
+        table(`Threads in ${roomId}`, ["Thread", "Created", "Comments"], rows, "No threads in this room."),
+        h("div", { class: "pager" }, pagerControls(st.threads, "threads", () => void showThreads())),
+      );
+    } catch (err) {
+      if (!ctx.alive()) return;
+      replace(threads, title());
+      ctx.fail(err);
+    }
+  };
+
+  const showRooms = async () => {
+    const title = h("h2", { id: "rooms-title" }, "Rooms");
+    replace(rooms, title, loading());
+    const page = await ctx.admin.environments.listEnvironmentRooms({
+      environmentId: env.id,
+      pageSize: PAGE_SIZE,
+      pageToken: st.rooms.current,
+    });
+    if (!ctx.alive()) return;
+    st.rooms.next = page.nextPageToken;
+    const rows = page.rooms.map((room) => {
+      const metadata = Object.entries(room.metadata);
+      const tr = row(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "link",
+            "aria-label": `Open room ${room.id}`,
+            "aria-current": st.room === room.id ? "true" : undefined,
+            onclick: (event: Event) => {
+              st.room = room.id;
+              st.threads.reset();
+              st.thread = null;
+              st.threadInfo = null;
+              markCurrent(rooms, event.currentTarget as HTMLElement);
+              void showThreads();
+              void showComments();
+            },
+          },
+          room.id,
+        ),
+        time(room.createTime),
+        metadata.length > 0
+          ? h("div", { class: "tags" }, metadata.map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`)))
+          : h("span", { class: "muted" }, "—"),
+      );
+      if (st.room === room.id) tr.classList.add("selected");
+      return tr;
+    });
+    replace(
+      rooms,
+      title,
+      table("Rooms", ["Room", "Created", "Metadata"], rows, "No rooms yet."),
+      pagerControls(st.rooms, "rooms", () => void showRooms().catch(ctx.fail)),
+    );
+  };
+
+  const showUsers = async () => {
+    const title = h("h2", { id: "users-title" }, "Users");
+    replace(users, title, loading());
+    const page = await ctx.admin.environments.listEnvironmentUsers({
+      environmentId: env.id,
+      pageSize: PAGE_SIZE,
+      pageToken: st.users.current,
+    });
+    if (!ctx.alive()) return;
+    st.users.next = page.nextPageToken;
+    const rows = page.users.map((user) =>
+      row(
+        h("code", null, user.id),
+        user.name || h("span", { class: "muted" }, "—"),
+        time(user.createTime),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "small",
+            "aria-label": `End sessions of ${user.id}`,
+            onclick: () => endSessions(ctx, env.id, user.id),
+          },
+          "End sessions",
+        ),
+      ),
+    );
+    replace(
+      users,
+      title,
+      table("Users", ["User", "Name", "First seen", "Actions"], rows, "No users yet."),
+      pagerControls(st.users, "users", () => void showUsers().catch(ctx.fail)),
+    );
+  };
+
+  await Promise.all([showRooms(), showUsers(), showThreads(), showComments()]);
+}
+
+/** Marks `button` as the open item of its table (aria-current, row highlight). */
+function markCurrent(section: HTMLElement, button: HTMLElement): void {
+  for (const other of Array.from(section.querySelectorAll("button[aria-current]"))) {
+    other.removeAttribute("aria-current");
+    other.closest("tr")?.classList.remove("selected");
+  }
+  button.setAttribute("aria-current", "true");
+  button.closest("tr")?.classList.add("selected");
+}
+
+function commentList(list: Comment[] | null, thread: Thread | null): HTMLElement {
+  if (list === null) {
+    return h(
+      "div",
+      null,
+      thread
+        ? h(
+            "dl",
+            { class: "facts" },
+            h("dt", null, "Room"),
+            h("dd", null, h("code", null, thread.roomId)),
+            h("dt", null, "Created"),
+            h("dd", null, time(thread.createTime)),
+            h("dt", null, "Comments"),
+            h("dd", null, count(thread.commentCount)),
+          )
+        : null,
+      h(
+        "p",
+        { class: "notice" },
+        "This server has no admin call that lists a thread's comments (ThreadService.ListComments takes an environment credential, not an admin token), so only the thread's fields are shown.",
+      ),
+    );
+  }
+  if (list.length === 0) return h("p", { class: "muted" }, "No comments.");
+  return h(
+    "ol",
+    { class: "comments" },
+    list.map((c) =>
+      h(
+        "li",
+        null,
+        h("p", { class: "comment-body" }, c.body),
+        h(
+          "p",
+          { class: "hint" },
+          h("code", null, c.userId),
+          " · ",
+          time(c.createTime),
+          c.editTime ? [" · edited ", time(c.editTime)] : null,
+        ),
+      ),
+    ),
+  );
+}
+
+type CommentsPage = { comments: Comment[]; nextPageToken: string };
+type ListCommentsFn = (req: {
+  environmentId: string;
+  threadId: string;
+  pageSize: number;
+  pageToken: string;
+}) => Promise<CommentsPage>;
+
+/**
+ * A thread's comments with the admin token, when the server has an admin
+ * RPC for it (`EnvironmentService.ListEnvironmentComments`, looked up in
+ * the generated service so the console needs no change when it appears);
+ * null when it has none.
+ */
+async function listComments(admin: Admin, environmentId: string, threadId: string): Promise<Comment[] | null> {
+  const client = admin.environments as unknown as Record<string, unknown>;
+  const fn = client["listEnvironmentComments"];
+  if (typeof fn !== "function") return null;
+  const call = fn as ListCommentsFn;
+  const out: Comment[] = [];
+  let pageToken = "";
+  do {
+    const page = await call({ environmentId, threadId, pageSize: 100, pageToken });
+    out.push(...page.comments);
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "" && out.length < 1000);
+  return out;
+}
+
+function endSessions(ctx: Ctx, environmentId: string, userId: string): void {
+  formDialog({
+    title: "End user sessions",
+    submit: "End sessions",
+    danger: true,
+    body: () => [
+      h(
+        "p",
+        null,
+        "Every user token of ",
+        h("code", null, userId),
+        " minted before now stops working at once. The user can sign in again through your backend.",
+      ),
+    ],
+    onSubmit: async () => {
+      await ctx.admin.revokeEnvironmentUserTokens(environmentId, userId);
+      ctx.announce(`Sessions of ${userId} ended`);
+    },
+    onError: (err) => ctx.endedSession(err),
+    describeError: describe,
+  });
+}
