@@ -4,7 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::{AppState, Paged, convert};
 use crate::auth::context::{self, AdminCaller};
-use crate::domain::ids::{EnvironmentId, KeyId};
+use crate::domain::ids::{EnvironmentId, KeyId, ThreadId};
 use crate::domain::names::{parse_display_name, parse_resource_id};
 use crate::domain::networks::Networks;
 use crate::domain::page::PageRequest;
@@ -344,6 +344,28 @@ impl EnvironmentService for EnvironmentApi {
             .await?;
         Ok(Response::new(pb::ListEnvironmentThreadsResponse {
             threads: rows.into_iter().map(convert::thread).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_environment_comments(
+        &self,
+        request: Request<pb::ListEnvironmentCommentsRequest>,
+    ) -> Result<Response<pb::ListEnvironmentCommentsResponse>, Status> {
+        let admin = context::admin(&request)?;
+        let req = request.get_ref();
+        let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
+        let thread_id = ThreadId::parse("thread_id", &req.thread_id)?;
+        let list = format!("comments/{env_id}/{thread_id}");
+        let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
+        let (rows, next_page_token) = self
+            .state
+            .store
+            .environment(&scope)
+            .list_comments(&thread_id, &page)
+            .await?;
+        Ok(Response::new(pb::ListEnvironmentCommentsResponse {
+            comments: rows.into_iter().map(convert::comment).collect(),
             next_page_token,
         }))
     }

@@ -65,6 +65,7 @@ paged!(
     ListAdminTokensRequest,
     ListAuditEventsRequest,
     ListCommentsRequest,
+    ListEnvironmentCommentsRequest,
     ListEnvironmentRoomsRequest,
     ListEnvironmentThreadsRequest,
     ListEnvironmentUsersRequest,

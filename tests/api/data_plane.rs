@@ -204,6 +204,22 @@ async fn backend_mints_frontend_collaborates(backend: Backend) {
         .unwrap();
     assert_eq!(browsed.threads.len(), 1);
     assert_eq!(browsed.threads[0].comment_count, 1);
+    let comments = admin
+        .list_environment_comments(&prod.id, &thread.id)
+        .await
+        .unwrap()
+        .comments;
+    let bodies: Vec<_> = comments.iter().map(|c| c.body.as_str()).collect();
+    assert_eq!(bodies, ["edited"], "the admin reads what alice wrote");
+    // The thread belongs to Production: through another environment it
+    // does not exist.
+    let staging = environment(&app, "Staging").await;
+    assert_code(
+        admin
+            .list_environment_comments(&staging.id, &thread.id)
+            .await,
+        Code::NotFound,
+    );
     let browsed_users = admin.list_environment_users(&prod.id).await.unwrap();
     let names: Vec<_> = browsed_users.users.iter().map(|u| u.id.as_str()).collect();
     assert_eq!(names, ["alice", "bob"]);

@@ -30,9 +30,9 @@ async fn every_proto_service_is_served_and_reports_health() {
 #[test]
 fn every_rpc_declares_its_access_in_the_proto() {
     use pulse::auth::policy::{ACCESS, Policy, for_path};
-    // 4 account, 1 audit, 18 environment, 1 event, 4 auth, 4 room, 6 thread,
+    // 4 account, 1 audit, 19 environment, 1 event, 4 auth, 4 room, 6 thread,
     // 2 user.
-    assert_eq!(ACCESS.len(), 40);
+    assert_eq!(ACCESS.len(), 41);
     for (path, access) in ACCESS {
         assert_ne!(*access, pulse::pb::Access::Unspecified, "{path}");
         assert_ne!(for_path(path), Policy::Public, "{path}");

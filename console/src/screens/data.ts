@@ -55,7 +55,7 @@ export async function renderData(ctx: Ctx): Promise<void> {
         comments,
         h("h2", { id: "comments-title" }, "Comments"),
         h("p", { class: "hint" }, "Thread ", h("code", null, threadId)),
-        commentList(list, st.threadInfo),
+        commentList(list),
       );
     } catch (err) {
       if (!ctx.alive()) return;
@@ -216,30 +216,7 @@ function markCurrent(section: HTMLElement, button: HTMLElement): void {
   button.closest("tr")?.classList.add("selected");
 }
 
-function commentList(list: Comment[] | null, thread: Thread | null): HTMLElement {
-  if (list === null) {
-    return h(
-      "div",
-      null,
-      thread
-        ? h(
-            "dl",
-            { class: "facts" },
-            h("dt", null, "Room"),
-            h("dd", null, h("code", null, thread.roomId)),
-            h("dt", null, "Created"),
-            h("dd", null, time(thread.createTime)),
-            h("dt", null, "Comments"),
-            h("dd", null, count(thread.commentCount)),
-          )
-        : null,
-      h(
-        "p",
-        { class: "notice" },
-        "This server has no admin call that lists a thread's comments (ThreadService.ListComments takes an environment credential, not an admin token), so only the thread's fields are shown.",
-      ),
-    );
-  }
+function commentList(list: Comment[]): HTMLElement {
   if (list.length === 0) return h("p", { class: "muted" }, "No comments.");
   return h(
     "ol",
@@ -262,29 +239,12 @@ function commentList(list: Comment[] | null, thread: Thread | null): HTMLElement
   );
 }
 
-type CommentsPage = { comments: Comment[]; nextPageToken: string };
-type ListCommentsFn = (req: {
-  environmentId: string;
-  threadId: string;
-  pageSize: number;
-  pageToken: string;
-}) => Promise<CommentsPage>;
-
-/**
- * A thread's comments with the admin token, when the server has an admin
- * RPC for it (`EnvironmentService.ListEnvironmentComments`, looked up in
- * the generated service so the console needs no change when it appears);
- * null when it has none.
- */
-async function listComments(admin: Admin, environmentId: string, threadId: string): Promise<Comment[] | null> {
-  const client = admin.environments as unknown as Record<string, unknown>;
-  const fn = client["listEnvironmentComments"];
-  if (typeof fn !== "function") return null;
-  const call = fn as ListCommentsFn;
+/** A thread's comments (up to 1,000), oldest first, with the admin token. */
+async function listComments(admin: Admin, environmentId: string, threadId: string): Promise<Comment[]> {
   const out: Comment[] = [];
   let pageToken = "";
   do {
-    const page = await call({ environmentId, threadId, pageSize: 100, pageToken });
+    const page = await admin.environments.listEnvironmentComments({ environmentId, threadId, pageSize: 100, pageToken });
     out.push(...page.comments);
     pageToken = page.nextPageToken;
   } while (pageToken !== "" && out.length < 1000);

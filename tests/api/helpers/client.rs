@@ -432,6 +432,23 @@ impl Client {
         )
     }
 
+    /// The first page of a thread's comments, as the environment's admin
+    /// browses them.
+    pub async fn list_environment_comments(
+        &self,
+        environment_id: impl Into<String>,
+        thread_id: impl Into<String>,
+    ) -> Result<pb::ListEnvironmentCommentsResponse, Status> {
+        call!(
+            self,
+            environments_client.list_environment_comments(pb::ListEnvironmentCommentsRequest {
+                environment_id: environment_id.into(),
+                thread_id: thread_id.into(),
+                ..Default::default()
+            })
+        )
+    }
+
     /// The first page of an environment's users, as its admin browses them.
     pub async fn list_environment_users(
         &self,
