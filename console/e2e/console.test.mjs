@@ -1,0 +1,778 @@
+// End-to-end test of the Pulse web console (console/UI.md is the contract).
+//
+// Starts a real `pulse serve` (fresh SQLite file, free port), drives Debian's
+// system Chromium headless with playwright-core through the story of the
+// "Environments & Keys" page, and checks what the browser keeps: after every
+// step localStorage is empty, sessionStorage holds only "pulse.adminToken",
+// there are no cookies or IndexedDB databases, and no sk_/rk_ anywhere.
+// The calls the test makes itself (rooms, threads, checking a rotated-out
+// key is refused) go over native gRPC with the TypeScript client
+// (clients/typescript/dist, `npm run build` there).
+//
+//     cd console/e2e && npm ci && PULSE_BIN=../../target/debug/pulse npm test
+//
+// PULSE_SCREENSHOTS=1 also writes docs/console/*.png (1280×800, and the keys
+// screen at 390×844). CHROMIUM overrides /usr/bin/chromium.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, "..", "..");
+const PULSE_BIN = path.resolve(process.env.PULSE_BIN ?? path.join(REPO, "target", "debug", "pulse"));
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const SCREENSHOTS = process.env.PULSE_SCREENSHOTS === "1" ? path.join(REPO, "docs", "console") : null;
+const CLIENT_DIST = path.join(REPO, "clients", "typescript", "dist", "src");
+
+let client;
+let nodeTransport;
+try {
+  client = await import(path.join(CLIENT_DIST, "index.js"));
+  ({ nodeTransport } = await import(path.join(CLIENT_DIST, "node.js")));
+} catch (err) {
+  throw new Error(
+    `the TypeScript client is not built (${err.message}); run: cd clients/typescript && npm ci && npm run build`,
+  );
+}
+const { Admin, Backend, Frontend, Code, ConnectError, ApiKeyKind, ApiKeyState } = client;
+
+const TIMEOUT = 15_000;
+/** Any sk_/rk_ at all (storage, URLs: not even a prefix belongs there). */
+const SECRET_PATTERN = /\b(sk|rk)_[0-9A-Za-z]/;
+/** A whole secret or restricted key (the DOM may show 12-character prefixes). */
+const WHOLE_SECRET_PATTERN = /\b(sk|rk)_[0-9A-Za-z]{20,}/;
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Rejects after `ms` without keeping the process alive. */
+const deadlineAfter = (ms, message) =>
+  new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms).unref());
+
+/** Retries `fn` until it stops throwing (the last error after `timeout`). */
+async function eventually(fn, timeout = TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await sleep(100);
+  }
+}
+
+/** The gRPC code of a rejected call. */
+async function rpcCode(promise) {
+  try {
+    await promise;
+  } catch (err) {
+    return ConnectError.from(err).code;
+  }
+  return "OK";
+}
+
+async function connectable(host, port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on("error", () => resolve(false));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Shared state of the story
+
+const s = {
+  /** Every secret the test saw (admin token aside): never in browser storage. */
+  secrets: new Set(),
+  pageErrors: [],
+  consoleErrors: [],
+  foreignRequests: [],
+  leakyUrls: [],
+};
+
+let failedStep = null;
+
+/** A story step: skipped once an earlier one failed (they build on each other). */
+function step(name, fn) {
+  test(name, async (t) => {
+    if (failedStep) {
+      t.skip(`an earlier step failed: ${failedStep}`);
+      return;
+    }
+    try {
+      await fn(t);
+    } catch (err) {
+      failedStep = name;
+      if (s.page && s.page.url() !== "about:blank") {
+        const file = path.join(s.dir, `failure-${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
+        await s.page.screenshot({ path: file, fullPage: true }).catch(() => {});
+        t.diagnostic(`screenshot of the failure: ${file}; url ${s.page.url()}`);
+      }
+      if (s.stderr) t.diagnostic(`server stderr (tail): ${s.stderr.slice(-1500)}`);
+      throw err;
+    }
+  });
+}
+
+async function screenshot(name) {
+  if (!SCREENSHOTS) return;
+  await mkdir(SCREENSHOTS, { recursive: true });
+  // Wait out a transient status message from an earlier step ("Renamed to …", shown ~6 s),
+  // so each image shows its own screen only.
+  const status = s.page.locator("main > [role=status]");
+  await eventually(async () => {
+    for (const text of await status.allInnerTexts()) assert.equal(text.trim(), "");
+  }, 10_000).catch(() => {});
+  // Let transitions and fonts settle; caret hidden so images are stable.
+  await s.page.evaluate(() => document.fonts?.ready);
+  await s.page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), caret: "hide", animations: "disabled" });
+}
+
+/** localStorage empty, sessionStorage only "pulse.adminToken", no cookies, IndexedDB, caches, sk_/rk_. */
+async function assertStorageClean({ signedIn, token = s.adminToken }) {
+  const { page, context } = s;
+  const seen = await page.evaluate(async () => {
+    const dump = (store) => {
+      const out = {};
+      for (let i = 0; i < store.length; i++) out[store.key(i)] = store.getItem(store.key(i));
+      return out;
+    };
+    const databases = indexedDB.databases ? (await indexedDB.databases()).map((d) => d.name) : [];
+    const cacheNames = "caches" in self ? await caches.keys() : [];
+    return {
+      local: dump(localStorage),
+      session: dump(sessionStorage),
+      cookie: document.cookie,
+      databases,
+      cacheNames,
+    };
+  });
+  assert.deepEqual(seen.local, {}, "localStorage must stay empty");
+  assert.equal(seen.cookie, "", "document.cookie must stay empty");
+  assert.deepEqual(seen.databases, [], "no IndexedDB databases");
+  assert.deepEqual(seen.cacheNames, [], "no Cache Storage");
+  assert.deepEqual(await context.cookies(), [], "no cookies in the browser context");
+  if (signedIn) {
+    assert.deepEqual(Object.keys(seen.session), ["pulse.adminToken"], "sessionStorage holds only pulse.adminToken");
+    assert.equal(seen.session["pulse.adminToken"], token);
+  } else {
+    assert.deepEqual(seen.session, {}, "sessionStorage is empty when signed out");
+  }
+  const dumped = JSON.stringify(seen);
+  assert.doesNotMatch(dumped, SECRET_PATTERN, "no sk_/rk_ value in browser storage");
+  for (const secret of s.secrets) assert.ok(!dumped.includes(secret), "a secret key leaked into browser storage");
+  assert.ok(!page.url().includes("ak_"), "no admin token in the URL");
+  assert.doesNotMatch(page.url(), SECRET_PATTERN, "no secret in the URL");
+}
+
+const main = () => s.page.getByRole("main");
+const nav = () => s.page.getByRole("navigation", { name: "Sections" });
+const envSelect = () => s.page.getByRole("banner").getByRole("combobox", { name: "Environment" });
+const dialog = (name) => s.page.getByRole("dialog", { name, exact: true });
+const h1 = (name) => main().getByRole("heading", { level: 1, name, exact: true });
+/** The first table after the h2 named `heading`. */
+const sectionTable = (heading) =>
+  main().locator(`xpath=.//h2[normalize-space()="${heading}"]/following::table[1]`);
+const alertWith = (text) => s.page.getByRole("alert").filter({ hasText: text });
+
+async function goTo(section) {
+  await nav().getByRole("link", { name: section, exact: true }).click();
+  await h1(section).waitFor();
+}
+
+async function selectedEnvironmentName() {
+  return envSelect().evaluate((select) => select.selectedOptions[0]?.textContent.trim());
+}
+
+function hashParams() {
+  const hash = new URL(s.page.url()).hash; // "#/keys?env=env_…"
+  const query = hash.includes("?") ? hash.slice(hash.indexOf("?") + 1) : "";
+  return { route: hash.split("?")[0], params: new URLSearchParams(query) };
+}
+
+/** The text of a value element (an <input>'s value, or the text content). */
+async function valueOf(locator) {
+  return (
+    await locator.evaluate((e) =>
+      e instanceof HTMLInputElement || e instanceof HTMLTextAreaElement ? e.value : e.textContent,
+    )
+  ).trim();
+}
+
+/** Reads the "Save your secret key" dialog, checks "Copy secret", closes it; the secret. */
+async function takeSecret(prefix, { screenshotName } = {}) {
+  const saved = dialog("Save your secret key");
+  await saved.waitFor();
+  const secret = await valueOf(saved.getByTestId("new-secret"));
+  assert.match(secret, new RegExp(`^${prefix}_[0-9A-Za-z]+$`));
+  s.secrets.add(secret);
+  await assertFocusInside(saved);
+  if (screenshotName) await screenshot(screenshotName);
+  await saved.getByRole("button", { name: "Copy secret", exact: true }).click();
+  await eventually(async () => assert.equal(await s.page.evaluate(() => navigator.clipboard.readText()), secret));
+  await saved.getByRole("button", { name: "I have saved it", exact: true }).click();
+  await saved.waitFor({ state: "hidden" });
+  // "Dropped from memory; never shown again": not left in the DOM either.
+  await eventually(async () => assert.ok(!(await s.page.content()).includes(secret), "the secret stays in the DOM"));
+  await s.page.evaluate(() => navigator.clipboard.writeText(""));
+  return secret;
+}
+
+async function assertFocusInside(dialogLocator) {
+  await eventually(async () =>
+    assert.ok(
+      await dialogLocator.evaluate((d) => d.contains(document.activeElement)),
+      "focus moves into the dialog",
+    ),
+  );
+}
+
+/** The rows of the key table match ListKeys: one per key, state, Revoke buttons. */
+async function assertKeyTableMatches(environmentId) {
+  const keys = await s.admin.listKeys(environmentId);
+  const table = main().getByRole("table");
+  for (const key of keys) {
+    const row = table.getByRole("row").filter({ hasText: key.prefix });
+    await eventually(async () => {
+      assert.equal(await row.count(), 1, `one row for ${key.prefix}`);
+      const text = await row.innerText();
+      const state = ApiKeyState[key.state].toLowerCase(); // active / revoked / expired
+      assert.match(text, new RegExp(state, "i"), `${key.prefix} is ${state}`);
+      const kind = ApiKeyKind[key.kind].toLowerCase(); // publishable / secret / restricted
+      assert.match(text, new RegExp(kind, "i"), `${key.prefix} is ${kind}`);
+      const revocable = key.state === ApiKeyState.ACTIVE && key.kind !== ApiKeyKind.PUBLISHABLE;
+      assert.equal(
+        await main().getByRole("button", { name: `Revoke ${key.prefix}`, exact: true }).count(),
+        revocable ? 1 : 0,
+        `Revoke ${key.prefix} shown iff active and not publishable`,
+      );
+    });
+  }
+  return keys;
+}
+
+// ---------------------------------------------------------------------------
+// The story
+
+describe("Pulse web console", { concurrency: 1 }, () => {
+  before(async () => {
+    s.dir = await mkdtemp(path.join(os.tmpdir(), "pulse-console-e2e-"));
+    const port = await freePort();
+    s.addr = `127.0.0.1:${port}`;
+    s.base = `http://${s.addr}`;
+    s.stderr = "";
+    s.server = spawn(
+      PULSE_BIN,
+      ["serve", "--listen", s.addr, "--database-url", `sqlite://${s.dir}/pulse.db?mode=rwc`],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    s.server.stderr.setEncoding("utf8").on("data", (chunk) => {
+      s.stderr = (s.stderr + chunk).slice(-20_000);
+    });
+    const exited = new Promise((resolve) => s.server.once("exit", resolve));
+    // The first stdout line names the bootstrap admin token (shown once).
+    const lines = createInterface({ input: s.server.stdout });
+    s.adminToken = await Promise.race([
+      new Promise((resolve) => {
+        lines.on("line", (line) => {
+          const match = /(ak_[0-9A-Za-z]+)/.exec(line);
+          if (match && !s.adminToken) resolve(match[1]);
+        });
+      }),
+      exited.then((code) => {
+        throw new Error(`${PULSE_BIN} exited (${code}) before printing the admin token: ${s.stderr}`);
+      }),
+      deadlineAfter(60_000, "no admin token within 60 s"),
+    ]);
+    const deadline = Date.now() + 30_000;
+    while (!(await connectable("127.0.0.1", port))) {
+      assert.ok(Date.now() < deadline, "server did not start");
+      await sleep(100);
+    }
+
+    const transport = nodeTransport(s.base);
+    s.transport = transport;
+    s.admin = new Admin(transport, s.adminToken);
+
+    s.browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    s.context = await s.browser.newContext({
+      baseURL: s.base,
+      viewport: { width: 1280, height: 800 },
+      deviceScaleFactor: 1,
+      locale: "en-US",
+      timezoneId: "UTC",
+      colorScheme: "light",
+      permissions: ["clipboard-read", "clipboard-write"],
+    });
+    s.context.setDefaultTimeout(TIMEOUT);
+    s.page = await s.context.newPage();
+    s.page.on("pageerror", (err) => s.pageErrors.push(String(err)));
+    s.page.on("console", (msg) => {
+      if (msg.type() === "error") s.consoleErrors.push(msg.text());
+    });
+    s.page.on("request", (request) => {
+      const url = request.url();
+      if (!url.startsWith(`${s.base}/`) && !url.startsWith("data:")) s.foreignRequests.push(url);
+      if (url.includes("ak_") || SECRET_PATTERN.test(url)) s.leakyUrls.push(url);
+    });
+  });
+
+  after(async () => {
+    await s.browser?.close();
+    if (s.server && s.server.exitCode === null) {
+      const exited = new Promise((resolve) => s.server.once("exit", resolve));
+      s.server.kill("SIGTERM");
+      await Promise.race([exited, deadlineAfter(30_000, "").catch(() => {})]);
+      if (s.server.exitCode === null) s.server.kill("SIGKILL");
+    }
+    if (!failedStep) await rm(s.dir, { recursive: true, force: true });
+  });
+
+  step("/ serves the console with a CSP and X-Frame-Options: DENY", async () => {
+    const response = await fetch(`${s.base}/`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type") ?? "", /^text\/html/);
+    const csp = response.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/, "scripts from the console's own origin only (no inline)");
+    assert.match(csp, /connect-src 'self'(;|$)/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(response.headers.get("x-frame-options"), "DENY");
+    const html = await response.text();
+    assert.ok(
+      !/placeholder/i.test(html),
+      "this pulse binary embeds the placeholder console: build console/ (console/dist) and then `cargo build`",
+    );
+  });
+
+  step("a wrong admin token shows an alert with UNAUTHENTICATED", async () => {
+    const { page } = s;
+    await page.goto("/");
+    await page.getByRole("heading", { name: "Sign in to Pulse", exact: true }).waitFor();
+    await assertStorageClean({ signedIn: false });
+    await screenshot("sign-in");
+    const token = page.getByLabel("Admin token", { exact: true });
+    assert.equal(await token.getAttribute("type"), "password");
+    await token.fill("ak_thisIsNotAValidAdminToken0000000000000");
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await alertWith("UNAUTHENTICATED").waitFor();
+    assert.ok(await page.getByRole("heading", { name: "Sign in to Pulse", exact: true }).isVisible());
+    await assertStorageClean({ signedIn: false });
+  });
+
+  step("sign in with the admin token", async () => {
+    const { page } = s;
+    await page.getByLabel("Admin token", { exact: true }).fill(s.adminToken);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.getByRole("button", { name: "Sign out", exact: true }).waitFor();
+    await envSelect().waitFor();
+    await nav().waitFor();
+    for (const link of ["Environments", "Keys", "Data", "Analytics", "Audit log"]) {
+      assert.equal(await nav().getByRole("link", { name: link, exact: true }).count(), 1, `nav link ${link}`);
+    }
+    await assertStorageClean({ signedIn: true });
+    assert.ok(!(await page.content()).includes(s.adminToken), "the admin token is not in the DOM");
+  });
+
+  step('create "Production" and "Staging" (each shows its secret key once)', async () => {
+    const { page } = s;
+    await goTo("Environments");
+    for (const name of ["Production", "Staging"]) {
+      await main().getByRole("button", { name: "New environment", exact: true }).click();
+      const create = dialog("New environment");
+      await create.waitFor();
+      await assertFocusInside(create);
+      await create.getByRole("textbox", { name: "Name", exact: true }).fill(name);
+      await create.getByRole("button", { name: "Create", exact: true }).click();
+      const secret = await takeSecret("sk");
+      await create.waitFor({ state: "hidden" });
+      const table = main().getByRole("table");
+      await table.getByRole("row").filter({ hasText: name }).first().waitFor();
+      // The new environment becomes the selected one (name in the select, id in the hash).
+      await eventually(async () => assert.equal(await selectedEnvironmentName(), name));
+      const { environments } = await s.admin.environments.listEnvironments({});
+      const env = environments.find((e) => e.displayName === name);
+      assert.ok(env, `${name} exists`);
+      await eventually(async () => assert.equal(hashParams().params.get("env"), env.id));
+      const row = table.getByRole("row").filter({ hasText: env.id });
+      assert.match(await row.innerText(), new RegExp(name));
+      s[name] = { id: env.id, secret };
+      // The secret shown is the environment's working secret key.
+      const me = await new Backend(s.transport, secret).whoAmI();
+      assert.equal(me.environmentId, env.id);
+      await assertStorageClean({ signedIn: true });
+    }
+    for (const column of ["Name", "ID", "Created"]) {
+      assert.equal(await main().getByRole("columnheader", { name: column, exact: true }).count(), 1, column);
+    }
+    await screenshot("environments");
+  });
+
+  step("the key table of Production: publishable and secret keys", async () => {
+    const { page } = s;
+    await envSelect().selectOption({ label: "Production" });
+    await goTo("Keys");
+    assert.equal(hashParams().route, "#/keys");
+    await eventually(async () => assert.equal(hashParams().params.get("env"), s.Production.id));
+    for (const column of ["Kind", "Name", "Prefix", "State", "Created", "Last used", "Expires", "24h calls"]) {
+      assert.equal(await main().getByRole("columnheader", { name: column, exact: true }).count(), 1, column);
+    }
+    const keys = await assertKeyTableMatches(s.Production.id);
+    assert.deepEqual(keys.map((k) => ApiKeyKind[k.kind]).sort(), ["PUBLISHABLE", "SECRET"]);
+    const pk = keys.find((k) => k.kind === ApiKeyKind.PUBLISHABLE).value;
+    await eventually(async () => assert.equal(await valueOf(main().getByTestId("publishable-key")), pk));
+    s.Production.pk = pk;
+    // The secret key's value is never listed, only its prefix.
+    assert.ok(!(await page.content()).includes(s.Production.secret));
+    await assertStorageClean({ signedIn: true });
+    await screenshot("keys");
+  });
+
+  step("copy the publishable key", async () => {
+    const { page } = s;
+    await main().getByRole("button", { name: "Copy publishable key", exact: true }).click();
+    await page.getByRole("status").filter({ hasText: "Copied" }).waitFor();
+    await eventually(async () =>
+      assert.equal(await page.evaluate(() => navigator.clipboard.readText()), s.Production.pk),
+    );
+    await assertStorageClean({ signedIn: true });
+  });
+
+  step("rotate: confirm, the new sk_ is shown once, the old one is refused", async () => {
+    const { page } = s;
+    const before = await s.admin.listKeys(s.Production.id);
+    // Cancel changes nothing.
+    await main().getByRole("button", { name: "Rotate keys", exact: true }).click();
+    const rotate = dialog("Rotate keys");
+    await rotate.waitFor();
+    await assertFocusInside(rotate);
+    await rotate.getByRole("button", { name: "Cancel", exact: true }).click();
+    await rotate.waitFor({ state: "hidden" });
+    // Escape closes it too.
+    await main().getByRole("button", { name: "Rotate keys", exact: true }).click();
+    await rotate.waitFor();
+    await page.keyboard.press("Escape");
+    await rotate.waitFor({ state: "hidden" });
+    assert.equal((await s.admin.listKeys(s.Production.id)).length, before.length, "no rotation yet");
+
+    await main().getByRole("button", { name: "Rotate keys", exact: true }).click();
+    await rotate.waitFor();
+    const grace = rotate.getByRole("spinbutton", { name: "Grace period (minutes)" });
+    assert.match(await grace.inputValue(), /^0?$/, "grace period defaults to 0");
+    await screenshot("rotate-dialog");
+    await rotate.getByRole("button", { name: "Rotate", exact: true }).click();
+    const fresh = await takeSecret("sk", { screenshotName: "secret-dialog" });
+    await rotate.waitFor({ state: "hidden" });
+    assert.notEqual(fresh, s.Production.secret);
+
+    // Native gRPC: the old secret key is dead at once (grace 0), the new one works.
+    assert.equal(await rpcCode(new Backend(s.transport, s.Production.secret).whoAmI()), Code.Unauthenticated);
+    const me = await new Backend(s.transport, fresh).whoAmI();
+    assert.equal(me.environmentId, s.Production.id);
+    assert.equal(me.kind, ApiKeyKind.SECRET);
+    s.Production.oldSecret = s.Production.secret;
+    s.Production.secret = fresh;
+
+    // The table follows: old pair revoked, new pair active, new publishable key shown.
+    const keys = await assertKeyTableMatches(s.Production.id);
+    const pk = keys.find((k) => k.kind === ApiKeyKind.PUBLISHABLE && k.state === ApiKeyState.ACTIVE).value;
+    assert.notEqual(pk, s.Production.pk);
+    await eventually(async () => assert.equal(await valueOf(main().getByTestId("publishable-key")), pk));
+    s.Production.pk = pk;
+    await assertStorageClean({ signedIn: true });
+  });
+
+  step("reload: still signed in, the secret is not shown again", async () => {
+    const { page } = s;
+    await page.reload();
+    await h1("Keys").waitFor();
+    await main().getByRole("table").waitFor();
+    await assertKeyTableMatches(s.Production.id);
+    assert.equal(await page.getByRole("dialog", { name: "Save your secret key" }).count(), 0);
+    assert.equal(await page.getByTestId("new-secret").count(), 0);
+    const html = await page.content();
+    for (const secret of s.secrets) assert.ok(!html.includes(secret), "no secret key in the DOM after reload");
+    assert.doesNotMatch(await page.evaluate(() => document.documentElement.outerHTML), WHOLE_SECRET_PATTERN);
+    await assertStorageClean({ signedIn: true });
+  });
+
+  step("create a restricted key, then revoke it", async () => {
+    const { page } = s;
+    await main().getByRole("button", { name: "Create key", exact: true }).click();
+    const create = dialog("Create key");
+    await create.waitFor();
+    await create.getByRole("combobox", { name: "Kind", exact: true }).selectOption({ label: "Restricted" });
+    await create.getByRole("textbox", { name: "Name", exact: true }).fill("analytics job");
+    const permissions = create.getByRole("group", { name: "Permissions" });
+    await permissions.waitFor();
+    await permissions.getByRole("checkbox", { name: "comments.read", exact: true }).check();
+    await create.getByRole("button", { name: "Create", exact: true }).click();
+    const rk = await takeSecret("rk");
+    await create.waitFor({ state: "hidden" });
+
+    const restricted = new Backend(s.transport, rk);
+    const me = await restricted.whoAmI();
+    assert.equal(me.kind, ApiKeyKind.RESTRICTED);
+    assert.deepEqual([...me.permissions], ["comments.read"]);
+    const keys = await assertKeyTableMatches(s.Production.id);
+    const key = keys.find((k) => k.kind === ApiKeyKind.RESTRICTED);
+    assert.equal(key.displayName, "analytics job");
+    const row = main().getByRole("table").getByRole("row").filter({ hasText: key.prefix });
+    assert.match(await row.innerText(), /analytics job/);
+
+    await main().getByRole("button", { name: `Revoke ${key.prefix}`, exact: true }).click();
+    const revoke = dialog("Revoke key");
+    await revoke.waitFor();
+    await assertFocusInside(revoke);
+    await revoke.getByRole("button", { name: "Revoke", exact: true }).click();
+    await revoke.waitFor({ state: "hidden" });
+    await eventually(async () => assert.match(await row.innerText(), /revoked/i));
+    assert.equal(await main().getByRole("button", { name: `Revoke ${key.prefix}`, exact: true }).count(), 0);
+    assert.equal(await rpcCode(restricted.whoAmI()), Code.Unauthenticated);
+    await assertKeyTableMatches(s.Production.id);
+    await assertStorageClean({ signedIn: true });
+  });
+
+  step("rename Staging", async () => {
+    await goTo("Environments");
+    await main().getByRole("button", { name: "Rename Staging", exact: true }).click();
+    const rename = dialog("Rename environment");
+    await rename.waitFor();
+    const name = rename.getByRole("textbox", { name: "Name", exact: true });
+    assert.equal(await name.inputValue(), "Staging");
+    await name.fill("Staging EU");
+    await rename.getByRole("button", { name: "Save", exact: true }).click();
+    await rename.waitFor({ state: "hidden" });
+    const row = main().getByRole("table").getByRole("row").filter({ hasText: s.Staging.id });
+    await eventually(async () => assert.match(await row.innerText(), /Staging EU/));
+    await eventually(async () => {
+      const options = await envSelect().evaluate((select) => [...select.options].map((o) => o.textContent.trim()));
+      assert.ok(options.includes("Staging EU") && !options.includes("Staging"), `options: ${options}`);
+    });
+    const env = await s.admin.environments.getEnvironment({ id: s.Staging.id });
+    assert.equal(env.displayName, "Staging EU");
+    await assertStorageClean({ signedIn: true });
+  });
+
+  step("delete an environment (type its name to confirm)", async () => {
+    const { page } = s;
+    await main().getByRole("button", { name: "New environment", exact: true }).click();
+    const create = dialog("New environment");
+    await create.getByRole("textbox", { name: "Name", exact: true }).fill("Scratch");
+    await create.getByRole("button", { name: "Create", exact: true }).click();
+    const secret = await takeSecret("sk");
+    const { environments } = await s.admin.environments.listEnvironments({});
+    const scratch = environments.find((e) => e.displayName === "Scratch");
+    assert.ok(scratch);
+
+    await main().getByRole("button", { name: "Delete Scratch", exact: true }).click();
+    const remove = dialog("Delete environment");
+    await remove.waitFor();
+    const confirm = remove.getByRole("textbox", { name: "Type the name to confirm", exact: true });
+    const button = remove.getByRole("button", { name: "Delete", exact: true });
+    assert.ok(await button.isDisabled(), "Delete is disabled until the name is typed");
+    await confirm.fill("Scratc");
+    assert.ok(await button.isDisabled());
+    await confirm.fill("Scratch");
+    await eventually(async () => assert.ok(await button.isEnabled()));
+    await button.click();
+    await remove.waitFor({ state: "hidden" });
+    await eventually(async () =>
+      assert.equal(await main().getByRole("table").getByRole("row").filter({ hasText: scratch.id }).count(), 0),
+    );
+    await eventually(async () => {
+      const options = await envSelect().evaluate((select) => [...select.options].map((o) => o.textContent.trim()));
+      assert.ok(!options.includes("Scratch"), `options: ${options}`);
+    });
+    assert.equal(await rpcCode(s.admin.environments.getEnvironment({ id: scratch.id })), Code.NotFound);
+    assert.equal(await rpcCode(new Backend(s.transport, secret).whoAmI()), Code.Unauthenticated);
+    await assertStorageClean({ signedIn: true });
+  });
+
+  step("data made through the API shows in Data", async () => {
+    const { page } = s;
+    // A customer's backend (sk_) and its user's frontend (pk_ + user token).
+    const backend = new Backend(s.transport, s.Production.secret);
+    await backend.rooms.createRoom({ roomId: "design-review" });
+    const thread = await backend.threads.createThread({ roomId: "design-review", body: "Ship it?", userId: "alice" });
+    const { token } = await backend.mintUserToken("bob", {}, { name: "Bob" });
+    s.secrets.add(token);
+    const frontend = new Frontend(s.transport, s.Production.pk, token);
+    await frontend.threads.createComment({ threadId: thread.id, body: "Yes, ship it." });
+    s.threadId = thread.id;
+
+    await envSelect().selectOption({ label: "Production" });
+    await goTo("Data");
+    await eventually(async () => assert.equal(hashParams().params.get("env"), s.Production.id));
+    await main().getByRole("heading", { level: 2, name: "Rooms", exact: true }).waitFor();
+    const rooms = sectionTable("Rooms");
+    for (const column of ["Room", "Created"]) {
+      assert.equal(await rooms.getByRole("columnheader", { name: column, exact: true }).count(), 1, column);
+    }
+    await main().getByRole("button", { name: "Open room design-review", exact: true }).click();
+    await main().getByRole("heading", { level: 2, name: "Threads in design-review", exact: true }).waitFor();
+    await main().getByRole("button", { name: `Open thread ${thread.id}`, exact: true }).click();
+    const comments = main().getByRole("heading", { level: 2, name: "Comments", exact: true });
+    await comments.waitFor();
+    await eventually(async () => {
+      const items = (await main().getByRole("listitem").allInnerTexts()).join("\n");
+      assert.match(items, /Ship it\?/);
+      assert.match(items, /Yes, ship it\./);
+    });
+    await main().getByRole("heading", { level: 2, name: "Users", exact: true }).waitFor();
+    const { users } = await s.admin.environments.listEnvironmentUsers({ environmentId: s.Production.id });
+    assert.ok(users.length >= 1, "the API lists the users");
+    const userTable = sectionTable("Users");
+    assert.equal(await userTable.getByRole("columnheader", { name: "User", exact: true }).count(), 1, "User");
+    for (const user of users) {
+      await userTable.getByRole("row").filter({ hasText: user.id }).first().waitFor();
+    }
+    await assertStorageClean({ signedIn: true });
+    await screenshot("data");
+  });
+
+  step("Analytics shows the counts", async () => {
+    const { page } = s;
+    await goTo("Analytics");
+    const stats = await s.admin.environments.getEnvironmentStats({ environmentId: s.Production.id });
+    assert.ok(stats.roomCount >= 1n && stats.threadCount >= 1n && stats.commentCount >= 2n);
+    const expected = {
+      Rooms: stats.roomCount,
+      Threads: stats.threadCount,
+      Users: stats.userCount,
+      Comments: stats.commentCount,
+    };
+    for (const [term, count] of Object.entries(expected)) {
+      const dd = main()
+        .locator("dl dt")
+        .filter({ hasText: new RegExp(`^\\s*${term}\\s*$`) })
+        .locator("xpath=following-sibling::dd[1]");
+      await eventually(async () => {
+        const text = (await dd.innerText()).replace(/[\s,]/g, "");
+        assert.equal(text, String(count), `${term}`);
+      });
+    }
+    assert.ok(Number(expected.Rooms) >= 1 && Number(expected.Threads) >= 1);
+    await main().locator("svg").first().waitFor();
+    await assertStorageClean({ signedIn: true });
+    await screenshot("analytics");
+  });
+
+  step("the audit log lists what was done, filterable by type", async () => {
+    await goTo("Audit log");
+    const table = main().getByRole("table");
+    for (const column of ["Time", "Type", "Actor", "Target"]) {
+      assert.equal(await main().getByRole("columnheader", { name: column, exact: true }).count(), 1, column);
+    }
+    await eventually(async () => {
+      const text = await table.innerText();
+      // (Rename happened in Staging: the log may be scoped to the selected environment.)
+      for (const type of ["environment.created", "keys.rotated", "key.created", "key.revoked"]) {
+        assert.match(text, new RegExp(type.replace(".", "\\.")), type);
+      }
+    });
+    await screenshot("audit-log");
+    const filter = main().getByRole("combobox", { name: "Event type", exact: true });
+    const options = await filter.evaluate((select) => [...select.options].map((o) => o.textContent.trim()));
+    assert.equal(options[0], "All");
+    assert.ok(options.includes("keys.rotated"), `options: ${options}`);
+    await filter.selectOption({ label: "keys.rotated" });
+    await eventually(async () => {
+      const rows = await table.locator("tbody tr").allInnerTexts();
+      assert.equal(rows.length, 1, `one keys.rotated event: ${rows}`);
+      assert.match(rows[0], /keys\.rotated/);
+    });
+    await filter.selectOption({ label: "All" });
+    await assertStorageClean({ signedIn: true });
+  });
+
+  step("the keys screen on a phone (390×844)", async () => {
+    const { page } = s;
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await goTo("Keys");
+      await main().getByRole("table").waitFor();
+      await main().getByTestId("publishable-key").waitFor();
+      await screenshot("keys-phone");
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px at 390 px (a table may scroll in its own box)`);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+
+  step("sign out returns to sign-in and clears the session", async () => {
+    const { page } = s;
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.getByRole("heading", { name: "Sign in to Pulse", exact: true }).waitFor();
+    await assertStorageClean({ signedIn: false });
+    assert.ok(!(await page.content()).includes(s.adminToken));
+    await page.reload();
+    await page.getByRole("heading", { name: "Sign in to Pulse", exact: true }).waitFor();
+  });
+
+  step("an admin token revoked while signed in ends the session", async () => {
+    const { page } = s;
+    // Sign in with a second admin token, then revoke it behind the console's back.
+    const created = await s.admin.account.createAdminToken({ displayName: "console e2e" });
+    const token = created.token;
+    await page.getByLabel("Admin token", { exact: true }).fill(token);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.getByRole("button", { name: "Sign out", exact: true }).waitFor();
+    await assertStorageClean({ signedIn: true, token });
+    await s.admin.account.revokeAdminToken({ id: created.adminToken.id });
+    // The next call the console makes is refused.
+    await nav().getByRole("link", { name: "Audit log", exact: true }).click();
+    await alertWith("Your session ended (UNAUTHENTICATED). Sign in again.").waitFor();
+    await page.getByRole("heading", { name: "Sign in to Pulse", exact: true }).waitFor();
+    await assertStorageClean({ signedIn: false });
+  });
+
+  step("no page errors, CSP violations, third-party requests or secrets in URLs", async (t) => {
+    for (const message of s.consoleErrors) t.diagnostic(`console error: ${message}`);
+    assert.deepEqual(s.pageErrors, [], "uncaught page errors");
+    const csp = s.consoleErrors.filter((m) => /Content Security Policy|Refused to/i.test(m));
+    assert.deepEqual(csp, [], "CSP violations");
+    assert.deepEqual(s.foreignRequests, [], "requests to other origins");
+    assert.deepEqual(s.leakyUrls, [], "requests with a credential in the URL");
+  });
+});
