@@ -291,10 +291,13 @@ describe("Pulse web console", { concurrency: 1 }, () => {
     s.server = spawn(
       PULSE_BIN,
       ["serve", "--listen", s.addr, "--database-url", `sqlite://${s.dir}/pulse.db?mode=rwc`],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      // Debug logs: the most the server ever writes, checked for secrets below.
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "debug" } },
     );
+    s.log = "";
     s.server.stderr.setEncoding("utf8").on("data", (chunk) => {
       s.stderr = (s.stderr + chunk).slice(-20_000);
+      s.log += chunk;
     });
     const exited = new Promise((resolve) => s.server.once("exit", resolve));
     // The first stdout line names the bootstrap admin token (shown once).
@@ -774,5 +777,12 @@ describe("Pulse web console", { concurrency: 1 }, () => {
     assert.deepEqual(csp, [], "CSP violations");
     assert.deepEqual(s.foreignRequests, [], "requests to other origins");
     assert.deepEqual(s.leakyUrls, [], "requests with a credential in the URL");
+  });
+
+  step("no secret reaches the server's logs (RUST_LOG=debug)", async () => {
+    assert.ok(s.log.length > 1000, `the server logged (${s.log.length} bytes)`);
+    // Whole secrets only: a key's 12-character prefix is public metadata.
+    const leaked = s.log.match(/\b(?:sk|rk|ak)_[0-9A-Za-z]{16,}|\beyJ[\w-]{10,}\.[\w-]{10,}/g) ?? [];
+    assert.deepEqual(leaked, [], "secrets (sk_/rk_/ak_, user-token JWTs) in the server log");
   });
 });
