@@ -230,7 +230,32 @@ describe("Pulse TypeScript client", () => {
     const me = await frontend.whoAmI();
     assert.deepEqual([me.environmentId, me.userId], [created.environment!.id, "alice"]);
     assert.equal((await frontend.rooms.createRoom({ roomId: "lobby" })).id, "lobby");
-    await admin.rotateKeys(created.environment!.id);
+
+    // A server stream over gRPC-Web: resume after the environment's creation
+    // event, rename it, and the rename arrives (replayed or live, either way
+    // exactly once and first).
+    const envId = created.environment!.id;
+    const [createdEvent] = (
+      await admin.audit.listAuditEvents({ environmentId: envId, type: "environment.created" })
+    ).events;
+    const abort = new AbortController();
+    const deadline = setTimeout(() => abort.abort(), 10_000); // fail, don't hang
+    const stream = admin.events.watchEvents(
+      { environmentId: envId, types: ["environment.renamed"], afterEventId: createdEvent!.id },
+      { signal: abort.signal },
+    );
+    await admin.environments.updateEnvironment({ environment: { id: envId, displayName: "Browser EU" } });
+    try {
+      for await (const event of stream) {
+        assert.deepEqual([event.type, event.environmentId], ["environment.renamed", envId]);
+        break;
+      }
+    } finally {
+      clearTimeout(deadline);
+      abort.abort();
+    }
+
+    await admin.rotateKeys(envId);
     await rejects(Code.Unauthenticated, () => backend.whoAmI());
     await rejects(Code.Unauthenticated, () => new Admin(web, "ak_not_a_token").createEnvironment("x"));
   });
