@@ -243,6 +243,28 @@ class PulseClientTest(unittest.TestCase):
         latest = backend.mint_user_token("alice").token
         self.assertEqual(verify(latest), revoked.replacement_kid)
 
+    def test_key_usage(self) -> None:
+        admin = Admin(self.addr, admin_token=self.admin_token)
+        created = admin.create_environment("Usage")
+        backend = Backend(self.addr, secret_key=created.secret_key)
+        key_id = backend.who_am_i().key_id
+        for _ in range(4):
+            backend.who_am_i()
+        backend.mint_user_token("alice")
+        # Counted in memory and flushed about once a second: visible within 5 s.
+        deadline = time.monotonic() + 5
+        while True:
+            buckets = admin.get_key_usage(key_id)
+            totals = (
+                sum(b.success_count for b in buckets),
+                sum(b.minted_token_count for b in buckets),
+            )
+            if totals == (6, 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(totals, (6, 1), "5 WhoAmI + 1 mint succeeded, 1 token minted")
+        self.assertEqual(len(buckets), 24, "hourly buckets over the last day by default")
+
     def test_errors_carry_codes(self) -> None:
         admin = Admin(self.addr, admin_token="ak_not_a_token")
         with self.assertRaises(grpc.RpcError) as failure:
