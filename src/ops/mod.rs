@@ -574,6 +574,7 @@ fn print_keys(admin: &Admin, keys: &[pb::ApiKey]) {
         "ALLOWED FROM",
         "CREATED",
         "LAST USED",
+        "24H CALLS",
         "EXPIRES",
     ]);
     for k in keys {
@@ -589,6 +590,7 @@ fn print_keys(admin: &Admin, keys: &[pb::ApiKey]) {
             output::or_dash(&k.allowed_cidrs.join(",")),
             time(&k.create_time),
             time(&k.last_use_time),
+            k.success_count_24h.to_string(),
             time(&k.expire_time),
         ]);
     }

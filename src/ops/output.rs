@@ -96,6 +96,7 @@ pub fn api_key_json(k: &pb::ApiKey) -> Value {
         "create_time": k.create_time.as_ref().map(ToString::to_string),
         "revoke_time": k.revoke_time.as_ref().map(ToString::to_string),
         "last_use_time": k.last_use_time.as_ref().map(ToString::to_string),
+        "success_count_24h": k.success_count_24h,
         "expire_time": k.expire_time.as_ref().map(ToString::to_string),
     })
 }

@@ -78,7 +78,7 @@ async fn ops_commands_drive_a_running_server(backend: Backend) {
         keys.as_array()
             .unwrap()
             .iter()
-            .all(|k| k["state"] == "active")
+            .all(|k| k["state"] == "active" && k["success_count_24h"].is_i64())
     );
     let secret_id = keys
         .as_array()
@@ -298,7 +298,13 @@ async fn keys_create_restricted_and_users_revoke_tokens(backend: Backend) {
     assert_eq!(ci["allowed_cidrs"], serde_json::json!(["10.0.0.0/8"]));
     let table = ok(&ops(&app, &["keys", "list", &env], &[]));
     let header = table.lines().next().unwrap();
-    for column in ["NAME", "PERMISSIONS", "ALLOWED FROM"] {
+    for column in [
+        "NAME",
+        "PERMISSIONS",
+        "ALLOWED FROM",
+        "LAST USED",
+        "24H CALLS",
+    ] {
         assert!(header.contains(column), "{table}");
     }
     let row = table
