@@ -85,6 +85,13 @@ async function eventually(fn, timeout = TIMEOUT) {
   }
 }
 
+/** The table in `scope` shows exactly one column header `name` (once it has loaded). */
+async function hasColumn(scope, name) {
+  await eventually(async () =>
+    assert.equal(await scope.getByRole("columnheader", { name, exact: true }).count(), 1, name),
+  );
+}
+
 /** The gRPC code of a rejected call. */
 async function rpcCode(promise) {
   try {
@@ -445,7 +452,7 @@ describe("Pulse web console", { concurrency: 1 }, () => {
       await assertStorageClean({ signedIn: true });
     }
     for (const column of ["Name", "ID", "Created"]) {
-      assert.equal(await main().getByRole("columnheader", { name: column, exact: true }).count(), 1, column);
+      await hasColumn(main(), column);
     }
     await screenshot("environments");
   });
@@ -457,7 +464,7 @@ describe("Pulse web console", { concurrency: 1 }, () => {
     assert.equal(hashParams().route, "#/keys");
     await eventually(async () => assert.equal(hashParams().params.get("env"), s.Production.id));
     for (const column of ["Kind", "Name", "Prefix", "State", "Created", "Last used", "Expires", "24h calls"]) {
-      assert.equal(await main().getByRole("columnheader", { name: column, exact: true }).count(), 1, column);
+      await hasColumn(main(), column);
     }
     const keys = await assertKeyTableMatches(s.Production.id);
     assert.deepEqual(keys.map((k) => ApiKeyKind[k.kind]).sort(), ["PUBLISHABLE", "SECRET"]);
@@ -649,7 +656,7 @@ describe("Pulse web console", { concurrency: 1 }, () => {
     await main().getByRole("heading", { level: 2, name: "Rooms", exact: true }).waitFor();
     const rooms = sectionTable("Rooms");
     for (const column of ["Room", "Created"]) {
-      assert.equal(await rooms.getByRole("columnheader", { name: column, exact: true }).count(), 1, column);
+      await hasColumn(rooms, column);
     }
     await main().getByRole("button", { name: "Open room design-review", exact: true }).click();
     await main().getByRole("heading", { level: 2, name: "Threads in design-review", exact: true }).waitFor();
@@ -665,7 +672,7 @@ describe("Pulse web console", { concurrency: 1 }, () => {
     const { users } = await s.admin.environments.listEnvironmentUsers({ environmentId: s.Production.id });
     assert.ok(users.length >= 1, "the API lists the users");
     const userTable = sectionTable("Users");
-    assert.equal(await userTable.getByRole("columnheader", { name: "User", exact: true }).count(), 1, "User");
+    await hasColumn(userTable, "User");
     for (const user of users) {
       await userTable.getByRole("row").filter({ hasText: user.id }).first().waitFor();
     }
@@ -704,7 +711,7 @@ describe("Pulse web console", { concurrency: 1 }, () => {
     await goTo("Audit log");
     const table = main().getByRole("table");
     for (const column of ["Time", "Type", "Actor", "Target"]) {
-      assert.equal(await main().getByRole("columnheader", { name: column, exact: true }).count(), 1, column);
+      await hasColumn(main(), column);
     }
     await eventually(async () => {
       const text = await table.innerText();

@@ -42,9 +42,16 @@ export function openDialog(title: string, build: (api: DialogApi) => Child[], op
   for (const child of build(api)) {
     if (child instanceof Node) el.append(child);
   }
-  el.addEventListener("cancel", (event) => {
-    if (options.noEscape) event.preventDefault();
-  });
+  if (options.noEscape) {
+    // Browsers honour a cancelled `cancel` event only once without user
+    // activation in between (close watchers): a second Escape would close
+    // it anyway. closedby="none" and swallowing the key keep it open.
+    el.setAttribute("closedby", "none");
+    el.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") event.preventDefault();
+    });
+    el.addEventListener("cancel", (event) => event.preventDefault());
+  }
   el.addEventListener("close", () => {
     el.remove();
     options.onClose?.();
@@ -56,9 +63,14 @@ export function openDialog(title: string, build: (api: DialogApi) => Child[], op
   return api;
 }
 
-/** Closes (and so removes) every open dialog: sign-out, session end. */
+/**
+ * Closes (and so removes) every open dialog: sign-out, session end. A
+ * "Save your secret key" dialog stays: the key it shows exists nowhere
+ * else, and it may already be the only working one.
+ */
 export function closeAllDialogs(): void {
   for (const dialog of Array.from(document.querySelectorAll("dialog"))) {
+    if (dialog.classList.contains("secret-dialog")) continue;
     if (dialog.open) dialog.close();
     dialog.remove();
   }

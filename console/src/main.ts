@@ -165,7 +165,12 @@ async function startShell(admin: Admin, environments: Environment[], moveFocus: 
   const select = h("select", { id: "env-select", name: "environment" });
   select.addEventListener("change", () => {
     const { route } = parseHash();
-    location.hash = hashFor(route, select.value);
+    const wanted = hashFor(route, select.value);
+    if (location.hash === wanted) return;
+    // Keyboard users step through environments with the arrow keys (a
+    // change per key press on some platforms): focus stays on the select.
+    keepFocus = true;
+    location.hash = wanted;
   });
   const links = new Map<Route, HTMLAnchorElement>();
   for (const { route, label } of SECTIONS) {
@@ -256,7 +261,8 @@ async function renderRoute(moveFocus: boolean): Promise<void> {
     fail: (err) => {
       if (shell !== current) return;
       if (isUnauthenticated(err)) endSession(SESSION_ENDED);
-      else current.alert.textContent = describe(err);
+      // A late failure of a screen already left is not the new screen's.
+      else if (current.generation === generation) current.alert.textContent = describe(err);
     },
     endedSession: (err) => {
       if (!isUnauthenticated(err)) return false;
@@ -303,8 +309,13 @@ setFallbackFocus(() => {
   document.querySelector<HTMLElement>("main h1")?.focus();
 });
 
+/** Set by the environment select: its hash change must not move focus. */
+let keepFocus = false;
+
 window.addEventListener("hashchange", () => {
-  if (shell) void renderRoute(true);
+  const moveFocus = !keepFocus;
+  keepFocus = false;
+  if (shell) void renderRoute(moveFocus);
 });
 
 async function boot(): Promise<void> {

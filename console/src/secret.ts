@@ -27,6 +27,7 @@ export function selectText(el: HTMLElement): void {
 /** `what`: e.g. "the new secret key of Production". */
 export function showSecret(secretKey: string, what: string, onClose?: () => void): void {
   let secret: string | null = secretKey;
+  let saved = false;
   openDialog(
     "Save your secret key",
     (api) => {
@@ -49,7 +50,13 @@ export function showSecret(secretKey: string, what: string, onClose?: () => void
         },
         "Copy secret",
       );
-      const done = h("button", { type: "button", class: "primary", onclick: () => api.close() }, "I have saved it");
+      const done = h("button", { type: "button", class: "primary", onclick: () => {
+            saved = true;
+            api.close();
+          },
+        },
+        "I have saved it",
+      );
       return [
         h(
           "p",
@@ -66,6 +73,12 @@ export function showSecret(secretKey: string, what: string, onClose?: () => void
       noEscape: true,
       className: "secret-dialog",
       onClose: () => {
+        if (!saved) {
+          // Closed some other way (a browser's own gesture): the key would be
+          // lost unseen, so it comes back until the user says it is saved.
+          showSecret(secretKey, what, onClose);
+          return;
+        }
         secret = null;
         onClose?.();
       },

@@ -27,7 +27,14 @@ export const EVENT_TYPES = [
 const PAGE_SIZE = 50;
 
 /** Filters survive moving between screens (not the page: nothing is stored). */
-const filters = { type: "", scope: "account" as "account" | "environment", pager: new Pager() };
+const filters = {
+  type: "",
+  scope: "account" as "account" | "environment",
+  pager: new Pager(),
+  /** Whose list the pager's tokens belong to (the server binds them to it). */
+  owner: null as Ctx["admin"] | null,
+  list: "",
+};
 
 export async function renderAudit(ctx: Ctx): Promise<void> {
   const env = ctx.env;
@@ -56,6 +63,14 @@ export async function renderAudit(ctx: Ctx): Promise<void> {
   const load = async () => {
     sequence += 1;
     const mine = sequence;
+    // Another account, scope or environment: page tokens of the old list
+    // would be refused (INVALID_ARGUMENT), so start from its first page.
+    const list = `${filters.type}/${filters.scope === "environment" && env ? env.id : ""}`;
+    if (filters.owner !== ctx.admin || filters.list !== list) {
+      filters.pager.reset();
+      filters.owner = ctx.admin;
+      filters.list = list;
+    }
     results.setAttribute("aria-busy", "true");
     try {
       const page = await ctx.admin.audit.listAuditEvents({

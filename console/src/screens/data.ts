@@ -120,6 +120,13 @@ export async function renderData(ctx: Ctx): Promise<void> {
     }
   };
 
+  /** A section whose load failed shows its heading and the error, not "Loading…" forever. */
+  const failed = (section: HTMLElement, id: string, heading: string) => (err: unknown) => {
+    if (!ctx.alive()) return;
+    replace(section, h("h2", { id }, heading));
+    ctx.fail(err);
+  };
+
   const showRooms = async () => {
     const title = h("h2", { id: "rooms-title" }, "Rooms");
     replace(rooms, title, loading());
@@ -164,7 +171,7 @@ export async function renderData(ctx: Ctx): Promise<void> {
       rooms,
       title,
       table("Rooms", ["Room", "Created", "Metadata"], rows, "No rooms yet."),
-      pagerControls(st.rooms, "rooms", () => void showRooms().catch(ctx.fail)),
+      pagerControls(st.rooms, "rooms", () => void showRooms().catch(failed(rooms, "rooms-title", "Rooms"))),
     );
   };
 
@@ -199,11 +206,16 @@ export async function renderData(ctx: Ctx): Promise<void> {
       users,
       title,
       table("Users", ["User", "Name", "First seen", "Actions"], rows, "No users yet."),
-      pagerControls(st.users, "users", () => void showUsers().catch(ctx.fail)),
+      pagerControls(st.users, "users", () => void showUsers().catch(failed(users, "users-title", "Users"))),
     );
   };
 
-  await Promise.all([showRooms(), showUsers(), showThreads(), showComments()]);
+  await Promise.all([
+    showRooms().catch(failed(rooms, "rooms-title", "Rooms")),
+    showUsers().catch(failed(users, "users-title", "Users")),
+    showThreads(),
+    showComments(),
+  ]);
 }
 
 /** Marks `button` as the open item of its table (aria-current, row highlight). */

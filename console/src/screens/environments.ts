@@ -59,7 +59,12 @@ function create(ctx: Ctx): void {
       api.close();
       showSecret(created.secretKey, `the secret key of ${env?.displayName ?? "the new environment"}`);
       ctx.announce(`Environment ${env?.displayName ?? ""} created`);
-      await ctx.reloadEnvironments(env?.id);
+      try {
+        await ctx.reloadEnvironments(env?.id);
+      } catch (err) {
+        ctx.fail(err); // the form dialog is closed: show it on the page
+        return;
+      }
       ctx.go("environments", env?.id);
     },
     onError: (err) => ctx.endedSession(err),
