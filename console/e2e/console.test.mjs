@@ -402,7 +402,7 @@ describe("Pulse web console", { concurrency: 1 }, () => {
     await screenshot("sign-in");
     const token = page.getByLabel("Admin token", { exact: true });
     assert.equal(await token.getAttribute("type"), "password");
-    await token.fill("ak_thisIsNotAValidAdminToken0000000000000");
+    await token.fill("ak_not-a-valid-admin-token");
     await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await alertWith("UNAUTHENTICATED").waitFor();
     assert.ok(await page.getByRole("heading", { name: "Sign in to Pulse", exact: true }).isVisible());
