@@ -18,9 +18,10 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use common::{CallFn, authed, drive, health_call, prepare, start_server, with_headers};
+use common::{
+    CallFn, authed, database_url, drive, health_call, prepare, start_server, with_headers,
+};
 use pulse::pb;
-use tonic::transport::Channel;
 
 mod common;
 
@@ -105,25 +106,10 @@ fn median(values: &mut [f64]) -> f64 {
 async fn main() {
     let args = Args::parse();
     let dir = tempfile::tempdir().unwrap();
-    let url = args.database_url.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("bench.db").display()
-        )
-    });
+    let url = database_url(args.database_url.clone(), dir.path());
     let (_, master) = pulse::auth::sealing::MasterKey::generate();
     let server = start_server(&url, &master, true);
-    let endpoint = format!("http://{}", server.addr);
-    let mut channels = Vec::new();
-    for _ in 0..args.connections {
-        channels.push(
-            Channel::from_shared(endpoint.clone())
-                .unwrap()
-                .connect()
-                .await
-                .unwrap(),
-        );
-    }
+    let channels = server.channels(args.connections).await;
     let admin = vec![("authorization", format!("Bearer {}", server.admin_token))];
 
     // Seed: one environment, a returning user's token.

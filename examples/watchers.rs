@@ -15,12 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use common::{authed, start_server};
+use common::{authed, database_url, start_server};
 use hdrhistogram::Histogram;
 use pulse::pb;
 use pulse::pb::environment_service_client::EnvironmentServiceClient;
 use pulse::pb::event_service_client::EventServiceClient;
-use tonic::transport::Channel;
 
 mod common;
 
@@ -73,26 +72,11 @@ fn load_average() -> String {
 async fn main() {
     let args = Args::parse();
     let dir = tempfile::tempdir().unwrap();
-    let url = args.database_url.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("bench.db").display()
-        )
-    });
+    let url = database_url(args.database_url.clone(), dir.path());
     let (_, master) = pulse::auth::sealing::MasterKey::generate();
     let server = start_server(&url, &master, true);
     let pid = server.child.id();
-    let endpoint = format!("http://{}", server.addr);
-    let mut channels = Vec::new();
-    for _ in 0..args.connections.max(1) {
-        channels.push(
-            Channel::from_shared(endpoint.clone())
-                .unwrap()
-                .connect()
-                .await
-                .unwrap(),
-        );
-    }
+    let channels = server.channels(args.connections.max(1)).await;
     let admin = vec![("authorization", format!("Bearer {}", server.admin_token))];
     let env = EnvironmentServiceClient::new(channels[0].clone())
         .create_environment(authed(

@@ -27,6 +27,29 @@ impl Drop for Server {
     }
 }
 
+/// `--database-url` if given, else a fresh SQLite file in `dir`.
+pub fn database_url(given: Option<String>, dir: &std::path::Path) -> String {
+    given.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()))
+}
+
+impl Server {
+    /// `n` HTTP/2 connections to the server.
+    pub async fn channels(&self, n: usize) -> Vec<Channel> {
+        let endpoint = format!("http://{}", self.addr);
+        let mut channels = Vec::with_capacity(n);
+        for _ in 0..n {
+            channels.push(
+                Channel::from_shared(endpoint.clone())
+                    .unwrap()
+                    .connect()
+                    .await
+                    .unwrap(),
+            );
+        }
+        channels
+    }
+}
+
 /// Starts `target/release/pulse serve` on `database_url` with `master_key`;
 /// waits for its address (and, on an empty database, its admin token).
 pub fn start_server(database_url: &str, master_key: &str, expect_token: bool) -> Server {

@@ -13,10 +13,10 @@
 //! it may be used (the key's end, the minting key's end, the token's
 //! expiry) and the key index's generation when the decision began. Every
 //! kill, eviction, flush, change of trust, user-token or signing-key
-//! revocation bumps that generation after it took effect, so a revocation invalidates every decision made before it
-//! at once, here and (through the cluster's notifications) on every
-//! replica. While the index distrusts its cache, decisions are neither
-//! used nor stored.
+//! revocation bumps that generation after it took effect, so a revocation
+//! invalidates every decision made before it at once, here and (through
+//! the cluster's notifications) on every replica. While the index
+//! distrusts its cache, decisions are neither used nor stored.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;

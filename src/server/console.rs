@@ -15,13 +15,11 @@
 //! (`app.js`, not `app.3f2a.js`), so all are `no-cache`: revalidated by
 //! ETag on every load, never stale after an upgrade.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tonic::body::Body;
-use tower::{Layer, Service};
+
+use super::endpoint::{Answer, Endpoint};
 
 /// The built console, embedded at compile time.
 #[derive(rust_embed::RustEmbed)]
@@ -40,37 +38,17 @@ pub fn files() -> impl Iterator<Item = String> {
 
 /// Answers the console's paths before gRPC-Web and gRPC.
 #[derive(Clone, Copy, Debug)]
-pub struct ConsoleLayer {
+pub struct Console {
     /// False with `--no-console`: plain GETs are all 404.
     enabled: bool,
 }
 
-impl ConsoleLayer {
+impl Console {
     /// Serves the embedded console when `enabled`.
     pub fn new(enabled: bool) -> Self {
         Self { enabled }
     }
 }
-
-impl<S> Layer<S> for ConsoleLayer {
-    type Service = ConsoleService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ConsoleService {
-            inner,
-            enabled: self.enabled,
-        }
-    }
-}
-
-/// The service of [`ConsoleLayer`].
-#[derive(Clone, Debug)]
-pub struct ConsoleService<S> {
-    inner: S,
-    enabled: bool,
-}
-
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 /// A GET or HEAD that is not gRPC (gRPC never uses them; a gRPC-Web GET
 /// is left to tonic-web, which refuses it).
@@ -86,23 +64,10 @@ fn is_page_request<B>(request: &http::Request<B>) -> bool {
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
-impl<S> Service<http::Request<Body>> for ConsoleService<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        if !is_page_request(&request) {
-            return Box::pin(self.inner.call(request));
+impl Endpoint for Console {
+    fn answer(&self, request: &http::Request<Body>) -> Option<Answer> {
+        if !is_page_request(request) {
+            return None;
         }
         let head = request.method() == Method::HEAD;
         let response = if self.enabled {
@@ -110,7 +75,7 @@ where
         } else {
             not_found(head)
         };
-        Box::pin(std::future::ready(Ok(response)))
+        Some(Box::pin(std::future::ready(response)))
     }
 }
 

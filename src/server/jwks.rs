@@ -12,15 +12,14 @@
 //! max-age` is the standby period, so a verifier that cached the set
 //! before a rotation re-fetches it before the new key signs.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderValue, Method, StatusCode, header};
 use tonic::body::Body;
-use tower::{Layer, Service};
+
+use super::endpoint::{Answer, Endpoint};
 
 use crate::auth::KeyIndex;
 use crate::auth::tokens::TokenService;
@@ -30,7 +29,7 @@ use crate::error::Error;
 
 /// Answers the JWKS paths before the gRPC router.
 #[derive(Clone, Debug)]
-pub struct JwksLayer {
+pub struct JwksEndpoint {
     jwks: Arc<Jwks>,
 }
 
@@ -43,7 +42,7 @@ struct Jwks {
     cache_control: HeaderValue,
 }
 
-impl JwksLayer {
+impl JwksEndpoint {
     /// Serves the keys of `tokens`, cacheable for `max_age` seconds;
     /// publishable keys are resolved through `index`.
     pub fn new(tokens: Arc<TokenService>, index: Arc<KeyIndex>, max_age: u64) -> Self {
@@ -58,26 +57,6 @@ impl JwksLayer {
         }
     }
 }
-
-impl<S> Layer<S> for JwksLayer {
-    type Service = JwksService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        JwksService {
-            inner,
-            jwks: self.jwks.clone(),
-        }
-    }
-}
-
-/// The service of [`JwksLayer`].
-#[derive(Clone, Debug)]
-pub struct JwksService<S> {
-    inner: S,
-    jwks: Arc<Jwks>,
-}
-
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 /// Which key set a path asks for.
 enum Wanted {
@@ -103,27 +82,12 @@ fn wanted(uri: &http::Uri) -> Option<Wanted> {
     (!id.contains('/')).then(|| Wanted::Environment(id.to_owned()))
 }
 
-impl<S> Service<http::Request<Body>> for JwksService<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let Some(wanted) = wanted(request.uri()) else {
-            return Box::pin(self.inner.call(request));
-        };
+impl Endpoint for JwksEndpoint {
+    fn answer(&self, request: &http::Request<Body>) -> Option<Answer> {
+        let wanted = wanted(request.uri())?;
         let jwks = self.jwks.clone();
         let method = request.method().clone();
-        Box::pin(async move { Ok(jwks.answer(&method, wanted).await) })
+        Some(Box::pin(async move { jwks.answer(&method, wanted).await }))
     }
 }
 

@@ -44,10 +44,12 @@ use crate::pb::user_service_server::UserServiceServer;
 use crate::store::Store;
 use crate::store::accounts::NewAccount;
 use crate::telemetry::RpcTraceLayer;
+use endpoint::EndpointLayer;
 
 pub mod connections;
 pub mod console;
 pub mod cors;
+pub mod endpoint;
 pub mod jwks;
 use crate::domain::networks::Networks;
 use sea_orm::DbBackend;
@@ -346,12 +348,12 @@ impl Application {
                 self.connections.keepalive_timeout.max(1),
             )))
             .layer(tower::util::option_layer(self.cors))
-            .layer(jwks::JwksLayer::new(
+            .layer(EndpointLayer(jwks::JwksEndpoint::new(
                 state.tokens.clone(),
                 state.index.clone(),
                 self.jwks_max_age,
-            ))
-            .layer(console::ConsoleLayer::new(self.console))
+            )))
+            .layer(EndpointLayer(console::Console::new(self.console)))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(RpcTraceLayer::new(metrics.clone()))
             .layer(DatabaseGate::new(state.store.clone()))

@@ -25,7 +25,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
 use super::entity::audit_event;
@@ -164,26 +164,43 @@ pub struct Tail {
 }
 
 impl Tail {
-    fn apply(
-        &self,
-        mut query: sea_orm::Select<audit_event::Entity>,
-    ) -> sea_orm::Select<audit_event::Entity> {
-        if let Some(env) = &self.environment_id {
-            query = query.filter(audit_event::Column::EnvironmentId.eq(env.as_str()));
-        }
-        if !self.types.is_empty() {
-            query = query.filter(
-                audit_event::Column::EventType.is_in(self.types.iter().map(|t| t.as_str())),
-            );
-        }
-        query
+    /// `query` narrowed to what the watcher wants.
+    fn apply(&self, query: Select<audit_event::Entity>) -> Select<audit_event::Entity> {
+        let query = match &self.environment_id {
+            Some(env) => query.filter(audit_event::Column::EnvironmentId.eq(env.as_str())),
+            None => query,
+        };
+        self.apply_types(query)
     }
+
+    /// `query` narrowed to the wanted types.
+    fn apply_types(&self, query: Select<audit_event::Entity>) -> Select<audit_event::Entity> {
+        if self.types.is_empty() {
+            return query;
+        }
+        query.filter(audit_event::Column::EventType.is_in(self.types.iter().map(|t| t.as_str())))
+    }
+}
+
+/// The `seq` of the event `id` among the tenant's events `scoped`, or
+/// NOT_FOUND.
+async fn seq_of(
+    db: &impl ConnectionTrait,
+    scoped: Select<audit_event::Entity>,
+    id: &str,
+) -> Result<i64> {
+    scoped
+        .filter(audit_event::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .map(|e| e.seq)
+        .ok_or(crate::error::Error::NotFound("event"))
 }
 
 /// Up to `limit` rows of `query` after `after_seq`, in `seq` order.
 async fn after(
     db: &impl ConnectionTrait,
-    query: sea_orm::Select<audit_event::Entity>,
+    query: Select<audit_event::Entity>,
     after_seq: i64,
     limit: u64,
 ) -> Result<Vec<audit_event::Model>> {
@@ -198,12 +215,7 @@ async fn after(
 impl AccountStore<'_> {
     /// The `seq` of one of the account's events, or NOT_FOUND.
     pub async fn event_seq(&self, id: &str) -> Result<i64> {
-        self.select::<audit_event::Entity>()
-            .filter(audit_event::Column::Id.eq(id))
-            .one(&self.store.read)
-            .await?
-            .map(|e| e.seq)
-            .ok_or(crate::error::Error::NotFound("event"))
+        seq_of(&self.store.read, self.select(), id).await
     }
 
     /// Up to `limit` of the account's events after `after_seq` that `tail`
@@ -214,7 +226,7 @@ impl AccountStore<'_> {
         after_seq: i64,
         limit: u64,
     ) -> Result<Vec<audit_event::Model>> {
-        let query = tail.apply(self.select::<audit_event::Entity>());
+        let query = tail.apply(self.select());
         after(&self.store.read, query, after_seq, limit).await
     }
 }
@@ -222,12 +234,7 @@ impl AccountStore<'_> {
 impl EnvironmentStore<'_> {
     /// The `seq` of one of the environment's events, or NOT_FOUND.
     pub async fn event_seq(&self, id: &str) -> Result<i64> {
-        self.select::<audit_event::Entity>()
-            .filter(audit_event::Column::Id.eq(id))
-            .one(&self.store.read)
-            .await?
-            .map(|e| e.seq)
-            .ok_or(crate::error::Error::NotFound("event"))
+        seq_of(&self.store.read, self.select(), id).await
     }
 
     /// Up to `limit` of the environment's events after `after_seq` that
@@ -238,11 +245,7 @@ impl EnvironmentStore<'_> {
         after_seq: i64,
         limit: u64,
     ) -> Result<Vec<audit_event::Model>> {
-        let tail = Tail {
-            environment_id: None,
-            types: tail.types.clone(),
-        };
-        let query = tail.apply(self.select::<audit_event::Entity>());
+        let query = tail.apply_types(self.select());
         after(&self.store.read, query, after_seq, limit).await
     }
 }
