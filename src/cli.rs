@@ -36,6 +36,10 @@ pub enum Command {
     /// Manage accounts directly in the database.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Invite people to an account directly in the database (the first
+    /// owner of a fresh install signs in without handling an `ak_`).
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Manage environments on a running server (gRPC; PULSE_ADDR, PULSE_ADMIN_TOKEN).
     Env {
         #[command(flatten)]
@@ -112,6 +116,37 @@ pub enum TokenCommand {
     },
 }
 
+/// `pulse member …`
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Invite EMAIL and print the invite link (shown once, good for one
+    /// use within 7 days). Needs database access (run it where `pulse
+    /// serve` runs); audited with the actor `cli`.
+    Invite {
+        /// The person's email address.
+        email: String,
+        /// The member's role: owner, admin, developer or viewer.
+        #[arg(long, default_value = "owner", value_parser = ["owner", "admin", "developer", "viewer"])]
+        role: String,
+        /// The account's id, `acct_…` (needed only when the database holds
+        /// more than one account).
+        #[arg(long)]
+        account: Option<String>,
+        /// Where the console is served, for the link.
+        #[arg(
+            long,
+            env = "PULSE_CONSOLE_URL",
+            default_value = "http://127.0.0.1:50051/"
+        )]
+        console_url: String,
+        /// Print one JSON line `{"member_id", "invite_token", "invite_url"}`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let _telemetry = crate::telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref());
@@ -137,6 +172,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command,
         } => ops::events(connection, command).await,
         Command::Serve(settings) => serve(settings).await,
+        Command::Member(MemberCommand::Invite {
+            email,
+            role,
+            account,
+            console_url,
+            json,
+            database,
+        }) => invite(&email, &role, account, &console_url, json, &database).await,
         Command::Migrate(database) => {
             let store = Store::connect(&database)
                 .await
@@ -199,6 +242,50 @@ async fn open_migrated(database: &DatabaseSettings) -> anyhow::Result<Store> {
         .context("opening the database")?;
     store.migrate().await.context("migrating")?;
     Ok(store)
+}
+
+/// `pulse member invite`.
+async fn invite(
+    email: &str,
+    role: &str,
+    account: Option<String>,
+    console_url: &str,
+    json: bool,
+    database: &DatabaseSettings,
+) -> anyhow::Result<()> {
+    use crate::domain::roles::{Environments, Grant, Role, parse_email};
+    let email = parse_email("EMAIL", email).map_err(|e| anyhow::anyhow!("invalid email: {e:?}"))?;
+    let grant = Grant {
+        role: Role::from_stored(role),
+        environments: Environments::All,
+    };
+    let store = open_migrated(database).await?;
+    let actor = crate::domain::audit::Actor::local("cli");
+    let account = account.map(crate::domain::ids::AccountId::from_stored);
+    let (account_id, invite) = store
+        .invite_member_offline(account.as_ref(), &email, &grant, &actor)
+        .await
+        .map_err(|e| anyhow::anyhow!("inviting {email}: {e}"))?;
+    let url = format!(
+        "{}/#/accept?token={}",
+        console_url.trim_end_matches('/'),
+        invite.token.expose()
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "account_id": account_id.as_str(),
+                "member_id": invite.member.id,
+                "invite_token": invite.token.expose(),
+                "invite_url": url,
+            })
+        );
+    } else {
+        println!("invited {email} as {role} to {account_id}");
+        println!("invite link (shown once, valid 7 days): {url}");
+    }
+    Ok(())
 }
 
 /// `pulse account token create`.

@@ -114,6 +114,38 @@ pub struct ServeSettings {
         action = clap::ArgAction::SetTrue
     )]
     pub no_console: bool,
+    /// How long a member's session (`ses_…`) lasts: seconds, or with a
+    /// unit (`90s`, `30m`, `12h`, `7d`). At least a minute, at most 30 days.
+    #[arg(
+        long = "session-ttl",
+        env = "PULSE_SESSION_TTL",
+        default_value = "12h",
+        value_parser = parse_session_ttl
+    )]
+    pub session_ttl: std::time::Duration,
+}
+
+/// `--session-ttl`: `N`, `Ns`, `Nm`, `Nh` or `Nd`, between 1 minute and 30 days.
+fn parse_session_ttl(value: &str) -> Result<std::time::Duration, String> {
+    let value = value.trim();
+    let (number, unit) = match value.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => value.split_at(i),
+        None => (value, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a duration like 12h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{value:?}: the unit must be s, m, h or d")),
+    };
+    if !(60..=30 * 86_400).contains(&secs) {
+        return Err("must be between 1 minute and 30 days".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// One `--cors-allow-origin` entry, checked at start.
@@ -243,6 +275,7 @@ impl ServeSettings {
             trusted_proxies: Vec::new(),
             cors_allow_origin: Vec::new(),
             no_console: false,
+            session_ttl: std::time::Duration::from_secs(12 * 3600),
         }
     }
 }

@@ -3,10 +3,13 @@
 use tonic::{Request, Response, Status};
 
 use super::{AppState, convert};
-use crate::auth::context;
+use crate::auth::{AdminCaller, context};
 use crate::domain::ids::AdminTokenId;
 use crate::domain::names::parse_display_name;
+use crate::domain::roles::{Grant, Role, parse_environments};
+use crate::domain::time::{now_micros, parse_expire_time};
 use crate::pb::{self, account_service_server::AccountService};
+use crate::store::accounts::TokenGrant;
 
 /// Handlers of `AccountService`.
 #[derive(Clone, Debug)]
@@ -37,10 +40,28 @@ impl AccountService for AccountApi {
         request: Request<pb::CreateAdminTokenRequest>,
     ) -> Result<Response<pb::CreateAdminTokenResponse>, Status> {
         let admin = context::admin(&request)?;
-        let name = parse_display_name("display_name", &request.get_ref().display_name)?;
+        let req = request.get_ref();
+        let name = parse_display_name("display_name", &req.display_name)?;
+        let expire_time = req
+            .expire_time
+            .as_ref()
+            .map(|t| parse_expire_time("expire_time", t, now_micros()))
+            .transpose()?;
+        let grant = granted(
+            &self.state,
+            &admin,
+            req.role,
+            &req.environment_ids,
+            admin.grant.role,
+        )
+        .await?;
         let created = admin
             .store(&self.state.store)
-            .create_admin_token(name.as_str(), &admin.actor)
+            .create_admin_token(
+                name.as_str(),
+                &TokenGrant { grant, expire_time },
+                &admin.actor,
+            )
             .await?;
         Ok(Response::new(pb::CreateAdminTokenResponse {
             admin_token: Some(convert::admin_token(created.admin_token)),
@@ -79,4 +100,53 @@ impl AccountService for AccountApi {
             .await;
         Ok(Response::new(convert::admin_token(token)))
     }
+
+    async fn get_caller(
+        &self,
+        request: Request<pb::GetCallerRequest>,
+    ) -> Result<Response<pb::GetCallerResponse>, Status> {
+        let admin = context::admin(&request)?;
+        let store = admin.store(&self.state.store);
+        let account = store.get().await?;
+        let member = match &admin.member {
+            Some(m) => Some(convert::member(store.member(&m.id).await?)),
+            None => None,
+        };
+        Ok(Response::new(pb::GetCallerResponse {
+            account: Some(convert::account(account)),
+            role: admin.grant.role.to_pb() as i32,
+            environment_ids: admin.grant.environments.to_vec(),
+            admin_token_id: match member {
+                Some(_) => String::new(),
+                None => admin.token_id.clone(),
+            },
+            member,
+        }))
+    }
+}
+
+/// What a caller asks to grant (a new admin token or member), checked: the
+/// role (`default` when unspecified) at most the caller's, owner only from
+/// an owner, the environments (the caller's own scope when empty) within
+/// the caller's scope and existing (NOT_FOUND otherwise).
+pub(super) async fn granted(
+    state: &AppState,
+    admin: &AdminCaller,
+    role: i32,
+    environment_ids: &[String],
+    default: Role,
+) -> crate::error::Result<Grant> {
+    let role = Role::from_request("role", role)?.unwrap_or(default);
+    let environments = parse_environments("environment_ids", environment_ids)?;
+    let environments = if environments.is_all() {
+        admin.grant.environments.clone()
+    } else {
+        environments
+    };
+    admin.grant.may_grant(role, &environments)?;
+    admin
+        .store(&state.store)
+        .check_environments(&environments)
+        .await?;
+    Ok(Grant { role, environments })
 }

@@ -88,6 +88,7 @@ fn key_actor<T>(request: &Request<T>, key_id: &str) -> Actor {
         peer: request
             .remote_addr()
             .map_or_else(|| "unknown".to_owned(), |a| a.to_string()),
+        email: None,
     }
 }
 

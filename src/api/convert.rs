@@ -3,12 +3,13 @@
 use crate::domain::credential::CredentialKind;
 use crate::domain::networks::Networks;
 use crate::domain::permissions::Permissions;
+use crate::domain::roles::{Environments, Role};
 use crate::domain::time::to_timestamp;
 use crate::error::{Error, Result};
 use crate::pb;
 use crate::store::entity::api_key::KeyKind;
 use crate::store::entity::{
-    account, admin_token, api_key, audit_event, comment, environment, room, thread, user,
+    account, admin_token, api_key, audit_event, comment, environment, member, room, thread, user,
 };
 use crate::store::revocation::UserRevocation;
 
@@ -62,6 +63,31 @@ pub fn admin_token(m: admin_token::Model) -> pb::AdminToken {
             pb::AdminTokenState::Active
         } as i32,
         last_use_time: m.last_use_time.map(to_timestamp),
+        role: Role::from_stored(&m.role).to_pb() as i32,
+        environment_ids: Environments::from_stored(m.environment_ids.as_deref()).to_vec(),
+        expire_time: m.expire_time.map(to_timestamp),
+    }
+}
+
+/// A member.
+pub fn member(m: member::Model) -> pb::Member {
+    let grant = crate::store::members::grant_of(&m);
+    let invited = m.state == crate::store::members::STATE_INVITED;
+    pb::Member {
+        id: m.id,
+        email: m.email,
+        display_name: m.display_name,
+        role: grant.role.to_pb() as i32,
+        environment_ids: grant.environments.to_vec(),
+        state: if invited {
+            pb::MemberState::Invited
+        } else {
+            pb::MemberState::Active
+        } as i32,
+        create_time: Some(to_timestamp(m.create_time)),
+        last_sign_in_time: m.last_sign_in_time.map(to_timestamp),
+        totp_enabled: m.totp_secret.is_some(),
+        invite_expire_time: m.invite_expire_time.filter(|_| invited).map(to_timestamp),
     }
 }
 

@@ -90,6 +90,12 @@ impl EnvironmentService for EnvironmentApi {
         request: Request<pb::CreateEnvironmentRequest>,
     ) -> Result<Response<pb::CreateEnvironmentResponse>, Status> {
         let admin = context::admin(&request)?;
+        if !admin.grant.environments.is_all() {
+            return Err(Error::PermissionDenied(
+                "a caller scoped to some environments cannot create environments".into(),
+            )
+            .into());
+        }
         let name = parse_display_name("display_name", &request.get_ref().display_name)?;
         let (env, pair) = admin
             .store(&self.state.store)

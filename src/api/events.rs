@@ -33,6 +33,7 @@ use super::{AppState, convert};
 use crate::auth::context::{AdminCaller, Caller, EnvCaller, Principal};
 use crate::domain::audit::EventType;
 use crate::domain::ids::EnvironmentId;
+use crate::domain::roles::Environments;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::pb::{self, event_service_server::EventService};
@@ -83,6 +84,15 @@ impl Watcher {
                 environment_id,
             } => {
                 event.account_id == admin.scope.account_id().as_str()
+                    // A scoped admin sees only its environments' events
+                    // (the replay's query filters the same way).
+                    && match admin.scope.environments() {
+                        Environments::All => true,
+                        scoped => event
+                            .environment_id
+                            .as_deref()
+                            .is_some_and(|env| scoped.contains(env)),
+                    }
                     && environment_id
                         .as_ref()
                         .is_none_or(|env| event.environment_id.as_deref() == Some(env.as_str()))

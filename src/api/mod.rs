@@ -9,7 +9,9 @@ pub mod auth;
 pub mod convert;
 pub mod environment;
 pub mod events;
+pub mod member;
 pub mod room;
+pub mod session;
 pub mod signing;
 pub mod thread;
 pub mod usage;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub pages: Arc<PageSealer>,
     /// The live tail of the audit log, for `WatchEvents`.
     pub events: Arc<crate::events::EventHub>,
+    /// Team access: TOTP sealing, session lifetime, sign-in limits.
+    pub team: Arc<crate::auth::team::Team>,
 }
 
 /// A list request's paging fields.
@@ -71,6 +75,7 @@ paged!(
     ListEnvironmentUsersRequest,
     ListEnvironmentsRequest,
     ListKeysRequest,
+    ListMembersRequest,
     ListRoomsRequest,
     ListThreadsRequest,
     ListUsersRequest,

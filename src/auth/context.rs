@@ -7,6 +7,7 @@ use crate::domain::audit::Actor;
 use crate::domain::credential::CredentialKind;
 use crate::domain::ids::{AccountId, EnvironmentId, KeyId};
 use crate::domain::permissions::Permissions;
+use crate::domain::roles::{Grant, MemberIdentity};
 use crate::domain::rooms::{RoomAccess, RoomPolicy};
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
@@ -21,13 +22,20 @@ pub enum Caller {
     Environment(EnvCaller),
 }
 
-/// An admin token's caller context.
+/// An admin credential's caller context: an admin token or a member's
+/// session.
 #[derive(Clone, Debug)]
 pub struct AdminCaller {
-    /// The account the token is bound to.
+    /// The account the credential is bound to, and the environments of it
+    /// the credential may see.
     pub scope: AccountScope,
-    /// The admin token's id, `adm_…`.
+    /// The credential's id: the admin token's `adm_…` or the session's `sid_…`.
     pub token_id: String,
+    /// The role and scope (already checked against the RPC's least role by
+    /// the auth layer; handlers check what they grant against it).
+    pub grant: Grant,
+    /// The member, for a session.
+    pub member: Option<MemberIdentity>,
     /// Who the audit log says made a change: the token, with the request's
     /// id and peer address.
     pub actor: Actor,

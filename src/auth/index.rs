@@ -87,6 +87,10 @@ pub struct Resolved {
     pub expire_at: Option<i64>,
     /// The key's usage counters (see `super::usage`); `None` for admin tokens.
     pub usage: Option<Arc<UsageCell>>,
+    /// Admin credentials: role and environment scope.
+    pub grant: Option<crate::domain::roles::Grant>,
+    /// Sessions: the member signed in.
+    pub member: Option<crate::domain::roles::MemberIdentity>,
     /// When this process last queued a `last_use_time` write for it, in
     /// seconds since the index was created (0: never).
     last_recorded: std::sync::atomic::AtomicU32,
@@ -174,7 +178,7 @@ impl KeyIndex {
 
     fn compact(&self, record: CredentialRecord) -> Arc<Resolved> {
         let usage = match (record.kind, &record.environment_id) {
-            (CredentialKind::Admin, _) | (_, None) => None,
+            (CredentialKind::Admin | CredentialKind::Session, _) | (_, None) => None,
             (_, Some(env)) => Some(self.usage.cell(&record.id, env)),
         };
         Arc::new(Resolved {
@@ -187,6 +191,8 @@ impl KeyIndex {
             revoke_at: record.revoke_time,
             permissions: record.permissions,
             networks: record.networks,
+            grant: record.grant,
+            member: record.member,
             last_recorded: std::sync::atomic::AtomicU32::new(0),
         })
     }

@@ -31,6 +31,7 @@ use crate::domain::audit::Actor;
 use crate::domain::credential::{self, CredentialKind};
 use crate::domain::ids::{self, AccountId, EnvironmentId, KeyId};
 use crate::domain::networks::{self, Networks};
+use crate::domain::roles::Grant;
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -285,7 +286,12 @@ fn allow(caller: &Caller, policy: Policy, path: &str) -> Result<()> {
     }
     let allowed = match (caller, policy) {
         (_, Policy::Public) => true,
-        (Caller::Admin(_), policy) => matches!(policy, Policy::Admin | Policy::AdminOrSecret),
+        (Caller::Admin(admin), Policy::Admin | Policy::AdminOrSecret) => {
+            // Team access: the RPC's least role, as the protos declare it.
+            admin.grant.require(policy::role_for_path(path))?;
+            true
+        }
+        (Caller::Admin(_), _) => false,
         (Caller::Environment(env), policy) => match (&env.principal, policy) {
             (Principal::Anonymous, Policy::SecretOrPublishable) => true,
             // A publishable key alone authenticates nobody.
@@ -473,15 +479,28 @@ fn bearer_caller(
     peer: String,
 ) -> Result<Caller> {
     Ok(match (record.kind, &record.environment_id) {
-        (CredentialKind::Admin, _) => Caller::Admin(AdminCaller {
-            scope: AccountScope::grant(AccountId::from_stored(&*record.account_id)),
-            token_id: record.id.to_string(),
-            actor: Actor {
-                actor: record.id.to_string(),
-                request_id: request_id(),
-                peer,
-            },
-        }),
+        (CredentialKind::Admin | CredentialKind::Session, _) => {
+            let grant = record.grant.clone().unwrap_or_else(Grant::owner);
+            Caller::Admin(AdminCaller {
+                scope: AccountScope::grant_scoped(
+                    AccountId::from_stored(&*record.account_id),
+                    grant.environments.clone(),
+                ),
+                token_id: record.id.to_string(),
+                grant,
+                // The audit log names the member, not its session.
+                actor: Actor {
+                    actor: record
+                        .member
+                        .as_ref()
+                        .map_or_else(|| record.id.to_string(), |m| m.id.to_string()),
+                    request_id: request_id(),
+                    peer,
+                    email: record.member.as_ref().map(|m| m.email.clone()),
+                },
+                member: record.member.clone(),
+            })
+        }
         (kind @ (CredentialKind::Secret | CredentialKind::Restricted), Some(env)) => {
             Caller::Environment(EnvCaller {
                 scope: environment_scope(record, env),

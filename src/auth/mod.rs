@@ -5,9 +5,11 @@ pub mod context;
 mod decisions;
 pub mod index;
 pub mod layer;
+pub mod passwords;
 pub mod policy;
 pub mod ratelimit;
 pub mod sealing;
+pub mod team;
 pub mod tokens;
 pub mod usage;
 

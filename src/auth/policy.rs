@@ -10,6 +10,7 @@
 //! reveals nothing to the unauthenticated.
 
 use crate::domain::permissions::Permission;
+use crate::domain::roles::Role;
 use crate::pb::Access;
 
 include!(concat!(env!("OUT_DIR"), "/access_table.rs"));
@@ -39,6 +40,8 @@ impl From<Access> for Policy {
             Access::Secret => Policy::Secret,
             Access::SecretOrPublishable => Policy::SecretOrPublishable,
             Access::AdminOrSecret => Policy::AdminOrSecret,
+            // Signing in: the handler checks what it is given.
+            Access::Public => Policy::Public,
             // The build refuses UNSPECIFIED; the strictest environment
             // policy is the safe reading anyway.
             Access::Environment | Access::Unspecified => Policy::Environment,
@@ -81,6 +84,14 @@ pub fn need_for_path(path: &str) -> Need {
     permission_of(path).map_or(Need::Undeclared, Need::from)
 }
 
+/// The least role an admin credential needs to call the RPC at `path`
+/// (from the protos' `(pulse.v1.role)` options); the most, owner, for an
+/// admin path that declares none (only paths in no proto: tonic answers
+/// UNIMPLEMENTED to whoever gets that far).
+pub fn role_for_path(path: &str) -> Role {
+    role_of(path).map_or(Role::Owner, Role::from_pb)
+}
+
 /// The policy of a gRPC path (`/package.Service/Method`).
 pub fn for_path(path: &str) -> Policy {
     if !path.starts_with("/pulse.v1.") {
@@ -120,6 +131,16 @@ mod tests {
             Policy::Environment
         );
         assert_eq!(for_path("/pulse.v1.Unknown"), Policy::Environment);
+        assert_eq!(for_path("/pulse.v1.SessionService/SignIn"), Policy::Public);
+        assert_eq!(
+            role_for_path("/pulse.v1.EnvironmentService/DeleteEnvironment"),
+            Role::Admin
+        );
+        assert_eq!(
+            role_for_path("/pulse.v1.EnvironmentService/ListEnvironments"),
+            Role::Viewer
+        );
+        assert_eq!(role_for_path("/pulse.v1.AccountService/Nope"), Role::Owner);
         // Methods in no proto: as their service when it is uniform.
         assert_eq!(for_path("/pulse.v1.AccountService/Nope"), Policy::Admin);
         assert_eq!(for_path("/pulse.v1.AuditService/Nope"), Policy::Admin);
@@ -146,7 +167,12 @@ mod tests {
             // Every RPC an environment credential may call declares what a
             // restricted key needs (the build enforces it; this says so).
             let declared = need_for_path(path) != Need::Undeclared;
-            assert_eq!(declared, *access != Access::Admin, "{path}");
+            let environment = !matches!(access, Access::Admin | Access::Public);
+            assert_eq!(declared, environment, "{path}");
+            // Every RPC an admin credential may call declares its least
+            // role (the build enforces that too).
+            let admin = matches!(access, Access::Admin | Access::AdminOrSecret);
+            assert_eq!(role_of(path).is_some(), admin, "{path}");
         }
         assert_eq!(
             need_for_path("/pulse.v1.RoomService/CreateRoom"),

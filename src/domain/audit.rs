@@ -15,6 +15,8 @@ pub struct Actor {
     pub request_id: String,
     /// The caller's `ip:port`, or `local`.
     pub peer: String,
+    /// A member's email (`details.actor_email`), when `actor` is `mem_…`.
+    pub email: Option<String>,
 }
 
 impl Actor {
@@ -24,6 +26,7 @@ impl Actor {
             actor: actor.to_owned(),
             request_id: crate::domain::ids::new_request_id(),
             peer: "local".to_owned(),
+            email: None,
         }
     }
 }
@@ -60,11 +63,23 @@ pub enum EventType {
     KeyExpiring,
     /// A user's tokens issued before an instant were revoked.
     UserTokensRevoked,
+    /// A person was invited to the account.
+    MemberInvited,
+    /// An invited person accepted and became an active member.
+    MemberJoined,
+    /// A member's role or environment scope changed.
+    MemberUpdated,
+    /// A member was removed (or an invitation withdrawn).
+    MemberRemoved,
+    /// A member turned TOTP on.
+    MemberTotpEnabled,
+    /// A member changed its password.
+    MemberPasswordChanged,
 }
 
 impl EventType {
     /// Every type, for validation and documentation.
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 20] = [
         EventType::AccountCreated,
         EventType::AdminTokenCreated,
         EventType::AdminTokenRevoked,
@@ -79,6 +94,12 @@ impl EventType {
         EventType::SigningKeyRevoked,
         EventType::KeyExpiring,
         EventType::UserTokensRevoked,
+        EventType::MemberInvited,
+        EventType::MemberJoined,
+        EventType::MemberUpdated,
+        EventType::MemberRemoved,
+        EventType::MemberTotpEnabled,
+        EventType::MemberPasswordChanged,
     ];
 
     /// The type's name, e.g. `key.revoked`.
@@ -98,6 +119,12 @@ impl EventType {
             EventType::SigningKeyRevoked => "signing_key.revoked",
             EventType::KeyExpiring => "key.expiring",
             EventType::UserTokensRevoked => "user_tokens.revoked",
+            EventType::MemberInvited => "member.invited",
+            EventType::MemberJoined => "member.joined",
+            EventType::MemberUpdated => "member.updated",
+            EventType::MemberRemoved => "member.removed",
+            EventType::MemberTotpEnabled => "member.totp_enabled",
+            EventType::MemberPasswordChanged => "member.password_changed",
         }
     }
 

@@ -22,6 +22,12 @@ pub enum CredentialKind {
     Restricted,
     /// `ak_…`: administers one account.
     Admin,
+    /// `ses_…`: a member's signed-in session; administers its account with
+    /// the member's role and scope.
+    Session,
+    /// `inv_…`: an invitation, good for one `AcceptInvite`; authenticates
+    /// nothing else.
+    Invite,
 }
 
 impl CredentialKind {
@@ -32,6 +38,8 @@ impl CredentialKind {
             CredentialKind::Secret => "sk_",
             CredentialKind::Restricted => "rk_",
             CredentialKind::Admin => "ak_",
+            CredentialKind::Session => "ses_",
+            CredentialKind::Invite => "inv_",
         }
     }
 
@@ -41,6 +49,8 @@ impl CredentialKind {
             CredentialKind::Secret,
             CredentialKind::Restricted,
             CredentialKind::Admin,
+            CredentialKind::Session,
+            CredentialKind::Invite,
         ]
         .into_iter()
         .find(|k| value.starts_with(k.prefix()))
@@ -181,6 +191,8 @@ mod tests {
             CredentialKind::Secret,
             CredentialKind::Restricted,
             CredentialKind::Admin,
+            CredentialKind::Session,
+            CredentialKind::Invite,
         ] {
             for _ in 0..200 {
                 let c = generate(kind);

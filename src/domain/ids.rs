@@ -30,6 +30,10 @@ pub enum IdKind {
     SigningKey,
     /// `evt_…` (audit event)
     AuditEvent,
+    /// `mem_…` (member of an account)
+    Member,
+    /// `sid_…` (a member's session; the token is `ses_…`)
+    Session,
 }
 
 impl IdKind {
@@ -44,6 +48,8 @@ impl IdKind {
             IdKind::Comment => "cm_",
             IdKind::SigningKey => "sig_",
             IdKind::AuditEvent => "evt_",
+            IdKind::Member => "mem_",
+            IdKind::Session => "sid_",
         }
     }
 }
@@ -167,6 +173,10 @@ typed_id! {
     CommentId => IdKind::Comment;
     /// A user-token signing key, `sig_…`.
     SigningKeyId => IdKind::SigningKey;
+    /// A member, `mem_…`.
+    MemberId => IdKind::Member;
+    /// A member's session, `sid_…`.
+    SessionId => IdKind::Session;
 }
 
 #[cfg(test)]

@@ -16,22 +16,35 @@
 //! ```
 
 use super::ids::{AccountId, EnvironmentId};
+use super::roles::Environments;
 
-/// The account an admin token resolved to.
+/// The account an admin credential resolved to, and which of its
+/// environments the credential may see (team access: a scoped member or
+/// token). The store applies both in every query it makes through it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountScope {
     account_id: AccountId,
+    environments: Environments,
 }
 
 impl AccountScope {
-    /// Called only by `crate::auth` (checked by `tests/layers.rs`).
-    pub(crate) fn grant(account_id: AccountId) -> Self {
-        Self { account_id }
+    /// `environments` of the account (all of it, or some). Called only by
+    /// `crate::auth` (checked by `tests/layers.rs`).
+    pub(crate) fn grant_scoped(account_id: AccountId, environments: Environments) -> Self {
+        Self {
+            account_id,
+            environments,
+        }
     }
 
     /// The account's id.
     pub fn account_id(&self) -> &AccountId {
         &self.account_id
+    }
+
+    /// The environments in scope.
+    pub fn environments(&self) -> &Environments {
+        &self.environments
     }
 }
 

@@ -20,10 +20,13 @@ use crate::api::audit::AuditApi;
 use crate::api::auth::AuthApi;
 use crate::api::environment::EnvironmentApi;
 use crate::api::events::EventApi;
+use crate::api::member::MemberApi;
 use crate::api::room::RoomApi;
+use crate::api::session::SessionApi;
 use crate::api::thread::ThreadApi;
 use crate::api::user::UserApi;
 use crate::auth::ratelimit::{ColdLookups, FailedAuthLimiter};
+use crate::auth::team::{SIGN_IN_FAILURES_PER_MINUTE, SignInLimiter, Team};
 use crate::auth::tokens::TokenService;
 use crate::auth::{AuthLayer, KeyIndex, sealing};
 use crate::cluster::{Cluster, Revoker};
@@ -38,7 +41,9 @@ use crate::pb::audit_service_server::AuditServiceServer;
 use crate::pb::auth_service_server::AuthServiceServer;
 use crate::pb::environment_service_server::EnvironmentServiceServer;
 use crate::pb::event_service_server::EventServiceServer;
+use crate::pb::member_service_server::MemberServiceServer;
 use crate::pb::room_service_server::RoomServiceServer;
+use crate::pb::session_service_server::SessionServiceServer;
 use crate::pb::thread_service_server::ThreadServiceServer;
 use crate::pb::user_service_server::UserServiceServer;
 use crate::store::Store;
@@ -97,6 +102,8 @@ macro_rules! all_pulse_services {
             EnvironmentServiceServer(EnvironmentApi),
             EventServiceServer(EventApi),
             AuthServiceServer(AuthApi),
+            MemberServiceServer(MemberApi),
+            SessionServiceServer(SessionApi),
             RoomServiceServer(RoomApi),
             ThreadServiceServer(ThreadApi),
             UserServiceServer(UserApi),
@@ -234,6 +241,14 @@ impl Application {
         );
         index.spawn_usage_writer();
         let pages = PageSealer::new(master.derive("pulse page tokens v1"));
+        let trusted_proxies = Networks::parse("--trusted-proxies", &settings.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let team = Arc::new(Team {
+            sealer: sealing::MasterKey::from_bytes(&master.derive("pulse totp secrets v1"))?,
+            session_ttl: settings.session_ttl,
+            sign_ins: SignInLimiter::new(SIGN_IN_FAILURES_PER_MINUTE),
+            trusted_proxies: trusted_proxies.clone(),
+        });
         let tokens = Arc::new(
             TokenService::new(store.clone(), master)
                 .with_standby(Duration::from_secs(settings.jwks_max_age)),
@@ -258,6 +273,7 @@ impl Application {
                 tokens,
                 pages,
                 events: Arc::new(EventHub::new(settings.events.events_buffer)),
+                team,
             },
             bootstrap,
             failed_auth,
@@ -265,8 +281,7 @@ impl Application {
             metrics,
             connections: settings.connections.clone(),
             max_connections: connections::fit_connection_cap(settings.connections.max_connections),
-            trusted_proxies: Networks::parse("--trusted-proxies", &settings.trusted_proxies)
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            trusted_proxies,
             events: settings.events.clone(),
             jwks_max_age: settings.jwks_max_age,
             cors,

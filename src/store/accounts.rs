@@ -15,6 +15,7 @@ use crate::domain::audit::{Actor, EventType};
 use crate::domain::credential::{self, CredentialKind};
 use crate::domain::ids::{AccountId, AdminTokenId};
 use crate::domain::page::PageRequest;
+use crate::domain::roles::Grant;
 use crate::domain::secret::Secret;
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
@@ -37,6 +38,26 @@ pub struct NewAdminToken {
     pub admin_token: admin_token::Model,
     /// The token's plaintext.
     pub token: Secret,
+}
+
+/// What a new admin token may do, and until when.
+#[derive(Clone, Debug)]
+pub struct TokenGrant {
+    /// Role and environment scope.
+    pub grant: Grant,
+    /// When it expires, µs; `None`: never.
+    pub expire_time: Option<i64>,
+}
+
+impl TokenGrant {
+    /// An owner of the whole account, for ever: an account's first token
+    /// and offline recovery.
+    pub fn owner() -> Self {
+        Self {
+            grant: Grant::owner(),
+            expire_time: None,
+        }
+    }
 }
 
 /// Number of accounts.
@@ -72,7 +93,8 @@ impl Store {
             .await?
             .ok_or(Error::NotFound("account"))?;
         let id = AccountId::from_stored(account.id);
-        let created = insert_admin_token(&tx, &id, display_name, actor).await?;
+        let created =
+            insert_admin_token(&tx, &id, display_name, &TokenGrant::owner(), actor).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -102,7 +124,7 @@ where
     let subject = Subject::account(&id, &account.id);
     audit::record(&tx, actor, EventType::AccountCreated, subject).await?;
     let NewAdminToken { admin_token, token } =
-        insert_admin_token(&tx, &id, "first token", actor).await?;
+        insert_admin_token(&tx, &id, "first token", &TokenGrant::owner(), actor).await?;
     tx.commit().await?;
     Ok(NewAccount {
         account,
@@ -115,6 +137,7 @@ async fn insert_admin_token(
     db: &impl ConnectionTrait,
     account_id: &AccountId,
     display_name: &str,
+    grant: &TokenGrant,
     actor: &Actor,
 ) -> Result<NewAdminToken> {
     let cred = credential::generate(CredentialKind::Admin);
@@ -127,12 +150,16 @@ async fn insert_admin_token(
         create_time: Set(now_micros()),
         revoke_time: Set(None),
         last_use_time: Set(None),
+        role: Set(grant.grant.role.as_str().to_owned()),
+        environment_ids: Set(grant.grant.environments.to_stored()),
+        expire_time: Set(grant.expire_time),
         ..Default::default()
     }
     .insert(db)
     .await?;
     let subject = Subject::account(account_id, &model.id);
-    audit::record(db, actor, EventType::AdminTokenCreated, subject).await?;
+    let details = [("role", model.role.clone())];
+    audit::record_with(db, actor, EventType::AdminTokenCreated, subject, &details).await?;
     Ok(NewAdminToken {
         admin_token: model,
         token: cred.plaintext,
@@ -148,14 +175,16 @@ impl AccountStore<'_> {
             .ok_or(Error::NotFound("account"))
     }
 
-    /// Creates an admin token for the account.
+    /// Creates an admin token for the account with `grant` (already checked
+    /// against the caller's: no escalation).
     pub async fn create_admin_token(
         &self,
         display_name: &str,
+        grant: &TokenGrant,
         actor: &Actor,
     ) -> Result<NewAdminToken> {
         let tx = self.store.write.begin().await?;
-        let created = insert_admin_token(&tx, self.id(), display_name, actor).await?;
+        let created = insert_admin_token(&tx, self.id(), display_name, grant, actor).await?;
         tx.commit().await?;
         Ok(created)
     }

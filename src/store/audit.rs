@@ -98,10 +98,13 @@ pub(super) async fn record_with(
     subject: Subject<'_>,
     details: &[(&str, String)],
 ) -> Result<()> {
-    let details = (!details.is_empty()).then(|| {
+    let email = actor.email.as_ref().map(|e| ("actor_email", e.clone()));
+    let details = (!details.is_empty() || email.is_some()).then(|| {
         let map: serde_json::Map<String, serde_json::Value> = details
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+            .map(|(k, v)| (*k, v.clone()))
+            .chain(email)
+            .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
             .collect();
         serde_json::Value::Object(map).to_string()
     });

@@ -5,10 +5,12 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Store;
-use super::entity::{admin_token, api_key};
+use super::entity::{admin_token, api_key, member, session};
 use crate::domain::credential::{CredentialKind, ParsedCredential};
+use crate::domain::ids::MemberId;
 use crate::domain::networks::Networks;
 use crate::domain::permissions::Permissions;
+use crate::domain::roles::{Environments, Grant, MemberIdentity, Role};
 use crate::error::Result;
 
 /// What a credential resolves to.
@@ -30,6 +32,10 @@ pub struct CredentialRecord {
     pub permissions: Option<Permissions>,
     /// Where the credential may be used from (empty: anywhere).
     pub networks: Networks,
+    /// Admin credentials (tokens and sessions): role and environment scope.
+    pub grant: Option<Grant>,
+    /// Sessions: the member signed in.
+    pub member: Option<MemberIdentity>,
 }
 
 /// An API key's environment and end (revocation or expiry, possibly in
@@ -60,21 +66,32 @@ impl Store {
         cred: &ParsedCredential,
     ) -> Result<Option<CredentialRecord>> {
         let hash = cred.hash.to_hex();
-        if cred.kind == CredentialKind::Admin {
-            let row = admin_token::Entity::find()
-                .filter(admin_token::Column::TokenHash.eq(hash))
-                .one(&self.read)
-                .await?;
-            return Ok(row.map(|t| CredentialRecord {
-                id: t.id,
-                kind: CredentialKind::Admin,
-                account_id: t.account_id,
-                environment_id: None,
-                revoke_time: t.revoke_time,
-                expire_time: None,
-                permissions: None,
-                networks: Networks::default(),
-            }));
+        match cred.kind {
+            CredentialKind::Admin => {
+                let row = admin_token::Entity::find()
+                    .filter(admin_token::Column::TokenHash.eq(hash))
+                    .one(&self.read)
+                    .await?;
+                return Ok(row.map(|t| CredentialRecord {
+                    grant: Some(Grant {
+                        role: Role::from_stored(&t.role),
+                        environments: Environments::from_stored(t.environment_ids.as_deref()),
+                    }),
+                    member: None,
+                    id: t.id,
+                    kind: CredentialKind::Admin,
+                    account_id: t.account_id,
+                    environment_id: None,
+                    revoke_time: earliest(t.revoke_time, t.expire_time),
+                    expire_time: t.expire_time,
+                    permissions: None,
+                    networks: Networks::default(),
+                }));
+            }
+            CredentialKind::Session => return self.lookup_session(&hash).await,
+            // An invitation authenticates no call.
+            CredentialKind::Invite => return Ok(None),
+            _ => {}
         }
         let row = api_key::Entity::find()
             .filter(api_key::Column::KeyHash.eq(hash))
@@ -95,7 +112,47 @@ impl Store {
                 permissions: (kind == CredentialKind::Restricted)
                     .then(|| Permissions::from_stored(k.permissions.as_deref().unwrap_or(""))),
                 networks: Networks::from_stored(k.allowed_cidrs.as_deref()),
+                grant: None,
+                member: None,
             })
+        }))
+    }
+
+    /// A session's record: the member's current role and scope (read at
+    /// every load, so a change reaches the session when caches re-read).
+    /// A removed member's sessions are gone with it.
+    async fn lookup_session(&self, hash: &str) -> Result<Option<CredentialRecord>> {
+        let Some(row) = session::Entity::find()
+            .filter(session::Column::TokenHash.eq(hash))
+            .one(&self.read)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(m) = member::Entity::find()
+            .filter(member::Column::Id.eq(row.member_id.as_str()))
+            .one(&self.read)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(CredentialRecord {
+            id: row.id,
+            kind: CredentialKind::Session,
+            account_id: row.account_id,
+            environment_id: None,
+            revoke_time: Some(row.expire_time),
+            expire_time: Some(row.expire_time),
+            permissions: None,
+            networks: Networks::default(),
+            grant: Some(Grant {
+                role: Role::from_stored(&m.role),
+                environments: Environments::from_stored(m.environment_ids.as_deref()),
+            }),
+            member: Some(MemberIdentity {
+                id: MemberId::from_stored(m.id),
+                email: m.email,
+            }),
         }))
     }
 
@@ -119,6 +176,7 @@ impl Store {
         let ids = |admin: bool| -> Vec<String> {
             let distinct: std::collections::BTreeSet<&str> = used
                 .iter()
+                .filter(|u| u.kind != CredentialKind::Session)
                 .filter(|u| (u.kind == CredentialKind::Admin) == admin)
                 .map(|u| &*u.id)
                 .collect();
@@ -140,5 +198,13 @@ impl Store {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The earlier of two optional instants (`None`: never).
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

@@ -26,6 +26,7 @@ pub mod entity;
 pub mod environments;
 pub mod expiry;
 pub mod keys;
+pub mod members;
 pub mod migration;
 mod paging;
 pub mod revocation;

@@ -5,8 +5,8 @@ use sea_orm::{
 };
 
 use super::entity::{
-    account, admin_token, api_key, audit_event, comment, environment, room, signing_key, thread,
-    user,
+    account, admin_token, api_key, audit_event, comment, environment, member, room, signing_key,
+    thread, user,
 };
 use crate::domain::page::PageRequest;
 use crate::error::Result;
@@ -33,6 +33,7 @@ sequenced!(
     audit_event,
     comment,
     environment,
+    member,
     room,
     signing_key,
     thread,

@@ -14,10 +14,11 @@ use sea_orm::{
 
 use super::Store;
 use super::entity::{
-    account, admin_token, api_key, audit_event, comment, environment, key_usage, room, signing_key,
-    thread, user, user_token_revocation,
+    account, admin_token, api_key, audit_event, comment, environment, key_usage, member, room,
+    signing_key, thread, user, user_token_revocation,
 };
 use crate::domain::ids::{AccountId, EnvironmentId};
+use crate::domain::roles::Environments;
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
 
@@ -25,6 +26,12 @@ use crate::error::{Error, Result};
 pub(super) trait AccountOwned: EntityTrait {
     /// The column holding the account id.
     fn account_column() -> Self::Column;
+
+    /// The column naming the row's environment, for tables whose rows
+    /// belong to one (a scoped caller sees only its environments' rows).
+    fn scoped_column() -> Option<Self::Column> {
+        None
+    }
 }
 
 /// A table whose rows belong to one environment.
@@ -45,11 +52,29 @@ macro_rules! owned {
 owned!(AccountOwned::account_column {
     account.Id,
     admin_token.AccountId,
-    api_key.AccountId,
-    audit_event.AccountId,
-    environment.AccountId,
-    user_token_revocation.AccountId,
+    member.AccountId,
 });
+
+/// Account tables whose rows also belong to one environment: a scoped
+/// caller's queries filter on both columns.
+macro_rules! scoped {
+    ($($entity:ident . $column:ident => $env:ident),* $(,)?) => {
+        $(impl AccountOwned for $entity::Entity {
+            fn account_column() -> Self::Column {
+                $entity::Column::$column
+            }
+            fn scoped_column() -> Option<Self::Column> {
+                Some($entity::Column::$env)
+            }
+        })*
+    };
+}
+scoped!(
+    api_key.AccountId => EnvironmentId,
+    audit_event.AccountId => EnvironmentId,
+    environment.AccountId => Id,
+    user_token_revocation.AccountId => EnvironmentId,
+);
 owned!(EnvironmentOwned::environment_column {
     api_key.EnvironmentId,
     audit_event.EnvironmentId,
@@ -95,8 +120,18 @@ impl AccountStore<'_> {
         self.scope.account_id()
     }
 
+    /// The account's rows, and of a scoped caller only its environments'
+    /// (rows of no environment, such as account-level audit events, are
+    /// outside every scope).
     fn tenant<E: AccountOwned>(&self) -> SimpleExpr {
-        E::account_column().eq(self.id().as_str())
+        let account = E::account_column().eq(self.id().as_str());
+        match (E::scoped_column(), self.scope.environments()) {
+            (Some(column), Environments::Only(ids)) => sea_orm::sea_query::ExprTrait::and(
+                account,
+                column.is_in(ids.iter().map(String::as_str)),
+            ),
+            _ => account,
+        }
     }
 
     /// `E`'s rows of this account.

@@ -25,6 +25,33 @@ async fn no_secret_in_trace_logs(backend: Backend) {
         let new_admin = admin.create_admin_token("ci").await.unwrap();
         secrets.push(new_admin.token.clone());
         let _ = as_key(&new_admin.token).get_account().await;
+        // Team access: invite and session tokens, passwords, wrong ones too.
+        let password = "a password nobody logs";
+        let invited = admin
+            .invite_member("log@example.com", pulse::pb::Role::Viewer, &[])
+            .await
+            .unwrap();
+        secrets.push(invited.invite_token.clone());
+        secrets.push(password.to_owned());
+        let anonymous = admin.with(Credential::None);
+        let _ = anonymous
+            .accept_invite(&invited.invite_token, "short")
+            .await;
+        let accepted = anonymous
+            .accept_invite(&invited.invite_token, password)
+            .await
+            .unwrap();
+        secrets.push(accepted.session_token.clone());
+        let _ = anonymous
+            .sign_in("log@example.com", "another secret guess", "")
+            .await;
+        secrets.push("another secret guess".to_owned());
+        let session = anonymous
+            .sign_in("log@example.com", password, "")
+            .await
+            .unwrap();
+        secrets.push(session.session_token.clone());
+        let _ = as_key(&session.session_token).get_caller().await;
 
         assert!(server.terminate().success());
         let logs = server.stderr.lock().unwrap().clone();

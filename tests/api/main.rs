@@ -35,5 +35,6 @@ mod replicas;
 mod room_permissions;
 mod services;
 mod shutdown;
+mod team;
 mod tls;
 mod usage;

@@ -27,6 +27,12 @@ pub struct Model {
     pub revoke_time: Option<i64>,
     /// Last authenticated use, µs (approximate).
     pub last_use_time: Option<i64>,
+    /// Role name (`owner`, `admin`, `developer`, `viewer`).
+    pub role: String,
+    /// Environment scope, comma-separated ids; `None`: the whole account.
+    pub environment_ids: Option<String>,
+    /// When the token expires, µs; `None`: never.
+    pub expire_time: Option<i64>,
 }
 
 /// No relations are navigated through sea-orm.

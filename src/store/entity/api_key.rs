@@ -27,7 +27,7 @@ impl KeyKind {
             CredentialKind::Publishable => Some(KeyKind::Publishable),
             CredentialKind::Secret => Some(KeyKind::Secret),
             CredentialKind::Restricted => Some(KeyKind::Restricted),
-            CredentialKind::Admin => None,
+            CredentialKind::Admin | CredentialKind::Session | CredentialKind::Invite => None,
         }
     }
 

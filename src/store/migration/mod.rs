@@ -9,6 +9,7 @@ mod m20261128_000003_environment_counters;
 mod m20261129_000004_audit_and_expiry;
 mod m20261130_000005_least_privilege;
 mod m20261130_000006_events_usage_signing;
+mod m20261204_000007_team_access;
 
 /// Every migration of the schema.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_audit_and_expiry::Migration),
             Box::new(m20261130_000005_least_privilege::Migration),
             Box::new(m20261130_000006_events_usage_signing::Migration),
+            Box::new(m20261204_000007_team_access::Migration),
         ]
     }
 }

@@ -25,7 +25,9 @@ use pb::account_service_client::AccountServiceClient;
 use pb::audit_service_client::AuditServiceClient;
 use pb::auth_service_client::AuthServiceClient;
 use pb::environment_service_client::EnvironmentServiceClient;
+use pb::member_service_client::MemberServiceClient;
 use pb::room_service_client::RoomServiceClient;
+use pb::session_service_client::SessionServiceClient;
 use pb::thread_service_client::ThreadServiceClient;
 use pb::user_service_client::UserServiceClient;
 
@@ -135,6 +137,14 @@ impl Client {
         EnvironmentServiceClient::new(self.channel())
     }
 
+    pub fn members_client(&self) -> MemberServiceClient<Channel> {
+        MemberServiceClient::new(self.channel())
+    }
+
+    pub fn sessions_client(&self) -> SessionServiceClient<Channel> {
+        SessionServiceClient::new(self.channel())
+    }
+
     pub fn audit_client(&self) -> AuditServiceClient<Channel> {
         AuditServiceClient::new(self.channel())
     }
@@ -167,6 +177,112 @@ macro_rules! call {
     };
 }
 
+/// MemberService, SessionService and GetCaller (team access).
+impl Client {
+    pub async fn get_caller(&self) -> Result<pb::GetCallerResponse, Status> {
+        call!(self, accounts_client.get_caller(pb::GetCallerRequest {}))
+    }
+
+    /// An admin token with a role, a scope and an expiry.
+    pub async fn create_scoped_admin_token(
+        &self,
+        role: pb::Role,
+        environment_ids: &[&str],
+        expire_time: Option<prost_types::Timestamp>,
+    ) -> Result<pb::CreateAdminTokenResponse, Status> {
+        call!(
+            self,
+            accounts_client.create_admin_token(pb::CreateAdminTokenRequest {
+                display_name: "scoped".into(),
+                role: role as i32,
+                environment_ids: environment_ids.iter().map(|s| s.to_string()).collect(),
+                expire_time,
+            })
+        )
+    }
+
+    pub async fn invite_member(
+        &self,
+        email: &str,
+        role: pb::Role,
+        environment_ids: &[&str],
+    ) -> Result<pb::InviteMemberResponse, Status> {
+        call!(
+            self,
+            members_client.invite_member(pb::InviteMemberRequest {
+                email: email.into(),
+                role: role as i32,
+                environment_ids: environment_ids.iter().map(|s| s.to_string()).collect(),
+            })
+        )
+    }
+
+    pub async fn list_members(&self) -> Result<pb::ListMembersResponse, Status> {
+        call!(
+            self,
+            members_client.list_members(pb::ListMembersRequest::default())
+        )
+    }
+
+    pub async fn update_member_role(
+        &self,
+        member_id: &str,
+        role: pb::Role,
+    ) -> Result<pb::Member, Status> {
+        call!(
+            self,
+            members_client.update_member(pb::UpdateMemberRequest {
+                member_id: member_id.into(),
+                role: role as i32,
+                environment_ids: Vec::new(),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["role".into()],
+                }),
+            })
+        )
+    }
+
+    pub async fn remove_member(&self, member_id: &str) -> Result<(), Status> {
+        call!(
+            self,
+            members_client.remove_member(pb::RemoveMemberRequest {
+                member_id: member_id.into(),
+            })
+        )
+    }
+
+    pub async fn accept_invite(
+        &self,
+        invite_token: &str,
+        password: &str,
+    ) -> Result<pb::AcceptInviteResponse, Status> {
+        call!(
+            self,
+            sessions_client.accept_invite(pb::AcceptInviteRequest {
+                invite_token: invite_token.into(),
+                password: password.into(),
+                display_name: "Ada".into(),
+            })
+        )
+    }
+
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        totp_code: &str,
+    ) -> Result<pb::SignInResponse, Status> {
+        call!(
+            self,
+            sessions_client.sign_in(pb::SignInRequest {
+                email: email.into(),
+                password: password.into(),
+                totp_code: totp_code.into(),
+            })
+        )
+    }
+}
+
 /// AccountService.
 impl Client {
     pub async fn get_account(&self) -> Result<pb::Account, Status> {
@@ -181,6 +297,7 @@ impl Client {
             self,
             accounts_client.create_admin_token(pb::CreateAdminTokenRequest {
                 display_name: display_name.into(),
+                ..Default::default()
             })
         )
     }

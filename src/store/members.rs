@@ -1,0 +1,561 @@
+//! Members, invitations and sessions (team access).
+//!
+//! Every change that alters what a live session may do announces it
+//! through the revocation path before its RPC returns: a role or scope
+//! change re-reads the member's sessions everywhere (`scheduled`), a
+//! removal, sign-out or password change kills sessions (`dead`). So a
+//! second replica refuses a removed member's session the moment
+//! `RemoveMember` returns.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect, TransactionSession, TransactionTrait,
+};
+
+use super::audit::{self, Subject};
+use super::entity::{environment, member, session};
+use super::paging::fetch_page;
+use super::revocation::{DeadCredential, Pending, Revoked};
+use super::tenant::AccountStore;
+use super::{Page, Store};
+use crate::domain::audit::{Actor, EventType};
+use crate::domain::credential::{self, CredentialHash, CredentialKind};
+use crate::domain::ids::{AccountId, MemberId, SessionId};
+use crate::domain::page::PageRequest;
+use crate::domain::roles::{Environments, Grant, Role};
+use crate::domain::secret::Secret;
+use crate::domain::time::now_micros;
+use crate::error::{Error, Result};
+
+/// How long an invitation is good for.
+pub const INVITE_TTL_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
+
+/// `members.state` values.
+pub const STATE_INVITED: &str = "invited";
+/// `members.state` of a member who accepted its invitation.
+pub const STATE_ACTIVE: &str = "active";
+
+/// A new invitation: the member row and the invite token (shown once).
+#[derive(Debug)]
+pub struct NewInvite {
+    /// The invited member.
+    pub member: member::Model,
+    /// `inv_…`.
+    pub token: Secret,
+}
+
+/// A new session: its token (shown once), when it ends, and the member.
+#[derive(Debug)]
+pub struct NewSession {
+    /// `ses_…`.
+    pub token: Secret,
+    /// When it ends, µs.
+    pub expire_time: i64,
+    /// The member signed in.
+    pub member: member::Model,
+}
+
+/// The member's grant as stored.
+pub fn grant_of(m: &member::Model) -> Grant {
+    Grant {
+        role: Role::from_stored(&m.role),
+        environments: Environments::from_stored(m.environment_ids.as_deref()),
+    }
+}
+
+/// Inserts a session for `m`, in `db`'s transaction.
+async fn insert_session(
+    db: &impl ConnectionTrait,
+    m: &member::Model,
+    ttl_micros: i64,
+) -> Result<(Secret, i64)> {
+    let cred = credential::generate(CredentialKind::Session);
+    let now = now_micros();
+    let expire_time = now.saturating_add(ttl_micros);
+    session::ActiveModel {
+        id: Set(SessionId::generate().into_string()),
+        member_id: Set(m.id.clone()),
+        account_id: Set(m.account_id.clone()),
+        token_hash: Set(cred.hash.to_hex()),
+        create_time: Set(now),
+        expire_time: Set(expire_time),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok((cred.plaintext, expire_time))
+}
+
+/// Deletes sessions of `member_id` (all, or all but `keep`), queueing each
+/// as dead credential.
+async fn end_sessions(
+    db: &impl ConnectionTrait,
+    member_id: &str,
+    keep: Option<&str>,
+    pending: &mut Pending,
+) -> Result<()> {
+    let mut query = session::Entity::find().filter(session::Column::MemberId.eq(member_id));
+    if let Some(keep) = keep {
+        query = query.filter(session::Column::Id.ne(keep));
+    }
+    let rows = query.all(db).await?;
+    for row in &rows {
+        pending
+            .dead
+            .push(DeadCredential::stored(&row.id, &row.token_hash)?);
+    }
+    if !rows.is_empty() {
+        let ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+        session::Entity::delete_many()
+            .filter(session::Column::Id.is_in(ids))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Queues every live session of `member_id` to be re-read everywhere (its
+/// role or scope changed).
+async fn refresh_sessions(
+    db: &impl ConnectionTrait,
+    member_id: &str,
+    pending: &mut Pending,
+) -> Result<()> {
+    let rows = session::Entity::find()
+        .filter(session::Column::MemberId.eq(member_id))
+        .all(db)
+        .await?;
+    for row in rows {
+        pending
+            .scheduled
+            .push(DeadCredential::stored(&row.id, &row.token_hash)?);
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Offline invitation (`pulse member invite` on the server's machine):
+    /// the account `account_id`, or the only account when `None`.
+    /// NOT_FOUND for an unknown account; FAILED_PRECONDITION when `None`
+    /// and there is not exactly one account.
+    pub async fn invite_member_offline(
+        &self,
+        account_id: Option<&AccountId>,
+        email: &str,
+        grant: &Grant,
+        actor: &Actor,
+    ) -> Result<(AccountId, NewInvite)> {
+        use super::entity::account;
+        let accounts = match account_id {
+            Some(id) => {
+                account::Entity::find()
+                    .filter(account::Column::Id.eq(id.as_str()))
+                    .all(&self.read)
+                    .await?
+            }
+            None => account::Entity::find().limit(2).all(&self.read).await?,
+        };
+        let account = match (accounts.len(), account_id) {
+            (1, _) => AccountId::from_stored(accounts[0].id.as_str()),
+            (0, Some(_)) => return Err(Error::NotFound("account")),
+            _ => {
+                return Err(Error::FailedPrecondition(
+                    "name the account with --account (there is not exactly one)".into(),
+                ));
+            }
+        };
+        let invite = insert_invite(&self.write, &account, email, grant, actor).await?;
+        Ok((account, invite))
+    }
+
+    /// The member with this (normalised) email, if any, on this server.
+    pub async fn member_by_email(&self, email: &str) -> Result<Option<member::Model>> {
+        Ok(member::Entity::find()
+            .filter(member::Column::Email.eq(email))
+            .one(&self.read)
+            .await?)
+    }
+
+    /// Accepts an invitation: the member becomes active with this password
+    /// hash and name, and is signed in. UNAUTHENTICATED for an unknown,
+    /// used or expired invitation.
+    pub async fn accept_invite(
+        &self,
+        invite: &CredentialHash,
+        password_hash: String,
+        display_name: &str,
+        ttl_micros: i64,
+        peer: &str,
+    ) -> Result<NewSession> {
+        let now = now_micros();
+        let tx = self.write.begin().await?;
+        // The state check is in the update: of two concurrent accepts of
+        // one invitation, exactly one changes the row.
+        let changed = member::Entity::update_many()
+            .col_expr(member::Column::State, Expr::value(STATE_ACTIVE))
+            .col_expr(member::Column::PasswordHash, Expr::value(password_hash))
+            .col_expr(member::Column::DisplayName, Expr::value(display_name))
+            .col_expr(
+                member::Column::InviteHash,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(member::Column::UpdateTime, Expr::value(now))
+            .col_expr(member::Column::LastSignInTime, Expr::value(now))
+            .filter(member::Column::InviteHash.eq(invite.to_hex()))
+            .filter(member::Column::State.eq(STATE_INVITED))
+            .filter(member::Column::InviteExpireTime.gt(now))
+            .exec_with_returning(&tx)
+            .await?;
+        let Some(m) = changed.into_iter().next() else {
+            return Err(Error::Unauthenticated);
+        };
+        let (token, expire_time) = insert_session(&tx, &m, ttl_micros).await?;
+        let actor = member_actor(&m, peer);
+        let account = AccountId::from_stored(m.account_id.as_str());
+        let subject = Subject::account(&account, &m.id);
+        audit::record(&tx, &actor, EventType::MemberJoined, subject).await?;
+        tx.commit().await?;
+        Ok(NewSession {
+            token,
+            expire_time,
+            member: m,
+        })
+    }
+
+    /// Signs an active member in (the password and code already checked).
+    pub async fn create_session(&self, m: &member::Model, ttl_micros: i64) -> Result<NewSession> {
+        let tx = self.write.begin().await?;
+        let (token, expire_time) = insert_session(&tx, m, ttl_micros).await?;
+        let now = now_micros();
+        let updated = member::ActiveModel {
+            seq: Set(m.seq),
+            last_sign_in_time: Set(Some(now)),
+            ..Default::default()
+        }
+        .update(&tx)
+        .await?;
+        tx.commit().await?;
+        Ok(NewSession {
+            token,
+            expire_time,
+            member: updated,
+        })
+    }
+
+    /// Records that a TOTP code of `step` was used by `member_id`; false if
+    /// that step (or a later one) was used before: a replay. Atomic, so two
+    /// replicas cannot both accept one code.
+    pub async fn use_totp_step(&self, member_id: &str, step: i64) -> Result<bool> {
+        let result = member::Entity::update_many()
+            .col_expr(member::Column::TotpLastStep, Expr::value(step))
+            .filter(member::Column::Id.eq(member_id))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(member::Column::TotpLastStep.is_null())
+                    .add(member::Column::TotpLastStep.lt(step)),
+            )
+            .exec(&self.write)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+}
+
+/// Inserts an invitation in a transaction of its own.
+async fn insert_invite<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    account_id: &AccountId,
+    email: &str,
+    grant: &Grant,
+    actor: &Actor,
+) -> Result<NewInvite> {
+    let cred = credential::generate(CredentialKind::Invite);
+    let now = now_micros();
+    let tx = db.begin().await?;
+    let taken = member::Entity::find()
+        .filter(member::Column::Email.eq(email))
+        .count(&tx)
+        .await?;
+    if taken > 0 {
+        return Err(Error::AlreadyExists("member with this email"));
+    }
+    let m = member::ActiveModel {
+        id: Set(MemberId::generate().into_string()),
+        account_id: Set(account_id.as_str().to_owned()),
+        email: Set(email.to_owned()),
+        display_name: Set(String::new()),
+        role: Set(grant.role.as_str().to_owned()),
+        environment_ids: Set(grant.environments.to_stored()),
+        state: Set(STATE_INVITED.to_owned()),
+        password_hash: Set(None),
+        totp_secret: Set(None),
+        totp_pending: Set(None),
+        totp_last_step: Set(None),
+        invite_hash: Set(Some(cred.hash.to_hex())),
+        invite_expire_time: Set(Some(now + INVITE_TTL_MICROS)),
+        create_time: Set(now),
+        update_time: Set(now),
+        last_sign_in_time: Set(None),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await
+    .map_err(|e| match Error::from(e) {
+        // A concurrent invite of the same email won the race.
+        Error::AlreadyExists(_) => Error::AlreadyExists("member with this email"),
+        other => other,
+    })?;
+    let subject = Subject::account(account_id, &m.id);
+    let details = [("email", m.email.clone()), ("role", m.role.clone())];
+    audit::record_with(&tx, actor, EventType::MemberInvited, subject, &details).await?;
+    tx.commit().await?;
+    Ok(NewInvite {
+        member: m,
+        token: cred.plaintext,
+    })
+}
+
+/// The audit actor of a member acting outside an authenticated call
+/// (accepting an invitation).
+fn member_actor(m: &member::Model, peer: &str) -> Actor {
+    Actor {
+        actor: m.id.clone(),
+        request_id: crate::domain::ids::new_request_id(),
+        peer: peer.to_owned(),
+        email: Some(m.email.clone()),
+    }
+}
+
+impl AccountStore<'_> {
+    /// NOT_FOUND unless every id is one of the account's environments in
+    /// the caller's scope.
+    pub async fn check_environments(&self, environments: &Environments) -> Result<()> {
+        let Environments::Only(ids) = environments else {
+            return Ok(());
+        };
+        let found = self
+            .select::<environment::Entity>()
+            .filter(environment::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .count(&self.store.read)
+            .await?;
+        if found as usize != ids.len() {
+            return Err(Error::NotFound("environment"));
+        }
+        Ok(())
+    }
+
+    /// Invites `email` (normalised) with `grant`. ALREADY_EXISTS if the
+    /// email belongs to a member on this server.
+    pub async fn invite_member(
+        &self,
+        email: &str,
+        grant: &Grant,
+        actor: &Actor,
+    ) -> Result<NewInvite> {
+        insert_invite(&self.store.write, self.id(), email, grant, actor).await
+    }
+
+    /// One page of the account's members, oldest first.
+    pub async fn list_members(&self, page: &PageRequest) -> Result<Page<member::Model>> {
+        let query = self.select::<member::Entity>();
+        fetch_page(&self.store.read, query, member::Column::Seq, page).await
+    }
+
+    /// One of the account's members, or NOT_FOUND.
+    pub async fn member(&self, id: &MemberId) -> Result<member::Model> {
+        self.member_in(&self.store.read, id).await
+    }
+
+    async fn member_in(&self, db: &impl ConnectionTrait, id: &MemberId) -> Result<member::Model> {
+        self.select::<member::Entity>()
+            .filter(member::Column::Id.eq(id.as_str()))
+            .one(db)
+            .await?
+            .ok_or(Error::NotFound("member"))
+    }
+
+    /// FAILED_PRECONDITION if `m` is the account's last active owner.
+    async fn not_last_owner(&self, db: &impl ConnectionTrait, m: &member::Model) -> Result<()> {
+        if m.role != Role::Owner.as_str() || m.state != STATE_ACTIVE {
+            return Ok(());
+        }
+        let owners = self
+            .select::<member::Entity>()
+            .filter(member::Column::Role.eq(Role::Owner.as_str()))
+            .filter(member::Column::State.eq(STATE_ACTIVE))
+            .count(db)
+            .await?;
+        if owners <= 1 {
+            return Err(Error::FailedPrecondition(
+                "the last active owner can be neither removed nor demoted".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Changes a member's role and/or scope. `caller` must be allowed to
+    /// manage the member as it is and to grant what it becomes. Its live
+    /// sessions follow on every replica once the result is finished.
+    pub async fn update_member(
+        &self,
+        id: &MemberId,
+        role: Option<Role>,
+        environments: Option<Environments>,
+        caller: &Grant,
+        actor: &Actor,
+    ) -> Result<Revoked<member::Model>> {
+        let tx = self.store.write.begin().await?;
+        // Lock the account's owners check against a concurrent demotion.
+        let m = self.member_in(&tx, id).await?;
+        let current = grant_of(&m);
+        caller.may_manage(&current)?;
+        let next = Grant {
+            role: role.unwrap_or(current.role),
+            environments: environments.unwrap_or_else(|| current.environments.clone()),
+        };
+        caller.may_grant(next.role, &next.environments)?;
+        if next.role < Role::Owner {
+            self.not_last_owner(&tx, &m).await?;
+        }
+        let mut pending = Pending::default();
+        let m = if next == current {
+            m
+        } else {
+            let mut active: member::ActiveModel = m.into();
+            active.role = Set(next.role.as_str().to_owned());
+            active.environment_ids = Set(next.environments.to_stored());
+            active.update_time = Set(now_micros());
+            let m = active.update(&tx).await?;
+            refresh_sessions(&tx, &m.id, &mut pending).await?;
+            let subject = Subject::account(self.id(), &m.id);
+            let details = [
+                ("role", m.role.clone()),
+                ("environment_ids", next.environments.to_vec().join(",")),
+            ];
+            audit::record_with(&tx, actor, EventType::MemberUpdated, subject, &details).await?;
+            m
+        };
+        let revocation = self.store.announce(&tx, pending).await?;
+        tx.commit().await?;
+        Ok(Revoked::new(m, revocation))
+    }
+
+    /// Removes a member (or withdraws an invitation) and ends its sessions
+    /// on every replica once the result is finished.
+    pub async fn remove_member(
+        &self,
+        id: &MemberId,
+        caller: &Grant,
+        actor: &Actor,
+    ) -> Result<Revoked<()>> {
+        let tx = self.store.write.begin().await?;
+        let m = self.member_in(&tx, id).await?;
+        caller.may_manage(&grant_of(&m))?;
+        self.not_last_owner(&tx, &m).await?;
+        let mut pending = Pending::default();
+        end_sessions(&tx, &m.id, None, &mut pending).await?;
+        member::Entity::delete_many()
+            .filter(member::Column::Id.eq(m.id.as_str()))
+            .exec(&tx)
+            .await?;
+        let subject = Subject::account(self.id(), &m.id);
+        let details = [("email", m.email.clone())];
+        audit::record_with(&tx, actor, EventType::MemberRemoved, subject, &details).await?;
+        let revocation = self.store.announce(&tx, pending).await?;
+        tx.commit().await?;
+        Ok(Revoked::new((), revocation))
+    }
+
+    /// Ends one session (sign-out) on every replica once finished.
+    pub async fn end_session(&self, session_id: &str) -> Result<Revoked<()>> {
+        let tx = self.store.write.begin().await?;
+        let rows = session::Entity::find()
+            .filter(session::Column::Id.eq(session_id))
+            .filter(session::Column::AccountId.eq(self.id().as_str()))
+            .all(&tx)
+            .await?;
+        let mut pending = Pending::default();
+        for row in &rows {
+            pending
+                .dead
+                .push(DeadCredential::stored(&row.id, &row.token_hash)?);
+        }
+        session::Entity::delete_many()
+            .filter(session::Column::Id.eq(session_id))
+            .filter(session::Column::AccountId.eq(self.id().as_str()))
+            .exec(&tx)
+            .await?;
+        let revocation = self.store.announce(&tx, pending).await?;
+        tx.commit().await?;
+        Ok(Revoked::new((), revocation))
+    }
+
+    /// Stores a TOTP secret being enrolled (sealed), replacing any other.
+    pub async fn set_totp_pending(&self, id: &MemberId, sealed: Vec<u8>) -> Result<()> {
+        self.select::<member::Entity>()
+            .filter(member::Column::Id.eq(id.as_str()))
+            .one(&self.store.read)
+            .await?
+            .ok_or(Error::NotFound("member"))?;
+        member::Entity::update_many()
+            .col_expr(member::Column::TotpPending, Expr::value(Some(sealed)))
+            .filter(member::Column::Id.eq(id.as_str()))
+            .filter(member::Column::AccountId.eq(self.id().as_str()))
+            .exec(&self.store.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Turns TOTP on: the pending secret becomes the secret, `step` is the
+    /// last used. FAILED_PRECONDITION if the pending secret changed since
+    /// it was read (`expected`).
+    pub async fn confirm_totp(
+        &self,
+        id: &MemberId,
+        expected: &[u8],
+        step: i64,
+        actor: &Actor,
+    ) -> Result<member::Model> {
+        let tx = self.store.write.begin().await?;
+        let m = self.member_in(&tx, id).await?;
+        if m.totp_pending.as_deref() != Some(expected) {
+            return Err(Error::FailedPrecondition(
+                "the enrolment changed; call EnrollTotp again".into(),
+            ));
+        }
+        let mut active: member::ActiveModel = m.into();
+        active.totp_secret = Set(Some(expected.to_vec()));
+        active.totp_pending = Set(None);
+        active.totp_last_step = Set(Some(step));
+        active.update_time = Set(now_micros());
+        let m = active.update(&tx).await?;
+        let subject = Subject::account(self.id(), &m.id);
+        audit::record(&tx, actor, EventType::MemberTotpEnabled, subject).await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    /// Sets a new password hash and ends every session of the member but
+    /// `keep` (the caller's), on every replica once finished.
+    pub async fn change_password(
+        &self,
+        id: &MemberId,
+        password_hash: String,
+        keep: &str,
+        actor: &Actor,
+    ) -> Result<Revoked<()>> {
+        let tx = self.store.write.begin().await?;
+        let m = self.member_in(&tx, id).await?;
+        let mut active: member::ActiveModel = m.into();
+        active.password_hash = Set(Some(password_hash));
+        active.update_time = Set(now_micros());
+        let m = active.update(&tx).await?;
+        let mut pending = Pending::default();
+        end_sessions(&tx, &m.id, Some(keep), &mut pending).await?;
+        let subject = Subject::account(self.id(), &m.id);
+        audit::record(&tx, actor, EventType::MemberPasswordChanged, subject).await?;
+        let revocation = self.store.announce(&tx, pending).await?;
+        tx.commit().await?;
+        Ok(Revoked::new((), revocation))
+    }
+}
