@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use common::{
-    CallFn, authed, database_url, drive, health_call, prepare, start_server, with_headers,
+    CallFn, authed, database_url, drive, health_call, prepare, start_server, who_am_i, with_headers,
 };
 use pulse::pb;
 
@@ -542,19 +542,6 @@ struct LeastPrivilege {
     rooms_empty: Vec<(&'static str, String)>,
     /// `pk_` and the same user's token with [`room_patterns`].
     rooms_1000: Vec<(&'static str, String)>,
-}
-
-fn who_am_i(headers: &[(&'static str, String)]) -> CallFn {
-    let headers = prepare(headers);
-    Arc::new(move |ch, _| {
-        let r = with_headers(pb::WhoAmIRequest {}, &headers);
-        Box::pin(async move {
-            pb::auth_service_client::AuthServiceClient::new(ch)
-                .who_am_i(r)
-                .await
-                .map(|_| ())
-        })
-    })
 }
 
 /// GetRoom of [`ROOM`]: one indexed read.

@@ -8,6 +8,13 @@ responses are the generated messages. Generate the stubs first:
     created = admin.environments.CreateEnvironment(
         environment_pb2.CreateEnvironmentRequest(display_name="Production"),
         metadata=admin.metadata)
+
+People sign in as members: ``sign_in`` (or ``accept_invite``) returns an
+``Admin`` that carries the session token (``ses_…``) and acts with the
+member's role and environment scope::
+
+    admin, response = sign_in("127.0.0.1:50051", "ana@example.com", password, totp_code)
+    admin.get_caller().role   # access_pb2.ROLE_…
 """
 
 from __future__ import annotations
@@ -23,14 +30,21 @@ import grpc
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "generated"))
 
 from pulse.v1 import (  # noqa: E402  (generated, found through sys.path)
+    access_pb2,
+    account_pb2,
+    account_pb2_grpc,
     audit_pb2,
     audit_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
     environment_pb2,
     environment_pb2_grpc,
+    member_pb2,
+    member_pb2_grpc,
     room_pb2,
     room_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
     thread_pb2,
     thread_pb2_grpc,
 )
@@ -39,10 +53,16 @@ __all__ = [
     "Admin",
     "Backend",
     "Frontend",
+    "accept_invite",
+    "access_pb2",
+    "account_pb2",
     "audit_pb2",
     "auth_pb2",
     "environment_pb2",
+    "member_pb2",
     "room_pb2",
+    "session_pb2",
+    "sign_in",
     "thread_pb2",
 ]
 
@@ -70,13 +90,53 @@ class _Caller:
 
 @dataclass
 class Admin(_Caller):
-    """An ops service with an admin token (``ak_…``)."""
+    """An ops service with an admin token (``ak_…``), or a member signed in
+    with a session token (``ses_…``, from ``sign_in`` / ``accept_invite``):
+    either acts with its role and environment scope."""
 
-    admin_token: str = ""
+    admin_token: str = field(default="", repr=False)
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.admin_token}"),)
+
+    @property
+    def account(self) -> account_pb2_grpc.AccountServiceStub:
+        return account_pb2_grpc.AccountServiceStub(self.channel)
+
+    @property
+    def members(self) -> member_pb2_grpc.MemberServiceStub:
+        return member_pb2_grpc.MemberServiceStub(self.channel)
+
+    @property
+    def session(self) -> session_pb2_grpc.SessionServiceStub:
+        """The calling session's own RPCs (``ses_`` only): SignOut,
+        EnrollTotp, ConfirmTotp, ChangePassword."""
+        return session_pb2_grpc.SessionServiceStub(self.channel)
+
+    def get_caller(self) -> account_pb2.GetCallerResponse:
+        """Who is calling: account, role, environment scope, and the member
+        for a session."""
+        return self.account.GetCaller(account_pb2.GetCallerRequest(), metadata=self.metadata)
+
+    def invite_member(
+        self,
+        email: str,
+        role: int = access_pb2.ROLE_VIEWER,
+        environment_ids: Iterable[str] | None = None,
+    ) -> member_pb2.InviteMemberResponse:
+        """Invites ``email``; the response's ``invite_token`` (``inv_…``) is
+        shown once."""
+        return self.members.InviteMember(
+            member_pb2.InviteMemberRequest(
+                email=email, role=role, environment_ids=list(environment_ids or ())
+            ),
+            metadata=self.metadata,
+        )
+
+    def sign_out(self) -> None:
+        """Ends this session (``ses_`` only)."""
+        self.session.SignOut(session_pb2.SignOutRequest(), metadata=self.metadata)
 
     @property
     def environments(self) -> environment_pb2_grpc.EnvironmentServiceStub:
@@ -258,3 +318,30 @@ class Frontend(_Caller):
         return auth_pb2_grpc.AuthServiceStub(self.channel).WhoAmI(
             auth_pb2.WhoAmIRequest(), metadata=self.metadata
         )
+
+
+def sign_in(
+    target: str, email: str, password: str, totp_code: str = ""
+) -> tuple[Admin, session_pb2.SignInResponse]:
+    """Signs a member in (no credential needed); returns an ``Admin`` acting
+    as the member, and the response (its ``session_token``, ``ses_…``). A
+    wrong email, password or code is UNAUTHENTICATED."""
+    with grpc.insecure_channel(target) as channel:
+        response = session_pb2_grpc.SessionServiceStub(channel).SignIn(
+            session_pb2.SignInRequest(email=email, password=password, totp_code=totp_code)
+        )
+    return Admin(target, admin_token=response.session_token), response
+
+
+def accept_invite(
+    target: str, invite_token: str, password: str, display_name: str
+) -> tuple[Admin, session_pb2.AcceptInviteResponse]:
+    """Accepts an invitation (``inv_…``, once, within 7 days): sets the
+    member's password (at least 12 characters) and name, and signs it in."""
+    with grpc.insecure_channel(target) as channel:
+        response = session_pb2_grpc.SessionServiceStub(channel).AcceptInvite(
+            session_pb2.AcceptInviteRequest(
+                invite_token=invite_token, password=password, display_name=display_name
+            )
+        )
+    return Admin(target, admin_token=response.session_token), response

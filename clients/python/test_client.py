@@ -6,13 +6,16 @@ frontend, rotate, and check the old secret key and the token died; then
 least privilege: a read-only restricted key (`rk_`) refused a write, a
 token for one room refused another, and a user's tokens revoked; and the
 JWKS: PyJWT's stock `PyJWKClient` verifies user tokens before and after a
-signing-key rotation, and a revoked key leaves the set.
+signing-key rotation, and a revoked key leaves the set; and team access: an
+owner invited with the CLI (`pulse member invite --json`) accepts, signs in
+and acts with its role through a `ses_` token, a viewer only reads.
 
     ./generate.sh && PULSE_BIN=../../target/debug/pulse python3 test_client.py
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -28,9 +31,14 @@ from pulse_client import (
     Admin,
     Backend,
     Frontend,
+    accept_invite,
+    access_pb2,
     audit_pb2,
     environment_pb2,
+    member_pb2,
     room_pb2,
+    session_pb2,
+    sign_in,
     thread_pb2,
 )
 
@@ -49,9 +57,10 @@ class PulseClientTest(unittest.TestCase):
     def setUpClass(cls) -> None:
         cls.dir = tempfile.TemporaryDirectory()
         cls.addr = f"127.0.0.1:{free_port()}"
+        cls.database_url = f"sqlite://{cls.dir.name}/pulse.db?mode=rwc"
         cls.server = subprocess.Popen(
             [PULSE_BIN, "serve", "--listen", cls.addr,
-             "--database-url", f"sqlite://{cls.dir.name}/pulse.db?mode=rwc",
+             "--database-url", cls.database_url,
              # A rotated-in signing key waits one JWKS max-age: 1 s here.
              "--jwks-max-age", "1"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -264,6 +273,80 @@ class PulseClientTest(unittest.TestCase):
             time.sleep(0.2)
         self.assertEqual(totals, (6, 1), "5 WhoAmI + 1 mint succeeded, 1 token minted")
         self.assertEqual(len(buckets), 24, "hourly buckets over the last day by default")
+
+    def invite_with_cli(self, email: str, role: str) -> dict:
+        """`pulse member invite EMAIL --role ROLE --json` on the server's database."""
+        out = subprocess.run(
+            [PULSE_BIN, "member", "invite", email, "--role", role, "--json",
+             "--database-url", self.database_url],
+            check=True, capture_output=True, text=True, timeout=60,
+        ).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    def test_members_sign_in(self) -> None:
+        password = "correct horse battery staple"
+        invited = self.invite_with_cli("py-owner@example.com", "owner")
+        self.assertTrue(invited["member_id"].startswith("mem_"))
+        self.assertTrue(invited["invite_token"].startswith("inv_"))
+        self.assertTrue(invited["invite_url"].endswith(f"#/accept?token={invited['invite_token']}"))
+
+        owner, accepted = accept_invite(self.addr, invited["invite_token"], password, "Olivia")
+        self.assertTrue(accepted.session_token.startswith("ses_"))
+        self.assertEqual(accepted.member.state, member_pb2.MEMBER_STATE_ACTIVE)
+        self.assertNotIn(accepted.session_token, repr(owner))
+        caller = owner.get_caller()
+        self.assertEqual(caller.role, access_pb2.ROLE_OWNER)
+        self.assertEqual(list(caller.environment_ids), [])
+        self.assertEqual((caller.member.id, caller.member.email, caller.member.display_name),
+                         (invited["member_id"], "py-owner@example.com", "Olivia"))
+        self.assertEqual(caller.admin_token_id, "")
+        # The invitation works once.
+        self.assert_fails(grpc.StatusCode.UNAUTHENTICATED, accept_invite, self.addr,
+                          invited["invite_token"], password, "Mallory")
+        # An admin token's caller: the token, no member.
+        token_caller = Admin(self.addr, admin_token=self.admin_token).get_caller()
+        self.assertEqual(token_caller.role, access_pb2.ROLE_OWNER)
+        self.assertTrue(token_caller.admin_token_id.startswith("adm_"))
+        self.assertFalse(token_caller.HasField("member"))
+
+        # A session acts on the admin plane like an admin token.
+        env_id = owner.create_environment("Team").environment.id
+        invite = owner.invite_member("py-viewer@example.com", access_pb2.ROLE_VIEWER, [env_id])
+        self.assertTrue(invite.invite_token.startswith("inv_"))
+        self.assertEqual(invite.member.state, member_pb2.MEMBER_STATE_INVITED)
+        viewer, _ = accept_invite(self.addr, invite.invite_token, password, "Vera")
+        seen = viewer.get_caller()
+        self.assertEqual((seen.role, list(seen.environment_ids)), (access_pb2.ROLE_VIEWER, [env_id]))
+        listed = viewer.environments.ListEnvironments(
+            environment_pb2.ListEnvironmentsRequest(), metadata=viewer.metadata).environments
+        self.assertEqual([e.id for e in listed], [env_id])
+        self.assert_fails(grpc.StatusCode.PERMISSION_DENIED, viewer.create_environment, "Nope")
+        self.assert_fails(grpc.StatusCode.PERMISSION_DENIED, viewer.rotate_keys, env_id)
+        self.assert_fails(grpc.StatusCode.PERMISSION_DENIED, viewer.invite_member, "x@example.com")
+
+        # Email and password (case-insensitive email); a wrong password is refused.
+        self.assert_fails(grpc.StatusCode.UNAUTHENTICATED, sign_in, self.addr,
+                          "py-viewer@example.com", "not the password!")
+        again, response = sign_in(self.addr, "PY-Viewer@example.com", password)
+        self.assertTrue(response.session_token.startswith("ses_"))
+        self.assertEqual(again.get_caller().member.email, "py-viewer@example.com")
+
+        # A new password ends the member's other sessions, not this one.
+        new_password = "a much longer passphrase"
+        again.session.ChangePassword(
+            session_pb2.ChangePasswordRequest(current_password=password, new_password=new_password),
+            metadata=again.metadata,
+        )
+        self.assert_fails(grpc.StatusCode.UNAUTHENTICATED, viewer.get_caller)
+        self.assertEqual(again.get_caller().role, access_pb2.ROLE_VIEWER)
+        self.assert_fails(grpc.StatusCode.UNAUTHENTICATED, sign_in, self.addr,
+                          "py-viewer@example.com", password)
+
+        # Sign out: that session is refused from then on.
+        again.sign_out()
+        self.assert_fails(grpc.StatusCode.UNAUTHENTICATED, again.get_caller)
+        fresh, _ = sign_in(self.addr, "py-viewer@example.com", new_password)
+        self.assertEqual(fresh.get_caller().role, access_pb2.ROLE_VIEWER)
 
     def test_errors_carry_codes(self) -> None:
         admin = Admin(self.addr, admin_token="ak_not_a_token")

@@ -1,12 +1,26 @@
 // What every screen gets from the shell.
 
-import type { Admin, Environment } from "./api.js";
+import type { Admin, Environment, GetCallerResponse, Member, Role } from "./api.js";
 
-export type Route = "environments" | "keys" | "data" | "analytics" | "audit";
+export type Route =
+  | "environments"
+  | "keys"
+  | "data"
+  | "analytics"
+  | "audit"
+  | "members"
+  | "admin-tokens"
+  | "security";
 
 export interface Ctx {
   admin: Admin;
-  /** Every environment of the account, oldest first. */
+  /** Who is signed in (GetCaller): role, environment scope, the member for a session. */
+  caller: GetCallerResponse;
+  /** Whether the caller's role is at least `least` (what to show, not what to enforce). */
+  can(least: Role): boolean;
+  /** The caller's own member changed (TOTP on): keep the shell's copy current. */
+  setMember(member: Member): void;
+  /** Every environment of the account (of the caller's scope), oldest first. */
   environments: Environment[];
   /** The selected one (in the hash as `env=`); undefined when there is none. */
   env: Environment | undefined;

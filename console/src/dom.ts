@@ -99,7 +99,7 @@ export function table(caption: string, columns: string[], rows: HTMLTableRowElem
   );
 }
 
-/** A `<tr>` of cells (strings or nodes). */
+/** A `<tr>` of cells (strings or nodes; null is an empty cell, `false` no cell at all). */
 export function row(...cells: Child[]): HTMLTableRowElement {
-  return h("tr", null, cells.map((c) => h("td", null, c)));
+  return h("tr", null, cells.filter((c) => c !== false).map((c) => h("td", null, c)));
 }

@@ -1,31 +1,54 @@
-// The Pulse web console: sign-in, the shell (environment switcher, section
-// navigation), hash routing (#/keys?env=env_…) and the screens.
+// The Pulse web console: sign-in (a member's email and password, or an
+// admin token), accepting an invitation, the shell (environment switcher,
+// section navigation by role), hash routing (#/keys?env=env_…) and the
+// screens.
 
 import {
+  acceptInvitation,
   adminFor,
   clearSession,
   describe,
+  isSessionToken,
   isUnauthenticated,
+  signInMember,
   storedToken,
   storeToken,
   type Admin,
   type Environment,
+  type GetCallerResponse,
+  Role,
 } from "./api.js";
 import type { Ctx, Route } from "./ctx.js";
 import { closeAllDialogs, setFallbackFocus } from "./dialogs.js";
-import { field, h, replace } from "./dom.js";
+import { field, h, replace, uid } from "./dom.js";
+import { atLeast, roleName } from "./roles.js";
+import { renderAdminTokens } from "./screens/admin-tokens.js";
 import { renderAnalytics } from "./screens/analytics.js";
 import { renderAudit } from "./screens/audit.js";
 import { renderData } from "./screens/data.js";
 import { renderEnvironments } from "./screens/environments.js";
 import { renderKeys } from "./screens/keys.js";
+import { renderMembers } from "./screens/members.js";
+import { renderSecurity } from "./screens/security.js";
 
-const SECTIONS: { route: Route; label: string }[] = [
+interface Section {
+  route: Route;
+  label: string;
+  /** Whether `caller` sees this section at all. */
+  shown?: (caller: GetCallerResponse) => boolean;
+}
+
+const SECTIONS: Section[] = [
   { route: "environments", label: "Environments" },
   { route: "keys", label: "Keys" },
   { route: "data", label: "Data" },
   { route: "analytics", label: "Analytics" },
   { route: "audit", label: "Audit log" },
+  { route: "members", label: "Members" },
+  // ListAdminTokens needs a developer.
+  { route: "admin-tokens", label: "Admin tokens", shown: (c) => atLeast(c.role, Role.DEVELOPER) },
+  // A password and TOTP belong to a member; an admin token has neither.
+  { route: "security", label: "Security", shown: (c) => c.member !== undefined },
 ];
 
 const SCREENS: Record<Route, (ctx: Ctx) => Promise<void>> = {
@@ -34,20 +57,31 @@ const SCREENS: Record<Route, (ctx: Ctx) => Promise<void>> = {
   data: renderData,
   analytics: renderAnalytics,
   audit: renderAudit,
+  members: renderMembers,
+  "admin-tokens": renderAdminTokens,
+  security: renderSecurity,
 };
 
 const SESSION_ENDED = "Your session ended (UNAUTHENTICATED). Sign in again.";
+/** AcceptInvite and SignIn refuse passwords shorter than this. */
+const MIN_PASSWORD = 12;
 
 const app = document.getElementById("app") as HTMLElement;
 
 // ---------------------------------------------------------------------------
 // Routing
 
-function parseHash(): { route: Route; envId: string | null } {
+function sectionsFor(caller: GetCallerResponse): Section[] {
+  return SECTIONS.filter((s) => !s.shown || s.shown(caller));
+}
+
+function parseHash(): { path: string; route: Route; envId: string | null; query: URLSearchParams } {
   const hash = location.hash.replace(/^#\/?/, "");
   const [path, query = ""] = hash.split("?", 2);
-  const route = SECTIONS.some((s) => s.route === path) ? (path as Route) : "environments";
-  return { route, envId: new URLSearchParams(query).get("env") };
+  const visible = shell ? sectionsFor(shell.caller) : SECTIONS;
+  const route = visible.some((s) => s.route === path) ? (path as Route) : "environments";
+  const params = new URLSearchParams(query);
+  return { path, route, envId: params.get("env"), query: params };
 }
 
 function hashFor(route: Route, envId: string | undefined | null): string {
@@ -57,9 +91,98 @@ function hashFor(route: Route, envId: string | undefined | null): string {
 // ---------------------------------------------------------------------------
 // Sign-in
 
+/** The admin-token option stays open after it was used (this page's life only). */
+let tokenOptionOpen = false;
+
+/** What the page shows: hash changes mean different things on each. */
+let view: "loading" | "signin" | "accept" | "shell" = "loading";
+
+function signInCard(...children: (Node | null)[]): HTMLElement {
+  return h(
+    "main",
+    { class: "signin" },
+    h(
+      "div",
+      { class: "card signin-card" },
+      h("div", { class: "brand brand-large" }, h("span", { class: "logo", "aria-hidden": "true" }), "Pulse"),
+      children,
+    ),
+  );
+}
+
+/** Runs `work` with `form` busy; a failure goes to `alert`. */
+function busyForm(form: HTMLFormElement, alert: HTMLElement, work: () => Promise<void>, onError: () => void): void {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const submit = form.querySelector<HTMLButtonElement>("button[type=submit]");
+    if (submit?.disabled) return;
+    if (submit) submit.disabled = true;
+    form.setAttribute("aria-busy", "true");
+    alert.textContent = "";
+    try {
+      await work();
+    } catch (err) {
+      alert.textContent = describe(err);
+      onError();
+    } finally {
+      if (submit) submit.disabled = false;
+      form.removeAttribute("aria-busy");
+    }
+  });
+}
+
+/** Proves `token` with GetCaller and the environment list, keeps it, opens the shell. */
+async function enter(token: string): Promise<void> {
+  const admin = adminFor(token);
+  const [caller, environments] = await Promise.all([admin.getCaller(), listAllEnvironments(admin)]);
+  storeToken(token);
+  await startShell(admin, caller, environments, true);
+}
+
 function renderSignIn(message?: string): void {
+  shell = null;
+  view = "signin";
   document.title = "Sign in · Pulse console";
   const alert = h("p", { class: "alert", role: "alert" }, message ?? "");
+
+  // Members: email, password and (once TOTP is on) the code.
+  const email = h("input", { type: "email", name: "email", autocomplete: "username", spellcheck: "false", autocapitalize: "off", required: true });
+  const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
+  const code = h("input", {
+    type: "text",
+    name: "totp",
+    inputmode: "numeric",
+    autocomplete: "one-time-code",
+    pattern: "[0-9]{6}",
+    maxlength: 6,
+    spellcheck: "false",
+  });
+  const memberForm = h(
+    "form",
+    { class: "signin-form" },
+    field("Email", email),
+    field("Password", password),
+    field("Authentication code", code, "Only if you turned on an authenticator app: the 6-digit code it shows now."),
+    h("button", { type: "submit", class: "primary wide" }, "Sign in"),
+  );
+  busyForm(
+    memberForm,
+    alert,
+    async () => {
+      const token = await signInMember(email.value.trim(), password.value, code.value.trim());
+      password.value = "";
+      code.value = "";
+      tokenOptionOpen = false;
+      await enter(token);
+    },
+    () => {
+      code.value = "";
+      password.focus();
+      password.select();
+    },
+  );
+
+  // Automation (and a lost password): today's pasted admin token.
   const token = h("input", {
     type: "password",
     name: "admin-token",
@@ -68,59 +191,117 @@ function renderSignIn(message?: string): void {
     autocapitalize: "off",
     required: true,
   });
-  const submit = h("button", { type: "submit", class: "primary wide" }, "Sign in");
+  const tokenRegion = h(
+    "div",
+    { id: uid("token-signin"), class: "token-signin", hidden: !tokenOptionOpen },
+    h("form", { class: "signin-form" },
+      field("Admin token", token, "An ak_… token of your account. It stays in this browser tab only."),
+      h("button", { type: "submit", class: "wide" }, "Sign in with token"),
+    ),
+    h(
+      "p",
+      { class: "hint" },
+      "Lost every token and password? On the server, ",
+      h("code", null, "pulse member invite <email> --role owner"),
+      " invites a new owner.",
+    ),
+  );
+  const tokenForm = tokenRegion.querySelector("form") as HTMLFormElement;
+  busyForm(
+    tokenForm,
+    alert,
+    async () => {
+      const value = token.value.trim();
+      if (!value) return;
+      tokenOptionOpen = true;
+      await enter(value);
+      token.value = "";
+    },
+    () => {
+      token.focus();
+      token.select();
+    },
+  );
+  const toggle = h(
+    "button",
+    {
+      type: "button",
+      class: "link-button",
+      "aria-expanded": tokenOptionOpen ? "true" : "false",
+      "aria-controls": tokenRegion.id,
+      onclick: () => {
+        tokenOptionOpen = tokenRegion.hidden;
+        tokenRegion.hidden = !tokenOptionOpen;
+        toggle.setAttribute("aria-expanded", String(tokenOptionOpen));
+        if (tokenOptionOpen) token.focus();
+      },
+    },
+    "Use an admin token",
+  );
+
+  replace(
+    app,
+    signInCard(
+      h("h1", null, "Sign in to Pulse"),
+      alert,
+      memberForm,
+      h("div", { class: "alt-signin" }, toggle, tokenRegion),
+      h("p", { class: "hint" }, "New here? Open the invitation link an admin of your Pulse account sent you."),
+    ),
+  );
+  (tokenOptionOpen ? token : email).focus();
+}
+
+/** `#/accept?token=inv_…`: choose a password and a name, and be signed in. */
+function renderAccept(inviteToken: string | null): void {
+  shell = null;
+  view = "accept";
+  closeAllDialogs();
+  document.title = "Accept your invitation · Pulse console";
+  const alert = h(
+    "p",
+    { class: "alert", role: "alert" },
+    inviteToken ? "" : "This invitation link has no token. Open the link from your invitation again.",
+  );
+  const name = h("input", { type: "text", name: "name", autocomplete: "name", maxlength: 100, required: true });
+  const password = h("input", { type: "password", name: "new-password", autocomplete: "new-password", minlength: MIN_PASSWORD, required: true });
+  const confirm = h("input", { type: "password", name: "confirm-password", autocomplete: "new-password", minlength: MIN_PASSWORD, required: true });
+  const submit = h("button", { type: "submit", class: "primary wide", disabled: !inviteToken }, "Accept and sign in");
   const form = h(
     "form",
     { class: "signin-form" },
-    field("Admin token", token, "An ak_… token of your account. It stays in this browser tab only."),
+    field("Your name", name, "How your team sees you: 1–100 characters."),
+    field("Password", password, `At least ${MIN_PASSWORD} characters.`),
+    field("Confirm password", confirm),
     submit,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const value = token.value.trim();
-    if (!value || submit.disabled) return;
-    submit.disabled = true;
-    form.setAttribute("aria-busy", "true");
-    alert.textContent = "";
-    const admin = adminFor(value);
-    try {
-      // The cheapest admin call: proves the token before it is kept.
-      const environments = await listAllEnvironments(admin);
-      storeToken(value);
-      token.value = "";
-      await startShell(admin, environments, true);
-    } catch (err) {
-      alert.textContent = describe(err);
-      token.focus();
-      token.select();
-    } finally {
-      submit.disabled = false;
-      form.removeAttribute("aria-busy");
-    }
-  });
+  busyForm(
+    form,
+    alert,
+    async () => {
+      if (!inviteToken) return;
+      if (password.value.length < MIN_PASSWORD) throw new RangeError(`password: at least ${MIN_PASSWORD} characters`);
+      if (password.value !== confirm.value) throw new RangeError("the two passwords differ");
+      const token = await acceptInvitation(inviteToken, password.value, name.value.trim());
+      password.value = "";
+      confirm.value = "";
+      tokenOptionOpen = false;
+      history.replaceState(null, "", "#/environments");
+      await enter(token);
+    },
+    () => password.focus(),
+  );
   replace(
     app,
-    h(
-      "main",
-      { class: "signin" },
-      h(
-        "div",
-        { class: "card signin-card" },
-        h("div", { class: "brand brand-large" }, h("span", { class: "logo", "aria-hidden": "true" }), "Pulse"),
-        h("h1", null, "Sign in to Pulse"),
-        alert,
-        form,
-        h(
-          "p",
-          { class: "hint" },
-          "Lost every token? On the server, ",
-          h("code", null, "pulse account token create <account id>"),
-          " makes a new one.",
-        ),
-      ),
+    signInCard(
+      h("h1", null, "Accept your invitation"),
+      h("p", { class: "lead" }, "Choose your name and a password to join your team's Pulse account."),
+      alert,
+      form,
+      h("p", { class: "hint" }, "Already a member? ", h("a", { href: "#/environments" }, "Sign in"), "."),
     ),
   );
-  token.focus();
+  name.focus();
 }
 
 async function listAllEnvironments(admin: Admin): Promise<Environment[]> {
@@ -139,6 +320,7 @@ async function listAllEnvironments(admin: Admin): Promise<Environment[]> {
 
 interface Shell {
   admin: Admin;
+  caller: GetCallerResponse;
   environments: Environment[];
   select: HTMLSelectElement;
   links: Map<Route, HTMLAnchorElement>;
@@ -161,7 +343,23 @@ function endSession(message?: string): void {
   renderSignIn(message);
 }
 
-async function startShell(admin: Admin, environments: Environment[], moveFocus: boolean): Promise<void> {
+/** "Sign out": a session is ended on the server too (an admin token stays valid). */
+function signOut(): void {
+  const current = shell;
+  if (current?.caller.member) void current.admin.signOut().catch(() => {});
+  endSession();
+}
+
+function whoText(caller: GetCallerResponse): string {
+  return caller.member ? caller.member.email : "Admin token";
+}
+
+async function startShell(
+  admin: Admin,
+  caller: GetCallerResponse,
+  environments: Environment[],
+  moveFocus: boolean,
+): Promise<void> {
   const select = h("select", { id: "env-select", name: "environment" });
   select.addEventListener("change", () => {
     const { route } = parseHash();
@@ -173,14 +371,34 @@ async function startShell(admin: Admin, environments: Environment[], moveFocus: 
     location.hash = wanted;
   });
   const links = new Map<Route, HTMLAnchorElement>();
-  for (const { route, label } of SECTIONS) {
+  for (const { route, label } of sectionsFor(caller)) {
     links.set(route, h("a", { href: hashFor(route, null) }, label));
   }
-  const signOut = h("button", { type: "button", class: "ghost", onclick: () => endSession() }, "Sign out");
+  const who = h(
+    "p",
+    { class: "who", "data-testid": "signed-in-as" },
+    h("span", { class: "who-name" }, whoText(caller)),
+    " ",
+    h("span", { class: "badge" }, roleName(caller.role)),
+  );
+  const signOutButton = h("button", { type: "button", class: "ghost", onclick: signOut }, "Sign out");
   const alert = h("p", { class: "alert", role: "alert" });
   const status = h("p", { class: "status", role: "status", "aria-live": "polite" });
   const screen = h("div", { class: "screen" });
-  shell = { admin, environments, select, links, alert, status, screen, generation: 0, statusTimer: undefined, statusSince: 0 };
+  view = "shell";
+  shell = {
+    admin,
+    caller,
+    environments,
+    select,
+    links,
+    alert,
+    status,
+    screen,
+    generation: 0,
+    statusTimer: undefined,
+    statusSince: 0,
+  };
 
   replace(
     app,
@@ -190,7 +408,8 @@ async function startShell(admin: Admin, environments: Environment[], moveFocus: 
       { class: "topbar" },
       h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Pulse"),
       h("div", { class: "env-picker" }, h("label", { for: "env-select" }, "Environment"), select),
-      signOut,
+      who,
+      signOutButton,
     ),
     h(
       "div",
@@ -254,6 +473,11 @@ async function renderRoute(moveFocus: boolean): Promise<void> {
   current.screen.replaceChildren();
   const ctx: Ctx = {
     admin: current.admin,
+    caller: current.caller,
+    can: (least) => atLeast(current.caller.role, least),
+    setMember: (member) => {
+      current.caller.member = member;
+    },
     environments,
     env,
     root: current.screen,
@@ -312,40 +536,54 @@ setFallbackFocus(() => {
 /** Set by the environment select: its hash change must not move focus. */
 let keepFocus = false;
 
+/**
+ * `#/accept?token=…`: the token is taken out of the address bar at once
+ * (history, screenshots, a shoulder) and kept only by the form.
+ */
+function acceptRoute(): boolean {
+  const { path, query } = parseHash();
+  if (path !== "accept") return false;
+  const token = query.get("token");
+  history.replaceState(null, "", "#/accept");
+  renderAccept(token);
+  return true;
+}
+
 window.addEventListener("hashchange", () => {
   const moveFocus = !keepFocus;
   keepFocus = false;
+  if (acceptRoute()) return;
   if (shell) void renderRoute(moveFocus);
+  // Leaving the invitation (its "Sign in" link): a stored session may still be good.
+  else if (view === "accept") void boot();
 });
 
 async function boot(): Promise<void> {
+  if (acceptRoute()) return;
   const token = storedToken();
   if (!token) {
     renderSignIn();
     return;
   }
   const admin = adminFor(token);
+  view = "loading";
   replace(app, h("main", { class: "signin" }, h("p", { class: "loading" }, "Loading…")));
   try {
-    await startShell(admin, await listAllEnvironments(admin), false);
+    const [caller, environments] = await Promise.all([admin.getCaller(), listAllEnvironments(admin)]);
+    tokenOptionOpen = !isSessionToken(token);
+    await startShell(admin, caller, environments, false);
   } catch (err) {
     if (isUnauthenticated(err)) endSession(SESSION_ENDED);
     else {
-      // Keep the token (the server may just be down); offer a retry.
+      // Keep the credential (the server may just be down); offer a retry.
       replace(
         app,
-        h(
-          "main",
-          { class: "signin" },
-          h(
-            "div",
-            { class: "card signin-card" },
-            h("h1", null, "Pulse console"),
-            h("p", { class: "alert", role: "alert" }, describe(err)),
-            h("div", { class: "actions" },
-              h("button", { type: "button", class: "primary", onclick: () => void boot() }, "Try again"),
-              h("button", { type: "button", onclick: () => endSession() }, "Sign out"),
-            ),
+        signInCard(
+          h("h1", null, "Pulse console"),
+          h("p", { class: "alert", role: "alert" }, describe(err)),
+          h("div", { class: "actions" },
+            h("button", { type: "button", class: "primary", onclick: () => void boot() }, "Try again"),
+            h("button", { type: "button", onclick: () => endSession() }, "Sign out"),
           ),
         ),
       );

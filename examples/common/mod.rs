@@ -205,6 +205,20 @@ pub async fn drive(
     }
 }
 
+/// `AuthService/WhoAmI` with `headers` (parsed once).
+pub fn who_am_i(headers: &[(&'static str, String)]) -> CallFn {
+    let headers = prepare(headers);
+    Arc::new(move |ch, _| {
+        let r = with_headers(pulse::pb::WhoAmIRequest {}, &headers);
+        Box::pin(async move {
+            pulse::pb::auth_service_client::AuthServiceClient::new(ch)
+                .who_am_i(r)
+                .await
+                .map(|_| ())
+        })
+    })
+}
+
 /// The bare-tonic baseline: `grpc.health.v1.Health/Check`.
 pub fn health_call() -> CallFn {
     Arc::new(|ch, _| {

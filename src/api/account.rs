@@ -7,7 +7,7 @@ use crate::auth::{AdminCaller, context};
 use crate::domain::ids::AdminTokenId;
 use crate::domain::names::parse_display_name;
 use crate::domain::roles::{Grant, Role, parse_environments};
-use crate::domain::time::{now_micros, parse_expire_time};
+use crate::domain::time::{now_micros, parse_expire_time, to_timestamp};
 use crate::pb::{self, account_service_server::AccountService};
 use crate::store::accounts::TokenGrant;
 
@@ -105,15 +105,25 @@ impl AccountService for AccountApi {
         &self,
         request: Request<pb::GetCallerRequest>,
     ) -> Result<Response<pb::GetCallerResponse>, Status> {
-        let admin = context::admin(&request)?;
-        let store = admin.store(&self.state.store);
-        let account = store.get().await?;
-        let member = match &admin.member {
-            Some(m) => Some(convert::member(store.member(&m.id).await?)),
-            None => None,
+        // Answered from the caller context, without a query: the console
+        // asks at every start, and what it shows was loaded with the
+        // credential (re-read when the member's role, scope or second
+        // factor changes).
+        let admin = context::admin_ref(&request)?;
+        let account = match &admin.account {
+            Some(profile) => pb::Account {
+                id: admin.scope.account_id().to_string(),
+                display_name: profile.display_name.clone(),
+                create_time: Some(to_timestamp(profile.create_time)),
+            },
+            None => convert::account(admin.store(&self.state.store).get().await?),
         };
+        let member = admin
+            .member
+            .as_deref()
+            .map(|m| convert::signed_in_member(m, &admin.grant));
         Ok(Response::new(pb::GetCallerResponse {
-            account: Some(convert::account(account)),
+            account: Some(account),
             role: admin.grant.role.to_pb() as i32,
             environment_ids: admin.grant.environments.to_vec(),
             admin_token_id: match member {

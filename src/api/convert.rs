@@ -3,7 +3,7 @@
 use crate::domain::credential::CredentialKind;
 use crate::domain::networks::Networks;
 use crate::domain::permissions::Permissions;
-use crate::domain::roles::{Environments, Role};
+use crate::domain::roles::{Environments, Grant, MemberIdentity, Role};
 use crate::domain::time::to_timestamp;
 use crate::error::{Error, Result};
 use crate::pb;
@@ -66,6 +66,23 @@ pub fn admin_token(m: admin_token::Model) -> pb::AdminToken {
         role: Role::from_stored(&m.role).to_pb() as i32,
         environment_ids: Environments::from_stored(m.environment_ids.as_deref()).to_vec(),
         expire_time: m.expire_time.map(to_timestamp),
+    }
+}
+
+/// The member of a session, from what the session was loaded with (an
+/// active member: only those sign in).
+pub fn signed_in_member(m: &MemberIdentity, grant: &Grant) -> pb::Member {
+    pb::Member {
+        id: m.id.to_string(),
+        email: m.email.clone(),
+        display_name: m.display_name.clone(),
+        role: grant.role.to_pb() as i32,
+        environment_ids: grant.environments.to_vec(),
+        state: pb::MemberState::Active as i32,
+        create_time: Some(to_timestamp(m.create_time)),
+        last_sign_in_time: m.last_sign_in_time.map(to_timestamp),
+        totp_enabled: m.totp_enabled,
+        invite_expire_time: None,
     }
 }
 

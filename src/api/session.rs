@@ -66,7 +66,7 @@ fn now_secs() -> u64 {
 
 /// The member a session acts for; FAILED_PRECONDITION for an admin token.
 fn session_member(admin: &AdminCaller) -> Result<&MemberIdentity> {
-    admin.member.as_ref().ok_or_else(|| {
+    admin.member.as_deref().ok_or_else(|| {
         Error::FailedPrecondition("this rpc acts on a member: sign in (ses_…)".into())
     })
 }
@@ -138,7 +138,7 @@ impl SessionService for SessionApi {
             .filter(|m| m.state == STATE_ACTIVE);
         // An unknown email is checked against a dummy hash: same time.
         let stored = member.as_ref().and_then(|m| m.password_hash.clone());
-        let mut ok = passwords::verify(Secret::new(req.password.clone()), stored).await;
+        let mut ok = passwords::verify(Secret::new(req.password.clone()), stored).await?;
         if let (true, Some(m)) = (ok, &member)
             && let Some(sealed) = &m.totp_secret
         {
@@ -223,7 +223,9 @@ impl SessionService for SessionApi {
         .ok_or_else(|| Error::invalid("code", "is not a current code of the enrolled secret"))?;
         let row = store
             .confirm_totp(&member.id, &sealed, step, &admin.actor)
-            .await?;
+            .await?
+            .finish(&self.state.revoker)
+            .await;
         Ok(Response::new(convert::member(row)))
     }
 
@@ -243,7 +245,7 @@ impl SessionService for SessionApi {
         let store = admin.store(&self.state.store);
         let stored = store.member(&id).await?.password_hash;
         let current = Secret::new(req.current_password.clone());
-        if !passwords::verify(current, stored).await {
+        if !passwords::verify(current, stored).await? {
             limits.failed(&member.email, client)?;
             return Err(Error::invalid("current_password", "is not the member's password").into());
         }

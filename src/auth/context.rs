@@ -7,7 +7,9 @@ use crate::domain::audit::Actor;
 use crate::domain::credential::CredentialKind;
 use crate::domain::ids::{AccountId, EnvironmentId, KeyId};
 use crate::domain::permissions::Permissions;
-use crate::domain::roles::{Grant, MemberIdentity};
+use std::sync::Arc;
+
+use crate::domain::roles::{AccountProfile, Grant, MemberIdentity};
 use crate::domain::rooms::{RoomAccess, RoomPolicy};
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
@@ -35,7 +37,9 @@ pub struct AdminCaller {
     /// the auth layer; handlers check what they grant against it).
     pub grant: Grant,
     /// The member, for a session.
-    pub member: Option<MemberIdentity>,
+    pub member: Option<Arc<MemberIdentity>>,
+    /// The account's name and creation time (as loaded with the credential).
+    pub account: Option<Arc<AccountProfile>>,
     /// Who the audit log says made a change: the token, with the request's
     /// id and peer address.
     pub actor: Actor,
@@ -140,8 +144,14 @@ pub enum Principal {
 /// The admin context of a request, or PERMISSION_DENIED. The auth layer
 /// already enforces the policy; this is the handler's typed access to it.
 pub fn admin<T>(request: &Request<T>) -> Result<AdminCaller> {
+    admin_ref(request).cloned()
+}
+
+/// [`admin`], borrowed: for handlers that only read it (`GetCaller`, asked
+/// at every console start).
+pub fn admin_ref<T>(request: &Request<T>) -> Result<&AdminCaller> {
     match request.extensions().get::<Caller>() {
-        Some(Caller::Admin(admin)) => Ok(admin.clone()),
+        Some(Caller::Admin(admin)) => Ok(admin),
         Some(_) => Err(Error::PermissionDenied(
             "this rpc requires an admin token".into(),
         )),

@@ -1,4 +1,4 @@
-//! Recent authentication decisions of environment callers, keyed by the
+//! Recent authentication decisions (environment and admin callers), keyed by the
 //! exact bytes of their credential headers.
 //!
 //! Why: a frontend request proves itself with a publishable key and a user

@@ -90,7 +90,9 @@ pub struct Resolved {
     /// Admin credentials: role and environment scope.
     pub grant: Option<crate::domain::roles::Grant>,
     /// Sessions: the member signed in.
-    pub member: Option<crate::domain::roles::MemberIdentity>,
+    pub member: Option<Arc<crate::domain::roles::MemberIdentity>>,
+    /// Admin credentials: their account.
+    pub account: Option<Arc<crate::domain::roles::AccountProfile>>,
     /// When this process last queued a `last_use_time` write for it, in
     /// seconds since the index was created (0: never).
     last_recorded: std::sync::atomic::AtomicU32,
@@ -193,6 +195,7 @@ impl KeyIndex {
             networks: record.networks,
             grant: record.grant,
             member: record.member,
+            account: record.account,
             last_recorded: std::sync::atomic::AtomicU32::new(0),
         })
     }

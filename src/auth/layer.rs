@@ -133,6 +133,7 @@ where
         // caller whose decision is remembered. Answered here, its future is
         // just the handler's, not the slow path's (which holds database
         // lookups and is several kilobytes to move).
+        let mut admin_request_id = None;
         let fast = match policy {
             Policy::Public => true,
             _ => {
@@ -143,13 +144,32 @@ where
                 remembered
                     .map(|decision| {
                         count(&decision.key, Outcome::Success);
-                        request.extensions_mut().insert(decision.caller.clone())
+                        let caller = match &decision.caller {
+                            // An admin caller's audit fields are this
+                            // request's, not the remembered one's.
+                            Caller::Admin(admin) => {
+                                let mut admin = admin.clone();
+                                admin.actor.request_id = request_id(request.headers());
+                                admin.actor.peer = peer_text(peer);
+                                admin_request_id = Some(admin.actor.request_id.clone());
+                                Caller::Admin(admin)
+                            }
+                            caller => caller.clone(),
+                        };
+                        request.extensions_mut().insert(caller)
                     })
                     .is_some()
             }
         };
         if fast {
-            return Box::pin(inner.call(request));
+            return match admin_request_id {
+                None => Box::pin(inner.call(request)),
+                Some(id) => Box::pin(async move {
+                    let mut response = inner.call(request).await?;
+                    echo_request_id(&mut response, id);
+                    Ok(response)
+                }),
+            };
         }
         Box::pin(async move {
             let mut request_id = None;
@@ -209,13 +229,34 @@ where
                 }
             }
             let mut response = inner.call(request).await?;
-            // Admin calls are audited under this id; tell the caller which.
-            if let Some(value) = request_id.and_then(|id| http::HeaderValue::from_str(&id).ok()) {
-                response.headers_mut().insert(REQUEST_ID_HEADER, value);
+            if let Some(id) = request_id {
+                echo_request_id(&mut response, id);
             }
             Ok(response)
         })
     }
+}
+
+/// Admin calls are audited under their request id: tell the caller which.
+fn echo_request_id(response: &mut http::Response<Body>, id: String) {
+    if let Ok(value) = http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+}
+
+/// The request's id: the caller's `x-request-id` if acceptable, else a
+/// new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ids::accept_request_id)
+        .unwrap_or_else(ids::new_request_id)
+}
+
+/// The peer as the audit log writes it.
+fn peer_text(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
 }
 
 /// Why a request was refused.
@@ -432,21 +473,14 @@ async fn authenticate(
             );
             return Err(Refused::Network);
         }
-        let request_id = || {
-            headers
-                .get(REQUEST_ID_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(ids::accept_request_id)
-                .unwrap_or_else(ids::new_request_id)
-        };
-        let peer = peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-        let caller = bearer_caller(&record, request_id, peer)?;
+        let caller = bearer_caller(&record, || request_id(headers), peer_text(peer))?;
         let until = record.revoke_at;
         (caller, record, until)
     };
     auth.index.touch(&key);
-    // Admin callers carry per-request audit fields: not remembered.
-    if presented.trusted && matches!(caller, Caller::Environment(_)) {
+    // Admin callers are remembered too; their per-request audit fields are
+    // filled in again whenever the decision is used (see `call`).
+    if presented.trusted {
         let decision = Decision {
             caller: caller.clone(),
             key: key.clone(),
@@ -499,6 +533,7 @@ fn bearer_caller(
                     email: record.member.as_ref().map(|m| m.email.clone()),
                 },
                 member: record.member.clone(),
+                account: record.account.clone(),
             })
         }
         (kind @ (CredentialKind::Secret | CredentialKind::Restricted), Some(env)) => {

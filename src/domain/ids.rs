@@ -75,9 +75,24 @@ pub fn new_id(kind: IdKind) -> String {
     format!("{}{}", kind.prefix(), base62(&random_bytes::<12>()))
 }
 
-/// A new request id (`req_…`), for requests that came without `x-request-id`.
+/// A new request id (`req_…`), for requests that came without `x-request-id`:
+/// a random 64-bit value drawn once per process, then a per-process counter
+/// through a bijective mix (splitmix64's finaliser). Unique across replicas
+/// and restarts (the prefix), never repeated within a process (the
+/// counter), and made without a system call on every admin request. A
+/// request id is a correlation handle, not a secret.
 pub fn new_request_id() -> String {
-    format!("req_{}", base62(&random_bytes::<12>()))
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: LazyLock<u64> = LazyLock::new(|| u64::from_le_bytes(random_bytes::<8>()));
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut z = COUNTER
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    format!("req_{:016x}{z:016x}", *PREFIX)
 }
 
 /// A client-chosen request id is kept if it is 1–128 characters of

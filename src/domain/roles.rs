@@ -173,13 +173,33 @@ pub struct Grant {
     pub environments: Environments,
 }
 
-/// The member a session acts for: who the audit log names.
+/// The member a session acts for, as read when the session was loaded
+/// (re-read whenever the member's role, scope or second factor changes):
+/// who the audit log names, and what `GetCaller` shows without a query.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberIdentity {
     /// `mem_…`.
     pub id: crate::domain::ids::MemberId,
     /// The member's normalised email (`details.actor_email`).
     pub email: String,
+    /// The member's name.
+    pub display_name: String,
+    /// When the member was invited, µs.
+    pub create_time: i64,
+    /// The member's last sign-in, µs.
+    pub last_sign_in_time: Option<i64>,
+    /// Whether sign-in asks for a code.
+    pub totp_enabled: bool,
+}
+
+/// The account of an admin credential, as read when it was loaded
+/// (accounts are never renamed): `GetCaller` answers without a query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountProfile {
+    /// The account's name.
+    pub display_name: String,
+    /// When it was created, µs.
+    pub create_time: i64,
 }
 
 impl Grant {

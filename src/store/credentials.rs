@@ -5,12 +5,14 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Store;
-use super::entity::{admin_token, api_key, member, session};
+use super::entity::{account, admin_token, api_key, member, session};
 use crate::domain::credential::{CredentialKind, ParsedCredential};
 use crate::domain::ids::MemberId;
 use crate::domain::networks::Networks;
 use crate::domain::permissions::Permissions;
-use crate::domain::roles::{Environments, Grant, MemberIdentity, Role};
+use std::sync::Arc;
+
+use crate::domain::roles::{AccountProfile, Environments, Grant, MemberIdentity, Role};
 use crate::error::Result;
 
 /// What a credential resolves to.
@@ -35,7 +37,9 @@ pub struct CredentialRecord {
     /// Admin credentials (tokens and sessions): role and environment scope.
     pub grant: Option<Grant>,
     /// Sessions: the member signed in.
-    pub member: Option<MemberIdentity>,
+    pub member: Option<Arc<MemberIdentity>>,
+    /// Admin credentials: their account.
+    pub account: Option<Arc<AccountProfile>>,
 }
 
 /// An API key's environment and end (revocation or expiry, possibly in
@@ -72,7 +76,12 @@ impl Store {
                     .filter(admin_token::Column::TokenHash.eq(hash))
                     .one(&self.read)
                     .await?;
-                return Ok(row.map(|t| CredentialRecord {
+                let Some(t) = row else {
+                    return Ok(None);
+                };
+                let account = self.account_profile(&t.account_id).await?;
+                return Ok(Some(CredentialRecord {
+                    account,
                     grant: Some(Grant {
                         role: Role::from_stored(&t.role),
                         environments: Environments::from_stored(t.environment_ids.as_deref()),
@@ -114,6 +123,7 @@ impl Store {
                 networks: Networks::from_stored(k.allowed_cidrs.as_deref()),
                 grant: None,
                 member: None,
+                account: None,
             })
         }))
     }
@@ -136,7 +146,9 @@ impl Store {
         else {
             return Ok(None);
         };
+        let account = self.account_profile(&row.account_id).await?;
         Ok(Some(CredentialRecord {
+            account,
             id: row.id,
             kind: CredentialKind::Session,
             account_id: row.account_id,
@@ -149,10 +161,28 @@ impl Store {
                 role: Role::from_stored(&m.role),
                 environments: Environments::from_stored(m.environment_ids.as_deref()),
             }),
-            member: Some(MemberIdentity {
+            member: Some(Arc::new(MemberIdentity {
                 id: MemberId::from_stored(m.id),
                 email: m.email,
-            }),
+                display_name: m.display_name,
+                create_time: m.create_time,
+                last_sign_in_time: m.last_sign_in_time,
+                totp_enabled: m.totp_secret.is_some(),
+            })),
+        }))
+    }
+
+    /// The account of an admin credential (`None` if it is gone).
+    async fn account_profile(&self, account_id: &str) -> Result<Option<Arc<AccountProfile>>> {
+        let row = account::Entity::find()
+            .filter(account::Column::Id.eq(account_id))
+            .one(&self.read)
+            .await?;
+        Ok(row.map(|a| {
+            Arc::new(AccountProfile {
+                display_name: a.display_name,
+                create_time: a.create_time,
+            })
         }))
     }
 

@@ -374,7 +374,10 @@ impl AccountStore<'_> {
             .ok_or(Error::NotFound("member"))
     }
 
-    /// FAILED_PRECONDITION if `m` is the account's last active owner.
+    /// FAILED_PRECONDITION if `m` is the account's last active owner. The
+    /// owners' rows stay locked until the transaction ends (PostgreSQL `FOR
+    /// UPDATE`; SQLite has one writer), so two concurrent demotions of the
+    /// last two owners cannot both pass.
     async fn not_last_owner(&self, db: &impl ConnectionTrait, m: &member::Model) -> Result<()> {
         if m.role != Role::Owner.as_str() || m.state != STATE_ACTIVE {
             return Ok(());
@@ -383,8 +386,10 @@ impl AccountStore<'_> {
             .select::<member::Entity>()
             .filter(member::Column::Role.eq(Role::Owner.as_str()))
             .filter(member::Column::State.eq(STATE_ACTIVE))
-            .count(db)
-            .await?;
+            .lock_exclusive()
+            .all(db)
+            .await?
+            .len();
         if owners <= 1 {
             return Err(Error::FailedPrecondition(
                 "the last active owner can be neither removed nor demoted".into(),
@@ -405,7 +410,6 @@ impl AccountStore<'_> {
         actor: &Actor,
     ) -> Result<Revoked<member::Model>> {
         let tx = self.store.write.begin().await?;
-        // Lock the account's owners check against a concurrent demotion.
         let m = self.member_in(&tx, id).await?;
         let current = grant_of(&m);
         caller.may_manage(&current)?;
@@ -508,14 +512,15 @@ impl AccountStore<'_> {
 
     /// Turns TOTP on: the pending secret becomes the secret, `step` is the
     /// last used. FAILED_PRECONDITION if the pending secret changed since
-    /// it was read (`expected`).
+    /// it was read (`expected`). The member's sessions are re-read (they
+    /// show whether TOTP is on).
     pub async fn confirm_totp(
         &self,
         id: &MemberId,
         expected: &[u8],
         step: i64,
         actor: &Actor,
-    ) -> Result<member::Model> {
+    ) -> Result<Revoked<member::Model>> {
         let tx = self.store.write.begin().await?;
         let m = self.member_in(&tx, id).await?;
         if m.totp_pending.as_deref() != Some(expected) {
@@ -531,8 +536,11 @@ impl AccountStore<'_> {
         let m = active.update(&tx).await?;
         let subject = Subject::account(self.id(), &m.id);
         audit::record(&tx, actor, EventType::MemberTotpEnabled, subject).await?;
+        let mut pending = Pending::default();
+        refresh_sessions(&tx, &m.id, &mut pending).await?;
+        let revocation = self.store.announce(&tx, pending).await?;
         tx.commit().await?;
-        Ok(m)
+        Ok(Revoked::new(m, revocation))
     }
 
     /// Sets a new password hash and ends every session of the member but

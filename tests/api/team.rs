@@ -350,6 +350,22 @@ async fn members_invite_accept_and_sign_in(backend: Backend) {
             .await,
         Code::Unauthenticated,
     );
+    // An expired invitation is refused like an unknown one.
+    let late = owner
+        .invite_member("late@example.com", Role::Viewer, &[])
+        .await
+        .unwrap();
+    let db = crate::helpers::connect(&app.database_url).await;
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(
+        "UPDATE members SET invite_expire_time = 1 WHERE email = 'late@example.com'",
+    )
+    .await
+    .unwrap();
+    assert_code(
+        anonymous.accept_invite(&late.invite_token, PASSWORD).await,
+        Code::Unauthenticated,
+    );
     let ada = app.as_admin_token(&accepted.session_token);
     let caller = ada.get_caller().await.unwrap();
     assert_eq!(caller.role, Role::Admin as i32);
@@ -433,7 +449,7 @@ async fn members_invite_accept_and_sign_in(backend: Backend) {
     );
     // Viewers read members, never manage them.
     let (_, viewer) = member(&app, "vic@example.com", Role::Viewer, &[]).await;
-    assert_eq!(viewer.list_members().await.unwrap().members.len(), 3);
+    assert_eq!(viewer.list_members().await.unwrap().members.len(), 4);
     assert_code(
         viewer
             .invite_member("x@example.com", Role::Viewer, &[])
@@ -600,6 +616,9 @@ async fn totp_is_required_once_on_and_codes_work_once(backend: Backend) {
     let code = pulse::domain::totp::code_at(&secret, now);
     let confirmed = confirm(code.clone()).await.unwrap().into_inner();
     assert!(confirmed.totp_enabled);
+    // The live session shows it at once (it was re-read).
+    let caller = session.get_caller().await.unwrap();
+    assert!(caller.member.unwrap().totp_enabled);
     let anonymous = app.as_anonymous();
     // Once on: no code, a wrong code, or the code just used are refused.
     for code in ["", "123456", code.as_str()] {

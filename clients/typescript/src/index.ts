@@ -14,6 +14,13 @@
  *     const { token } = await backend.mintUserToken("alice");
  *     const me = await new Frontend(transport, created.publishableKey!.value, token).whoAmI();
  *
+ * People sign in as members instead (`signIn`, `acceptInvite`): the session
+ * token (`ses_…`) they get acts on the admin plane like an admin token, with
+ * the member's role and environment scope.
+ *
+ *     const { admin } = await signIn(transport, "ana@example.com", password, totpCode);
+ *     const caller = await admin.getCaller(); // role, scope, member
+ *
  * This module imports nothing Node-only: the browser console bundles it
  * together with ./web.ts.
  */
@@ -36,7 +43,8 @@ import {
 } from "@connectrpc/connect";
 
 import { BadRequestSchema } from "./gen/google/rpc/error_details_pb.js";
-import { AccountService } from "./gen/pulse/v1/account_pb.js";
+import { AccountService, type AdminToken, type GetCallerResponse } from "./gen/pulse/v1/account_pb.js";
+import { Role } from "./gen/pulse/v1/access_pb.js";
 import { AuditService } from "./gen/pulse/v1/audit_pb.js";
 import { AuthService, RoomAccess } from "./gen/pulse/v1/auth_pb.js";
 import type { MintUserTokenResponse, WhoAmIResponse } from "./gen/pulse/v1/auth_pb.js";
@@ -54,7 +62,9 @@ import {
   type UserTokenRevocation,
 } from "./gen/pulse/v1/environment_pb.js";
 import { EventService } from "./gen/pulse/v1/event_pb.js";
+import { MemberService, type InviteMemberResponse, type Member } from "./gen/pulse/v1/member_pb.js";
 import { RoomService } from "./gen/pulse/v1/room_pb.js";
+import { SessionService, type AcceptInviteResponse, type SignInResponse } from "./gen/pulse/v1/session_pb.js";
 import { ThreadService } from "./gen/pulse/v1/thread_pb.js";
 import { UserService } from "./gen/pulse/v1/user_pb.js";
 
@@ -66,7 +76,9 @@ export * from "./gen/pulse/v1/audit_pb.js";
 export * from "./gen/pulse/v1/auth_pb.js";
 export * from "./gen/pulse/v1/environment_pb.js";
 export * from "./gen/pulse/v1/event_pb.js";
+export * from "./gen/pulse/v1/member_pb.js";
 export * from "./gen/pulse/v1/room_pb.js";
+export * from "./gen/pulse/v1/session_pb.js";
 export * from "./gen/pulse/v1/thread_pb.js";
 export * from "./gen/pulse/v1/user_pb.js";
 // … and google.rpc's error details (`BadRequestSchema` for
@@ -83,7 +95,7 @@ export type { Client, Interceptor, Transport };
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
 /**
- * A credential (`ak_…`, `sk_…`, `rk_…`, a user token) that never shows up in
+ * A credential (`ak_…`, `ses_…`, `sk_…`, `rk_…`, a user token) that never shows up in
  * `toString`, template strings, `JSON.stringify`, `util.inspect` or
  * `console.log`: they all print e.g. `sk_…(redacted)`. `reveal()` is the one
  * way to the plaintext (the value lives in a private field).
@@ -100,9 +112,9 @@ export class Secret {
     return this.#value;
   }
 
-  /** `sk_…(redacted)`: the type prefix of a Pulse credential, nothing else. */
+  /** `sk_…(redacted)`: the type prefix of a Pulse credential (`ses_`, `inv_`, …), nothing else. */
   toString(): string {
-    const prefix = /^[a-z]{2}_/.exec(this.#value);
+    const prefix = /^[a-z]{2,5}_/.exec(this.#value);
     return prefix ? `${prefix[0]}…(redacted)` : "…(redacted)";
   }
 
@@ -135,7 +147,7 @@ export function headersInterceptor(headers: () => Record<string, string | Secret
   };
 }
 
-/** `authorization: Bearer <secret>`: an admin token, `sk_`/`rk_`, or a user token. */
+/** `authorization: Bearer <secret>`: an admin token or session, `sk_`/`rk_`, or a user token. */
 export function bearerInterceptor(secret: Secret): Interceptor {
   return headersInterceptor(() => ({ authorization: `Bearer ${secret.reveal()}` }));
 }
@@ -254,13 +266,21 @@ function timestamp(date: Date | undefined) {
   return { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
 }
 
-/** An ops service or admin panel backend with an admin token (`ak_…`). */
+/**
+ * An ops service or admin panel backend with an admin token (`ak_…`), or a
+ * person signed in as a member with a session token (`ses_…`, from
+ * `signIn` / `acceptInvite`). Either acts with its role and environment
+ * scope (`getCaller()` says which).
+ */
 export class Admin {
   readonly #token: Secret;
   readonly environments: Client<typeof EnvironmentService>;
   readonly account: Client<typeof AccountService>;
   readonly audit: Client<typeof AuditService>;
   readonly events: Client<typeof EventService>;
+  readonly members: Client<typeof MemberService>;
+  /** The calling session's own RPCs: `signOut`, `enrollTotp`, `confirmTotp`, `changePassword` (`ses_` only). */
+  readonly session: Client<typeof SessionService>;
 
   constructor(transport: Transport, adminToken: string | Secret) {
     this.#token = new Secret(adminToken);
@@ -269,6 +289,51 @@ export class Admin {
     this.account = createClient(AccountService, authed);
     this.audit = createClient(AuditService, authed);
     this.events = createClient(EventService, authed);
+    this.members = createClient(MemberService, authed);
+    this.session = createClient(SessionService, authed);
+  }
+
+  /** Who is calling: the account, the role, the environment scope and (for a session) the member. */
+  getCaller(): Promise<GetCallerResponse> {
+    return this.account.getCaller({});
+  }
+
+  /**
+   * Invites `email` as a member with `role` (default: viewer), optionally
+   * only for `environmentIds`. The response's `inviteToken` (`inv_…`) is
+   * shown once: it makes the invitation link.
+   */
+  inviteMember(email: string, role: Role = Role.VIEWER, environmentIds: string[] = []): Promise<InviteMemberResponse> {
+    return this.members.inviteMember({ email, role, environmentIds });
+  }
+
+  /** Every member of the account (all pages), oldest first. */
+  async listMembers(): Promise<Member[]> {
+    const members: Member[] = [];
+    let pageToken = "";
+    do {
+      const page = await this.members.listMembers({ pageSize: 1000, pageToken });
+      members.push(...page.members);
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+    return members;
+  }
+
+  /** Every admin token of the account (all pages, active and revoked), oldest first. */
+  async listAdminTokens(): Promise<AdminToken[]> {
+    const tokens: AdminToken[] = [];
+    let pageToken = "";
+    do {
+      const page = await this.account.listAdminTokens({ pageSize: 1000, pageToken });
+      tokens.push(...page.adminTokens);
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+    return tokens;
+  }
+
+  /** Ends this session (`ses_` only; an admin token is revoked instead). */
+  async signOut(): Promise<void> {
+    await this.session.signOut({});
   }
 
   /** A new environment, its publishable key and its secret key (shown once). */
@@ -361,6 +426,39 @@ export class Admin {
   [INSPECT](): string {
     return this.toString();
   }
+}
+
+// ---------------------------------------------------------------------------
+// Signing in (no credential needed)
+
+/**
+ * Signs a member in with email, password and, once TOTP is on, the current
+ * code. `admin` acts as the member; `response.sessionToken` (`ses_…`) is
+ * the credential to keep (12 h by default). A wrong email, password or code
+ * is `UNAUTHENTICATED`.
+ */
+export async function signIn(
+  transport: Transport,
+  email: string,
+  password: string,
+  totpCode = "",
+): Promise<{ admin: Admin; response: SignInResponse }> {
+  const response = await createClient(SessionService, transport).signIn({ email, password, totpCode });
+  return { admin: new Admin(transport, response.sessionToken), response };
+}
+
+/**
+ * Accepts an invitation (`inv_…`, once, within 7 days): sets the member's
+ * password (at least 12 characters) and name, and signs it in.
+ */
+export async function acceptInvite(
+  transport: Transport,
+  inviteToken: string,
+  password: string,
+  displayName: string,
+): Promise<{ admin: Admin; response: AcceptInviteResponse }> {
+  const response = await createClient(SessionService, transport).acceptInvite({ inviteToken, password, displayName });
+  return { admin: new Admin(transport, response.sessionToken), response };
 }
 
 /**

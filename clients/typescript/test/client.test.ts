@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -20,7 +20,7 @@ import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { inspect } from "node:util";
+import { inspect, promisify } from "node:util";
 
 import {
   Admin,
@@ -30,9 +30,13 @@ import {
   Code,
   ConnectError,
   Frontend,
+  MemberState,
+  Role,
   Secret,
+  acceptInvite,
   codeName,
   errorText,
+  signIn,
   type Transport,
 } from "../src/index.js";
 import { nodeTransport } from "../src/node.js";
@@ -85,15 +89,25 @@ let dir: string;
 let baseUrl: string;
 let adminToken: string;
 let transport: Transport;
+let databaseUrl: string;
+
+/** `pulse member invite EMAIL --role ROLE --json` on the server's database: its one JSON line. */
+async function inviteWithCli(email: string, role: string): Promise<{ member_id: string; invite_token: string; invite_url: string }> {
+  const { stdout } = await promisify(execFile)(PULSE_BIN, [
+    "member", "invite", email, "--role", role, "--json", "--database-url", databaseUrl,
+  ]);
+  return JSON.parse(stdout.trim().split("\n").pop()!);
+}
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "pulse-ts-"));
   const port = await freePort();
   const addr = `127.0.0.1:${port}`;
   baseUrl = `http://${addr}`;
+  databaseUrl = `sqlite://${dir}/pulse.db?mode=rwc`;
   server = spawn(
     PULSE_BIN,
-    ["serve", "--listen", addr, "--database-url", `sqlite://${dir}/pulse.db?mode=rwc`],
+    ["serve", "--listen", addr, "--database-url", databaseUrl],
     { stdio: ["ignore", "pipe", "ignore"] },
   );
   const exited = new Promise<never>((_, fail) =>
@@ -319,5 +333,78 @@ describe("Pulse TypeScript client", () => {
     assert.match(String(frontend), new RegExp(`^Frontend\\(${pk}, …\\(redacted\\)\\)$`));
     // Wrapped in a Secret, the credential still works.
     assert.equal((await new Backend(transport, secret).whoAmI()).environmentId, created.environment!.id);
+  });
+
+  it("signs members in: an invite from the CLI, a session with the member's role", async () => {
+    const password = "correct horse battery staple";
+    const invited = await inviteWithCli("Owner@Example.com", "owner");
+    assert.match(invited.member_id, /^mem_/);
+    assert.match(invited.invite_token, /^inv_/);
+    assert.ok(invited.invite_url.endsWith(`#/accept?token=${invited.invite_token}`), invited.invite_url);
+
+    // Too short a password is refused; the invitation still works after that.
+    await rejects(Code.InvalidArgument, () => acceptInvite(transport, invited.invite_token, "short", "Olivia"));
+    const accepted = await acceptInvite(transport, invited.invite_token, password, "Olivia");
+    assert.match(accepted.response.sessionToken, /^ses_/);
+    assert.equal(accepted.response.member!.state, MemberState.ACTIVE);
+    // The invitation works once.
+    await rejects(Code.Unauthenticated, () => acceptInvite(transport, invited.invite_token, password, "Mallory"));
+
+    const owner = accepted.admin;
+    const caller = await owner.getCaller();
+    assert.equal(caller.role, Role.OWNER);
+    assert.deepEqual(caller.environmentIds, []);
+    assert.equal(caller.member!.id, invited.member_id);
+    assert.equal(caller.member!.email, "owner@example.com");
+    assert.equal(caller.member!.displayName, "Olivia");
+    assert.equal(caller.adminTokenId, "");
+    // An admin token's caller names the token, not a member.
+    const asToken = await new Admin(transport, adminToken).getCaller();
+    assert.equal(asToken.role, Role.OWNER);
+    assert.match(asToken.adminTokenId, /^adm_/);
+    assert.equal(asToken.member, undefined);
+
+    // The owner invites a viewer scoped to one environment.
+    const env = (await owner.createEnvironment("Team")).environment!;
+    const invite = await owner.inviteMember("viewer@example.com", Role.VIEWER, [env.id]);
+    assert.match(invite.inviteToken, /^inv_/);
+    assert.equal(invite.member!.state, MemberState.INVITED);
+    const viewer = (await acceptInvite(transport, invite.inviteToken, password, "Vera")).admin;
+    const seen = await viewer.getCaller();
+    assert.deepEqual([seen.role, seen.environmentIds], [Role.VIEWER, [env.id]]);
+    // Reads only, and only its environment.
+    assert.deepEqual((await viewer.environments.listEnvironments({})).environments.map((e) => e.id), [env.id]);
+    await rejects(Code.PermissionDenied, () => viewer.createEnvironment("Nope"));
+    await rejects(Code.PermissionDenied, () => viewer.rotateKeys(env.id));
+    await rejects(Code.PermissionDenied, () => viewer.inviteMember("x@example.com"));
+    const members = await viewer.listMembers();
+    assert.deepEqual(members.map((m) => m.email).sort(), ["owner@example.com", "viewer@example.com"]);
+
+    // Sign in with email and password; a wrong one is UNAUTHENTICATED.
+    await rejects(Code.Unauthenticated, () => signIn(transport, "viewer@example.com", "not the password!"));
+    const signedIn = await signIn(transport, "VIEWER@example.com", password);
+    assert.match(signedIn.response.sessionToken, /^ses_/);
+    assert.equal((await signedIn.admin.getCaller()).member!.email, "viewer@example.com");
+
+    // Promote: live sessions follow at once.
+    await owner.members.updateMember({ memberId: invite.member!.id, role: Role.DEVELOPER, updateMask: { paths: ["role"] } });
+    assert.equal((await signedIn.admin.getCaller()).role, Role.DEVELOPER);
+
+    // Sign out ends that session only.
+    await signedIn.admin.signOut();
+    await rejects(Code.Unauthenticated, () => signedIn.admin.getCaller());
+    assert.equal((await viewer.getCaller()).role, Role.DEVELOPER);
+
+    // Removed: every session of the member is refused.
+    await owner.members.removeMember({ memberId: invite.member!.id });
+    await rejects(Code.Unauthenticated, () => viewer.getCaller());
+    await rejects(Code.Unauthenticated, () => signIn(transport, "viewer@example.com", password));
+
+    // The session token prints redacted like any credential.
+    const token = accepted.response.sessionToken;
+    for (const text of [String(owner), JSON.stringify(owner), inspect(owner, { depth: 10, showHidden: true })]) {
+      assert.ok(!text.includes(token), text);
+    }
+    assert.equal(String(new Secret(token)), "ses_…(redacted)");
   });
 });

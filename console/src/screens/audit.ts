@@ -22,6 +22,12 @@ export const EVENT_TYPES = [
   "signing_key.rotated",
   "signing_key.revoked",
   "user_tokens.revoked",
+  "member.invited",
+  "member.joined",
+  "member.updated",
+  "member.removed",
+  "member.totp_enabled",
+  "member.password_changed",
 ];
 
 const PAGE_SIZE = 50;

@@ -1,7 +1,8 @@
 // Pieces several screens share.
 
+import type { Environment } from "../api.js";
 import type { Ctx } from "../ctx.js";
-import { h, type Child } from "../dom.js";
+import { h, uid, type Child } from "../dom.js";
 import { when, type Ts } from "../format.js";
 
 /** The screen's h1 (focusable for focus management) and an optional lead line. */
@@ -10,7 +11,9 @@ export function header(title: string, lead?: Child, ...actions: Child[]): HTMLEl
     "div",
     { class: "screen-head" },
     h("div", null, h("h1", { tabindex: -1 }, title), lead ? h("p", { class: "lead" }, lead) : null),
-    actions.length > 0 ? h("div", { class: "toolbar" }, actions) : null,
+    actions.some((a) => a !== null && a !== undefined && a !== false)
+      ? h("div", { class: "toolbar" }, actions)
+      : null,
   );
 }
 
@@ -79,4 +82,36 @@ export function pagerControls(pager: Pager, noun: string, reload: () => void): H
       ? h("button", { type: "button", onclick: () => { pager.forward(); reload(); } }, `Next ${label}`)
       : null,
   );
+}
+
+/**
+ * A fieldset "Environments": one checkbox per environment (`checked` ticked).
+ * None ticked means `noneMeans` (e.g. "the whole account").
+ */
+export function scopeFieldset(
+  environments: readonly Environment[],
+  checked: readonly string[],
+  noneMeans: string,
+): { el: HTMLFieldSetElement; value(): string[] } {
+  const boxes = environments.map((env) => {
+    const id = uid("env");
+    const box = h("input", { type: "checkbox", id, name: "environment", value: env.id, checked: checked.includes(env.id) });
+    return { box, el: h("div", { class: "check plain" }, box, h("label", { for: id }, env.displayName)) };
+  });
+  const el = h(
+    "fieldset",
+    { class: "scope" },
+    h("legend", null, "Environments"),
+    h("p", { class: "hint" }, `None ticked: ${noneMeans}.`),
+    boxes.length > 0 ? boxes.map((b) => b.el) : h("p", { class: "muted" }, "No environments yet."),
+  );
+  return { el, value: () => boxes.filter((b) => b.box.checked).map((b) => b.box.value) };
+}
+
+/** A date input's day (local midnight) as a Timestamp; undefined when empty. */
+export function dayStart(value: string): { seconds: bigint; nanos: number } | undefined {
+  if (!value) return undefined;
+  const ms = new Date(`${value}T00:00:00`).getTime();
+  if (Number.isNaN(ms)) throw new RangeError("expiry: not a date");
+  return { seconds: BigInt(Math.floor(ms / 1000)), nanos: 0 };
 }

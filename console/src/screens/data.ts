@@ -1,7 +1,7 @@
 // Data of the selected environment: rooms → a room's threads → a thread's
 // comments, and users. All through EnvironmentService's admin RPCs.
 
-import { describe, type Admin, type Comment, type Thread } from "../api.js";
+import { describe, Role, type Admin, type Comment, type Thread } from "../api.js";
 import type { Ctx } from "../ctx.js";
 import { formDialog } from "../dialogs.js";
 import { h, replace, row, table } from "../dom.js";
@@ -185,27 +185,30 @@ export async function renderData(ctx: Ctx): Promise<void> {
     });
     if (!ctx.alive()) return;
     st.users.next = page.nextPageToken;
+    // Ending a user's sessions needs a developer.
+    const canEnd = ctx.can(Role.DEVELOPER);
     const rows = page.users.map((user) =>
       row(
         h("code", null, user.id),
         user.name || h("span", { class: "muted" }, "—"),
         time(user.createTime),
-        h(
-          "button",
-          {
-            type: "button",
-            class: "small",
-            "aria-label": `End sessions of ${user.id}`,
-            onclick: () => endSessions(ctx, env.id, user.id),
-          },
-          "End sessions",
-        ),
+        canEnd &&
+          h(
+            "button",
+            {
+              type: "button",
+              class: "small",
+              "aria-label": `End sessions of ${user.id}`,
+              onclick: () => endSessions(ctx, env.id, user.id),
+            },
+            "End sessions",
+          ),
       ),
     );
     replace(
       users,
       title,
-      table("Users", ["User", "Name", "First seen", "Actions"], rows, "No users yet."),
+      table("Users", canEnd ? ["User", "Name", "First seen", "Actions"] : ["User", "Name", "First seen"], rows, "No users yet."),
       pagerControls(st.users, "users", () => void showUsers().catch(failed(users, "users-title", "Users"))),
     );
   };

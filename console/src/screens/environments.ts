@@ -1,7 +1,7 @@
 // Environments: list, create (its first secret key shown once), rename,
 // delete (type the name to confirm).
 
-import { describe, type Environment } from "../api.js";
+import { describe, Role, type Environment } from "../api.js";
 import type { Ctx } from "../ctx.js";
 import { formDialog } from "../dialogs.js";
 import { field, h, row, table } from "../dom.js";
@@ -9,6 +9,12 @@ import { showSecret } from "../secret.js";
 import { header, time } from "./common.js";
 
 export async function renderEnvironments(ctx: Ctx): Promise<void> {
+  // What the caller's role allows (the server checks it either way).
+  const canRename = ctx.can(Role.DEVELOPER);
+  const canDelete = ctx.can(Role.ADMIN);
+  // A scoped caller sees only its environments and cannot add one.
+  const canCreate = ctx.can(Role.DEVELOPER) && ctx.caller.environmentIds.length === 0;
+  const withActions = canRename || canDelete;
   const rows = ctx.environments.map((env) => {
     const selected = env.id === ctx.env?.id;
     const tr = row(
@@ -20,12 +26,18 @@ export async function renderEnvironments(ctx: Ctx): Promise<void> {
       ),
       h("code", null, env.id),
       time(env.createTime),
-      h(
-        "div",
-        { class: "row-actions" },
-        h("button", { type: "button", class: "small", "aria-label": `Rename ${env.displayName}`, onclick: () => rename(ctx, env) }, "Rename"),
-        h("button", { type: "button", class: "small danger-text", "aria-label": `Delete ${env.displayName}`, onclick: () => remove(ctx, env) }, "Delete"),
-      ),
+      withActions
+        ? h(
+            "div",
+            { class: "row-actions" },
+            canRename
+              ? h("button", { type: "button", class: "small", "aria-label": `Rename ${env.displayName}`, onclick: () => rename(ctx, env) }, "Rename")
+              : null,
+            canDelete
+              ? h("button", { type: "button", class: "small danger-text", "aria-label": `Delete ${env.displayName}`, onclick: () => remove(ctx, env) }, "Delete")
+              : null,
+          )
+        : false,
     );
     if (selected) tr.classList.add("selected");
     return tr;
@@ -34,9 +46,14 @@ export async function renderEnvironments(ctx: Ctx): Promise<void> {
     header(
       "Environments",
       "Isolated workspaces, each with its own data and API keys.",
-      h("button", { type: "button", class: "primary", onclick: () => create(ctx) }, "New environment"),
+      canCreate ? h("button", { type: "button", class: "primary", onclick: () => create(ctx) }, "New environment") : null,
     ),
-    table("Environments", ["Name", "ID", "Created", "Actions"], rows, "No environments yet. Create the first one."),
+    table(
+      "Environments",
+      withActions ? ["Name", "ID", "Created", "Actions"] : ["Name", "ID", "Created"],
+      rows,
+      canCreate ? "No environments yet. Create the first one." : "No environments yet.",
+    ),
   );
 }
 

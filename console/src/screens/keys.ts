@@ -2,7 +2,7 @@
 // table, rotate (with an optional grace period for the old secret key),
 // create (secret or restricted), revoke one key.
 
-import { ApiKeyKind, ApiKeyState, describe, type ApiKey } from "../api.js";
+import { ApiKeyKind, ApiKeyState, describe, Role, type ApiKey } from "../api.js";
 import type { Ctx } from "../ctx.js";
 import { formDialog } from "../dialogs.js";
 import { field, h, row, table, uid } from "../dom.js";
@@ -44,8 +44,9 @@ export async function renderKeys(ctx: Ctx): Promise<void> {
     header(
       "Keys",
       ["API keys of ", h("strong", null, env.displayName), "."],
-      h("button", { type: "button", onclick: () => createKey(ctx) }, "Create key"),
-      h("button", { type: "button", class: "danger", onclick: () => rotate(ctx) }, "Rotate keys"),
+      // Creating, rotating and revoking keys needs a developer.
+      ctx.can(Role.DEVELOPER) ? h("button", { type: "button", onclick: () => createKey(ctx) }, "Create key") : null,
+      ctx.can(Role.DEVELOPER) ? h("button", { type: "button", class: "danger", onclick: () => rotate(ctx) }, "Rotate keys") : null,
     ),
     body,
   );
@@ -82,13 +83,14 @@ export async function renderKeys(ctx: Ctx): Promise<void> {
     ),
   );
 
-  const rows = keys.map((key) => keyRow(ctx, key));
+  const canRevoke = ctx.can(Role.DEVELOPER);
+  const rows = keys.map((key) => keyRow(ctx, key, canRevoke));
   body.replaceChildren(
     pkCard,
     h("h2", { class: "section-title" }, "All keys"),
     table(
       `Keys of ${env.displayName}`,
-      ["Kind", "Name", "Prefix", "State", "Created", "Last used", "Expires", "24h calls", "Actions"],
+      ["Kind", "Name", "Prefix", "State", "Created", "Last used", "Expires", "24h calls", ...(canRevoke ? ["Actions"] : [])],
       rows,
       "No keys.",
     ),
@@ -101,7 +103,7 @@ export async function renderKeys(ctx: Ctx): Promise<void> {
   );
 }
 
-function keyRow(ctx: Ctx, key: ApiKey): HTMLTableRowElement {
+function keyRow(ctx: Ctx, key: ApiKey, canRevoke: boolean): HTMLTableRowElement {
   const kind = KIND[key.kind] ?? "Unknown";
   const state = STATE[key.state] ?? "Unknown";
   const revocable = key.state === ApiKeyState.ACTIVE && key.kind !== ApiKeyKind.PUBLISHABLE;
@@ -127,7 +129,9 @@ function keyRow(ctx: Ctx, key: ApiKey): HTMLTableRowElement {
     time(key.lastUseTime, "never"),
     time(key.expireTime, "never"),
     h("span", { class: "num" }, count(key.successCount24h)),
-    revocable
+    !canRevoke
+      ? false
+      : revocable
       ? h(
           "button",
           { type: "button", class: "small danger-text", "aria-label": `Revoke ${key.prefix}`, onclick: () => revoke(ctx, key) },

@@ -25,7 +25,7 @@ mod process;
 #[allow(unused_imports)] // escape hatches for requests with unusual metadata
 pub use client::{Client, Credential, bearer, frontend, lazy_channel};
 pub use database::{
-    count_accounts, drop_postgres_database, fresh_database, prepare_database, query_count,
+    connect, count_accounts, drop_postgres_database, fresh_database, prepare_database, query_count,
     skip_postgres,
 };
 pub use process::{ServeProcess, grpcurl, spawn_process};
