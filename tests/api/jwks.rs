@@ -455,3 +455,24 @@ async fn postgres_revoked_signing_key_is_refused_on_every_replica() {
     assert!(verify_with(&set, &fresh).is_ok());
     b.as_frontend(&env.pk, Some(&fresh)).whoami().await.unwrap();
 }
+
+/// Two replicas on one PostgreSQL database: once `DeleteEnvironment`
+/// returns on one, the other no longer publishes the environment's keys,
+/// although it had them cached a moment before (the deleted environment
+/// is part of the announcement both replicas apply the same way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deleted_environment_is_forgotten_on_every_replica() {
+    if skip_postgres() {
+        return;
+    }
+    let (url, _) = fresh_database(Backend::Postgres).await;
+    let a = spawn_app_on(Backend::Postgres, url.clone()).await;
+    let b = spawn_app_on(Backend::Postgres, url).await;
+    let env = environment(&a, "Production").await;
+    // B caches the key set.
+    assert!(!jwks(&b, &env.id).await.jwks().keys.is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.as_admin().delete_environment(&env.id).await.unwrap();
+    assert_eq!(jwks(&a, &env.id).await.status, 404);
+    assert_eq!(jwks(&b, &env.id).await.status, 404, "B still publishes it");
+}

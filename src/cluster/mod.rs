@@ -1,11 +1,11 @@
 //! Revocation across replicas sharing one PostgreSQL database.
 //!
 //! Every transaction that kills credentials (rotation, revocation, admin
-//! token revocation, environment deletion, a user's tokens) also runs
-//! `pg_notify('pulse', 'r|<rev>|<origin>|<id>,<hash>;…')` (preceded by
-//! `u|…|<environment>,<user>,<not_before>;…` for user-token revocations
-//! and `k|…|<environment>,<kid>;…` for signing keys, whose tokens all stop
-//! working). PostgreSQL delivers it at COMMIT (and
+//! token revocation, environment deletion, a user's tokens, a member's
+//! sessions) also runs `pg_notify('pulse', …)` with its changes as
+//! [`notice::Notice`]s: users' token revocations, signing keys, deleted
+//! environments, re-read credentials, and last the dead credentials
+//! (`r|<rev>|<origin>|<id>,<hash>;…`). PostgreSQL delivers them at COMMIT (and
 //! never for a rolled-back transaction) to every replica's listener, which
 //! evicts the credentials from its key index and answers `a|<rev>|<me>`.
 //! The replica that served the RPC returns only when every live replica has
@@ -34,12 +34,12 @@ use tokio::sync::Notify;
 
 use crate::auth::KeyIndex;
 use crate::auth::tokens::TokenService;
-use crate::domain::credential::CredentialHash;
 use crate::domain::ids::{base62, random_bytes};
 use crate::store::Store;
-use crate::store::revocation::{
-    Announcer, DeadCredential, Enforcer, Revocation, RevokedSigningKey, UserRevocation,
-};
+use crate::store::revocation::{Announcer, Enforcer, Revocation};
+
+pub mod notice;
+use notice::{Change, Notice};
 
 /// The notification channel.
 pub const CHANNEL: &str = "pulse";
@@ -150,7 +150,10 @@ impl Cluster {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    let _ = store.notify(CHANNEL, &format!("p|{}", this.me)).await;
+                    let ping = Notice::Ping {
+                        replica: this.me.clone(),
+                    };
+                    let _ = store.notify(CHANNEL, &ping.to_string()).await;
                     let silent = heard.lock().expect("heard lock").elapsed();
                     if silent > UNHEALTHY_AFTER && index.trusted() {
                         tracing::warn!(
@@ -214,9 +217,8 @@ impl Cluster {
         tokens: &TokenService,
         heard_self: &std::sync::Mutex<Instant>,
     ) {
-        let mut parts = payload.splitn(4, '|');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some("p"), Some(replica), None, None) => {
+        match payload.parse::<Notice>() {
+            Ok(Notice::Ping { replica }) => {
                 let now = Instant::now();
                 if replica == self.me {
                     *heard_self.lock().expect("heard lock") = now;
@@ -228,73 +230,35 @@ impl Cluster {
                         tracing::info!("revocation listener healthy again: cache trusted");
                     }
                 }
-                self.live
-                    .lock()
-                    .expect("live lock")
-                    .insert(replica.to_owned(), now);
+                self.live.lock().expect("live lock").insert(replica, now);
             }
-            (Some("u"), Some(_revision), Some(_origin), Some(list)) => {
-                // Sent before the revocation's `r`, which is acknowledged:
-                // by the time this replica acknowledges, it applied these.
-                let users: Vec<UserRevocation> = list
-                    .split(';')
-                    .filter_map(|entry| {
-                        let mut fields = entry.split(',');
-                        let (env, user, at) = (fields.next()?, fields.next()?, fields.next()?);
-                        Some(UserRevocation {
-                            environment_id: env.to_owned(),
-                            user_id: user.to_owned(),
-                            not_before: at.parse().ok()?,
-                        })
-                    })
-                    .collect();
-                index.revoke_users(&users);
-            }
-            (Some("k"), Some(_revision), Some(_origin), Some(list)) => {
-                // Signing keys, also before the acknowledged `r`.
-                let keys: Vec<RevokedSigningKey> = list
-                    .split(';')
-                    .filter_map(|entry| entry.split_once(','))
-                    .map(|(env, kid)| RevokedSigningKey {
-                        environment_id: env.to_owned(),
-                        kid: kid.to_owned(),
-                    })
-                    .collect();
-                tokens.revoke(&keys);
-                // Remembered decisions made with those keys' tokens end.
-                index.invalidate_decisions();
-            }
-            (Some(tag @ ("r" | "e")), Some(revision), Some(origin), Some(list)) => {
-                let listed: Vec<DeadCredential> = list
-                    .split(';')
-                    .filter_map(|pair| pair.split_once(','))
-                    .filter_map(|(id, hash)| {
-                        Some(DeadCredential {
-                            id: id.to_owned(),
-                            hash: CredentialHash::from_hex(hash)?,
-                        })
-                    })
-                    .collect();
-                if tag == "r" {
-                    index.kill(&listed).await;
-                } else {
-                    index.evict(&listed).await;
-                }
-                if origin != self.me {
-                    let ack = format!("a|{revision}|{}", self.me);
-                    let _ = store.notify(CHANNEL, &ack).await;
+            Ok(Notice::Change {
+                revision,
+                origin,
+                change,
+            }) => {
+                // The same step the originating replica took (`Revoker`).
+                notice::apply(index, tokens, &change).await;
+                // `r` comes last and is acknowledged: notices arrive in
+                // order, so everything of the revision is applied by now.
+                if matches!(change, Change::Dead(_)) && origin != self.me {
+                    let ack = Notice::Ack {
+                        revision,
+                        replica: self.me.clone(),
+                    };
+                    let _ = store.notify(CHANNEL, &ack.to_string()).await;
                 }
             }
-            (Some("a"), Some(revision), Some(replica), None) => {
+            Ok(Notice::Ack { revision, replica }) => {
                 self.acks
                     .lock()
                     .expect("acks lock")
-                    .entry(revision.to_owned())
+                    .entry(revision)
                     .or_default()
-                    .insert(replica.to_owned());
+                    .insert(replica);
                 self.acked.notify_waiters();
             }
-            _ => tracing::debug!("ignored a malformed cluster notification"),
+            Err(_) => tracing::debug!("ignored a malformed cluster notification"),
         }
     }
 }
@@ -304,66 +268,22 @@ impl Announcer for Cluster {
         format!("{}.{}", self.me, self.next.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// `r|<rev>|<origin>|<id>,<hash>;…` for the dead (always sent, so the
-    /// replicas acknowledge) and `e|…` for the scheduled, each split in
-    /// chunks under PostgreSQL's payload limit.
+    /// The revocation's changes as notices (see `notice`), each under
+    /// PostgreSQL's payload limit.
     fn notifications(&self, revocation: &Revocation) -> Vec<(&'static str, String)> {
         if !self.shared {
             return Vec::new();
         }
         let revision = revocation.revision().unwrap_or_default();
-        let mut out = Vec::new();
-        // Users first, scheduled next, dead last: a replica acknowledges on
-        // `r`, and notifications arrive in order, so everything before it
-        // is applied when the acknowledgement is sent. Room ids and user
-        // ids hold no `,` `;` or `|`.
-        if !revocation.users().is_empty() {
-            let head = format!("u|{revision}|{}|", self.me);
-            let mut payload = head.clone();
-            for user in revocation.users() {
-                let entry = format!(
-                    "{},{},{};",
-                    user.environment_id, user.user_id, user.not_before
-                );
-                if payload.len() + entry.len() > MAX_PAYLOAD {
-                    out.push((CHANNEL, std::mem::replace(&mut payload, head.clone())));
-                }
-                payload.push_str(&entry);
-            }
-            out.push((CHANNEL, payload));
-        }
-        // Signing keys: environment and key ids hold no `,` `;` or `|`.
-        if !revocation.signing_keys().is_empty() {
-            let head = format!("k|{revision}|{}|", self.me);
-            let mut payload = head.clone();
-            for key in revocation.signing_keys() {
-                let entry = format!("{},{};", key.environment_id, key.kid);
-                if payload.len() + entry.len() > MAX_PAYLOAD {
-                    out.push((CHANNEL, std::mem::replace(&mut payload, head.clone())));
-                }
-                payload.push_str(&entry);
-            }
-            out.push((CHANNEL, payload));
-        }
-        for (tag, list) in [("e", revocation.scheduled()), ("r", revocation.dead())] {
-            if list.is_empty() && tag == "e" {
-                continue;
-            }
-            let head = format!("{tag}|{revision}|{}|", self.me);
-            let mut payload = head.clone();
-            for credential in list {
-                let hash = credential.hash.to_hex();
-                if payload.len() + credential.id.len() + hash.len() + 2 > MAX_PAYLOAD {
-                    out.push((CHANNEL, std::mem::replace(&mut payload, head.clone())));
-                }
-                payload.push_str(&credential.id);
-                payload.push(',');
-                payload.push_str(&hash);
-                payload.push(';');
-            }
-            out.push((CHANNEL, payload));
-        }
-        out
+        notice::notices(
+            revision,
+            &self.me,
+            &notice::changes(revocation),
+            MAX_PAYLOAD,
+        )
+        .into_iter()
+        .map(|n| (CHANNEL, n.to_string()))
+        .collect()
     }
 }
 
@@ -382,15 +302,9 @@ pub struct Revoker {
 
 impl Enforcer for Revoker {
     async fn enforce(&self, revocation: &Revocation) {
-        self.index.kill(revocation.dead()).await;
-        self.index.evict(revocation.scheduled()).await;
-        self.index.revoke_users(revocation.users());
-        if !revocation.signing_keys().is_empty() {
-            self.tokens.revoke(revocation.signing_keys());
-            self.index.invalidate_decisions();
-        }
-        for environment in revocation.deleted_environments() {
-            self.tokens.forget(environment).await;
+        // Exactly what every other replica does when it hears of it.
+        for change in notice::changes(revocation) {
+            notice::apply(&self.index, &self.tokens, &change).await;
         }
         if let Some(revision) = revocation.revision() {
             self.cluster.await_acks(revision).await;
