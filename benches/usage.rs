@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use pulse::auth::usage::{Outcome, UsageCounters};
+use pulse::auth::usage_counters::{Outcome, UsageCounters};
 
 const CALLS: u64 = 20_000_000;
 

@@ -19,17 +19,17 @@
 //! - [`store`]: sea-orm entities, migrations, the tenant handles
 //!   ([`store::tenant`]) and the revocation value ([`store::revocation`]).
 //! - [`metrics`]: Prometheus counters and the `/metrics` listener.
-//! - [`gate`]: fails calls fast while the database is down.
 //! - [`telemetry`]: tracing, set up once, and the per-RPC span layer.
 //! - [`auth`]: the key index, the resolving layer, user tokens, the access
 //!   policy generated from the protos, and the only code that grants scopes.
 //! - [`cluster`]: revocation across replicas: announces, enforces, waits
 //!   for acknowledgements.
-//! - [`events`]: live events: the process's one tail of the audit log,
+//! - [`event_hub`]: live events: the process's one tail of the audit log,
 //!   fanned out to `WatchEvents` streams, and the `key.expiring` sweeper.
 //! - [`api`]: one file per gRPC service.
 //! - [`server`]: builds the tonic router from one service list and runs it
-//!   until shutdown, behind the connection guard; gRPC-Web, CORS, the
+//!   until shutdown, behind the connection guard and the database gate
+//!   (fails calls fast while the database is down); gRPC-Web, CORS, the
 //!   JWKS and the embedded web console share its port.
 //! - [`ops`]: the gRPC client behind the ops commands.
 //! - [`cli`]: the `pulse` command line.
@@ -42,8 +42,7 @@ pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod events;
-pub mod gate;
+pub mod event_hub;
 pub mod metrics;
 pub mod ops;
 pub mod pb;

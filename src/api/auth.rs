@@ -144,7 +144,7 @@ impl AuthService for AuthApi {
         self.state.index.usage().count(
             caller.key_id.as_str(),
             caller.tenant(),
-            crate::auth::usage::Outcome::Minted,
+            crate::auth::usage_counters::Outcome::Minted,
         );
         Ok(Response::new(pb::MintUserTokenResponse {
             token: token.into_exposed(),

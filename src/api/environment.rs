@@ -202,7 +202,7 @@ impl EnvironmentService for EnvironmentApi {
         let (rows, next_page_token) = store.list_keys(&env_id, &page).await?;
         // The page's 24-hour success counts, in one query.
         let ids: Vec<&str> = rows.iter().map(|k| k.id.as_str()).collect();
-        let since = super::usage::day_ago_bucket(now_micros());
+        let since = super::environment_usage::day_ago_bucket(now_micros());
         let counts = store.success_counts_since(&env_id, &ids, since).await?;
         let keys = rows
             .into_iter()
@@ -421,14 +421,14 @@ impl EnvironmentService for EnvironmentApi {
         &self,
         request: Request<pb::GetKeyUsageRequest>,
     ) -> Result<Response<pb::GetKeyUsageResponse>, Status> {
-        super::usage::get_key_usage(&self.state, request).await
+        super::environment_usage::get_key_usage(&self.state, request).await
     }
 
     async fn get_environment_usage(
         &self,
         request: Request<pb::GetEnvironmentUsageRequest>,
     ) -> Result<Response<pb::GetEnvironmentUsageResponse>, Status> {
-        super::usage::get_environment_usage(&self.state, request).await
+        super::environment_usage::get_environment_usage(&self.state, request).await
     }
 
     async fn rotate_signing_key(

@@ -8,13 +8,13 @@ pub mod audit;
 pub mod auth;
 pub mod convert;
 pub mod environment;
-pub mod events;
+pub mod environment_usage;
+pub mod event;
 pub mod member;
 pub mod room;
 pub mod session;
 pub mod signing;
 pub mod thread;
-pub mod usage;
 pub mod user;
 
 use std::sync::Arc;
@@ -40,7 +40,7 @@ pub struct AppState {
     /// Seals page tokens to their list and tenant.
     pub pages: Arc<PageSealer>,
     /// The live tail of the audit log, for `WatchEvents`.
-    pub events: Arc<crate::events::EventHub>,
+    pub events: Arc<crate::event_hub::EventHub>,
     /// Team access: TOTP sealing, session lifetime, sign-in limits.
     pub team: Arc<crate::auth::team::Team>,
 }

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::ratelimit::{ColdLookups, FailedAuthLimiter};
-use super::usage::{Outcome, UsageCell, UsageCounters};
+use super::usage_counters::{Outcome, UsageCell, UsageCounters};
 use crate::cache::Cache;
 use crate::domain::credential::{CredentialHash, CredentialKind, ParsedCredential};
 use crate::domain::networks::Networks;

@@ -26,7 +26,7 @@ use super::index::{KeyIndex, Resolution, Resolved};
 use super::policy::{self, Need, Policy};
 use super::ratelimit::FailedAuthLimiter;
 use super::tokens::TokenService;
-use super::usage::Outcome;
+use super::usage_counters::Outcome;
 use crate::domain::audit::Actor;
 use crate::domain::credential::{self, CredentialKind};
 use crate::domain::ids::{self, AccountId, EnvironmentId, KeyId};

@@ -11,7 +11,7 @@ pub mod ratelimit;
 pub mod sealing;
 pub mod team;
 pub mod tokens;
-pub mod usage;
+pub mod usage_counters;
 
 /// The credential format lives in the domain (the store generates keys);
 /// re-exported here, where callers look for it.

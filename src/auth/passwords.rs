@@ -119,6 +119,7 @@ static HASHERS: LazyLock<Hashers> = LazyLock::new(|| {
 
 /// Lowers the calling thread's CPU priority to nice 19 (Linux: a thread
 /// is a task of its own; elsewhere this is a no-op).
+#[allow(unsafe_code)] // the crate's one FFI call; see the SAFETY note
 fn lowest_priority() {
     #[cfg(target_os = "linux")]
     {

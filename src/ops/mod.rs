@@ -4,9 +4,9 @@
 //! `PULSE_ADMIN_TOKEN` (or flags). A failed call prints its gRPC code and
 //! message and exits non-zero.
 
-mod events;
+mod events_watch;
+mod keys_usage;
 mod output;
-mod usage;
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -111,7 +111,7 @@ pub enum KeysCommand {
     Create(CreateKey),
     /// A key's usage over time: successes, failures and user tokens
     /// minted per hour or day, with a sparkline of successes.
-    Usage(usage::KeyUsage),
+    Usage(keys_usage::KeyUsage),
 }
 
 /// `pulse keys create …`
@@ -127,7 +127,7 @@ pub struct CreateKey {
     pub publishable: bool,
     /// What a restricted key may do, repeatable: `rooms.read`,
     /// `rooms.write`, `comments.read`, `comments.write`, `users.read`,
-    /// `tokens.write` (`write` implies `read`).
+    /// `tokens.write`, `events.read` (`write` implies `read`).
     #[arg(
         long = "permission",
         value_name = "PERMISSION",
@@ -192,7 +192,7 @@ pub enum UsersCommand {
     },
 }
 
-pub use events::{EventsCommand, events};
+pub use events_watch::{EventsCommand, events};
 
 /// A connected admin client.
 struct Admin {
@@ -473,9 +473,9 @@ pub async fn keys(conn: Connection, command: KeysCommand) -> anyhow::Result<()> 
             print_keys(&admin, std::slice::from_ref(&key));
         }
         KeysCommand::Usage(args) => {
-            let request = admin.request(usage::request(&args)?);
+            let request = admin.request(keys_usage::request(&args)?);
             let usage = admin.envs.get_key_usage(request).await.map_err(failed)?;
-            usage::print(&usage.into_inner().buckets, admin.conn.json);
+            keys_usage::print(&usage.into_inner().buckets, admin.conn.json);
         }
         KeysCommand::Create(create) => {
             let kind = if create.restricted {

@@ -17,7 +17,7 @@
 //! A connection carrying an open `WatchEvents` stream is not idle: its
 //! client only listens, so it sends no request frames. When the idle
 //! deadline of such a connection passes, the guard checks the process's
-//! registry of peers with open watches (`crate::events::OpenWatches`, by
+//! registry of peers with open watches (`crate::event_hub::OpenWatches`, by
 //! `ip:port`) and, if its peer has one, extends the deadline instead of
 //! closing. HTTP/2 keepalive still closes a watcher that stops answering.
 //!
@@ -46,7 +46,7 @@ use tokio::time::{Instant, Sleep};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 use crate::config::ConnectionSettings;
-use crate::events::OpenWatches;
+use crate::event_hub::OpenWatches;
 use crate::metrics::Metrics;
 
 /// File descriptors kept for everything but client connections (database

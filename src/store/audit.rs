@@ -1,5 +1,5 @@
 //! The audit log: appended inside the transaction of the change it records,
-//! listed per account, and tailed by the event hub (`crate::events`).
+//! listed per account, and tailed by the event hub (`crate::event_hub`).
 //!
 //! # Commit order is `seq` order
 //!
@@ -265,7 +265,7 @@ impl Store {
     }
 
     /// Up to `limit` events of every tenant after `after_seq`, oldest
-    /// first. Only for the event hub (`crate::events`), the process's one
+    /// first. Only for the event hub (`crate::event_hub`), the process's one
     /// tail of the log, which hands each row to the watchers whose scope
     /// it is in (checked there, in memory, per watcher).
     pub async fn audit_feed(&self, after_seq: i64, limit: u64) -> Result<Vec<audit_event::Model>> {

@@ -25,6 +25,7 @@ pub mod credentials;
 pub mod entity;
 pub mod environments;
 pub mod expiry;
+pub mod key_usage;
 pub mod keys;
 pub mod members;
 pub mod migration;
@@ -35,7 +36,6 @@ mod schema;
 pub mod signing_keys;
 pub mod tenant;
 pub mod threads;
-pub mod usage;
 pub mod user_tokens;
 pub mod users;
 
@@ -84,7 +84,7 @@ pub struct Store {
     backend: DbBackend,
     /// Set while the health probe finds the database unreachable or
     /// unwritable, so calls fail fast instead of each waiting out the
-    /// connection timeout (see [`crate::gate`]).
+    /// connection timeout (see [`crate::server::gate`]).
     down: Arc<AtomicBool>,
     /// Announces revocations to other replicas (see [`revocation`]).
     announcer: Option<Arc<dyn Announcer>>,

@@ -35,20 +35,44 @@ async fn oversized_messages_and_metadata_are_refused(backend: Backend) {
         "{status:?}"
     );
 
-    let mut request = bearer(
-        pb::GetRoomRequest {
-            room_id: "big".into(),
-        },
-        &prod.sk,
-    );
-    request.metadata_mut().insert(
+    // Metadata over the cap (80 KiB: room for the largest user token) is
+    // refused before any handler runs: the room exists, and the same
+    // request without the padding reads it.
+    let get = || {
+        bearer(
+            pb::GetRoomRequest {
+                room_id: "small".into(),
+            },
+            &prod.sk,
+        )
+    };
+    rooms
+        .create_room(bearer(
+            pb::CreateRoomRequest {
+                room_id: "small".into(),
+                ..Default::default()
+            },
+            &prod.sk,
+        ))
+        .await
+        .unwrap();
+    let mut padded = get();
+    padded.metadata_mut().insert(
         "x-padding",
-        MetadataValue::try_from("p".repeat(64 * 1024)).unwrap(),
+        MetadataValue::try_from("p".repeat(81 * 1024)).unwrap(),
     );
-    assert!(
-        rooms.get_room(request).await.is_err(),
-        "64 KiB of metadata is refused"
+    let refused = rooms.get_room(padded).await.unwrap_err();
+    assert_ne!(refused.code(), Code::NotFound, "{refused:?}");
+    let mut rooms = pb::room_service_client::RoomServiceClient::new(app.channel().await);
+    let mut within = get();
+    within.metadata_mut().insert(
+        "x-padding",
+        MetadataValue::try_from("p".repeat(60 * 1024)).unwrap(),
     );
+    rooms
+        .get_room(within)
+        .await
+        .expect("under the cap is served");
 
     // Nothing was written, and the server still serves.
     let mut rooms = pb::room_service_client::RoomServiceClient::new(app.channel().await);

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::store::Store;
-use crate::store::usage::{UsageCounts, UsageDelta, hour_of};
+use crate::store::key_usage::{UsageCounts, UsageDelta, hour_of};
 
 /// How often counts are written.
 pub const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(1);

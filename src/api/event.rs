@@ -1,6 +1,6 @@
 //! `pulse.v1.EventService`: the audit log, live.
 //!
-//! A watch is a receiver of the process's event hub ([`crate::events`])
+//! A watch is a receiver of the process's event hub ([`crate::event_hub`])
 //! turned into the response stream, with no task of its own:
 //! 1. the caller's scope: an admin token watches its account (or one of
 //!    its environments, NOT_FOUND if not the account's); a secret key, or
@@ -35,7 +35,7 @@ use crate::domain::audit::EventType;
 use crate::domain::ids::EnvironmentId;
 use crate::domain::roles::Environments;
 use crate::error::{Error, Result};
-use crate::events::Event;
+use crate::event_hub::Event;
 use crate::pb::{self, event_service_server::EventService};
 use crate::store::audit::Tail;
 use crate::store::entity::audit_event;
@@ -256,7 +256,7 @@ fn watch(
     (mut last, mut last_id): (i64, String),
     replay: bool,
     mut receiver: tokio::sync::broadcast::Receiver<Event>,
-    guard: Option<crate::events::WatchGuard>,
+    guard: Option<crate::event_hub::WatchGuard>,
 ) -> EventStream {
     let mut closing = state.events.closing();
     Box::pin(async_stream::stream! {

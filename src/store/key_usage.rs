@@ -1,7 +1,7 @@
 //! `key_usage`: per key and UTC hour, what the key did — calls it
 //! authenticated, calls refused by reason, user tokens minted.
 //!
-//! Replicas count in memory (see `crate::auth::usage`) and add their counts
+//! Replicas count in memory (see `crate::auth::usage_counters`) and add their counts
 //! to the rows with one `INSERT … ON CONFLICT DO UPDATE SET n = n +
 //! excluded.n` per flush, so a row is the sum over every replica. Reads go
 //! through the account's handle: the key or environment must be the

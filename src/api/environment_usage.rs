@@ -1,7 +1,7 @@
 //! `GetKeyUsage` and `GetEnvironmentUsage` (handlers of
 //! `EnvironmentService`, kept apart from the key lifecycle).
 //!
-//! Counts are stored per key and UTC hour (see `crate::auth::usage`); a
+//! Counts are stored per key and UTC hour (see `crate::auth::usage_counters`); a
 //! range is answered as every bucket of it, zeros included, oldest first,
 //! days summing their 24 hours.
 
@@ -15,7 +15,7 @@ use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::domain::time::{now_micros, to_timestamp};
 use crate::error::{Error, Result};
 use crate::pb;
-use crate::store::usage::{HOUR_MICROS, UsageCounts};
+use crate::store::key_usage::{HOUR_MICROS, UsageCounts};
 
 /// Most buckets one call returns.
 pub const MAX_BUCKETS: i64 = 1_000;
