@@ -25,10 +25,11 @@ use super::decisions::{Borrowed, Decision, Decisions};
 use super::index::{KeyIndex, Resolution, Resolved};
 use super::policy::{self, Need, Policy};
 use super::ratelimit::FailedAuthLimiter;
+use super::refusal::Refusal;
 use super::tokens::TokenService;
 use super::usage_counters::Outcome;
 use crate::domain::audit::Actor;
-use crate::domain::credential::{self, CredentialKind};
+use crate::domain::credential::{self, CredentialKind, ParsedCredential};
 use crate::domain::ids::{self, AccountId, EnvironmentId, KeyId};
 use crate::domain::networks::{self, Networks};
 use crate::domain::roles::Grant;
@@ -134,12 +135,17 @@ where
         // just the handler's, not the slow path's (which holds database
         // lookups and is several kilobytes to move).
         let mut admin_request_id = None;
-        let fast = match policy {
-            Policy::Public => true,
-            _ => {
-                let remembered = presented(&auth, request.headers())
-                    .ok()
-                    .and_then(|p| remembered(&auth, &p, peer, request.headers()))
+        // The credential headers, read once for the whole request (checked
+        // for duplicates; owned: a header value is a shared buffer).
+        let presented = match policy {
+            Policy::Public => None,
+            _ => Some(presented(&auth, request.headers())),
+        };
+        let fast = match &presented {
+            None => true,
+            Some(Err(_)) => false,
+            Some(Ok(p)) => {
+                let remembered = remembered(&auth, p, peer, request.headers())
                     .filter(|decision| allow(&decision.caller, policy, path).is_ok());
                 remembered
                     .map(|decision| {
@@ -173,59 +179,22 @@ where
         }
         Box::pin(async move {
             let mut request_id = None;
-            if policy != Policy::Public {
+            if let Some(presented) = presented {
                 let path = request.uri().path();
-                match authorize(&auth, policy, path, request.headers(), peer).await {
+                let decided = match presented {
+                    Ok(presented) => {
+                        authorize(&auth, policy, path, &presented, request.headers(), peer).await
+                    }
+                    Err(refusal) => Err(refusal),
+                };
+                match decided {
                     Ok(caller) => {
                         if let Caller::Admin(admin) = &caller {
                             request_id = Some(admin.actor.request_id.clone());
                         }
                         request.extensions_mut().insert(caller);
                     }
-                    Err(Refused::Network) => {
-                        // Counted, and logged without the key; the caller
-                        // gets the one generic message.
-                        if let Some(metrics) = &auth.metrics {
-                            metrics.auth_failure("not_allowed_network");
-                        }
-                        let wait = peer.and_then(|a| auth.failures.failed(a.ip(), false));
-                        return Ok(match wait {
-                            Some(wait) => too_many_failures(wait),
-                            None => Status::from(Error::Unauthenticated),
-                        }
-                        .into_http());
-                    }
-                    Err(Refused::Error(Error::Unauthenticated)) => {
-                        let why = failure_reason(request.headers());
-                        let looked_up = why == "unknown_or_revoked";
-                        let wait = peer.and_then(|a| auth.failures.failed(a.ip(), looked_up));
-                        if let Some(metrics) = &auth.metrics {
-                            metrics.auth_failure(if wait.is_some() { "rate_limited" } else { why });
-                        }
-                        return Ok(match wait {
-                            Some(wait) => too_many_failures(wait),
-                            None => Status::from(Error::Unauthenticated),
-                        }
-                        .into_http());
-                    }
-                    Err(Refused::Error(Error::ResourceExhausted(_))) => {
-                        // Refused before any database lookup: the peer is
-                        // over its failure quota, or lookups are capped.
-                        let wait = peer
-                            .and_then(|a| auth.failures.blocked_for(a.ip()))
-                            .unwrap_or(super::ratelimit::COLD_LOOKUP_WAIT);
-                        if let Some(metrics) = &auth.metrics {
-                            metrics.auth_failure("rate_limited");
-                        }
-                        return Ok(too_many_failures(wait).into_http());
-                    }
-                    Err(Refused::Error(err @ Error::PermissionDenied(_))) => {
-                        if let Some(metrics) = &auth.metrics {
-                            metrics.auth_failure("permission_denied");
-                        }
-                        return Ok(Status::from(err).into_http());
-                    }
-                    Err(Refused::Error(err)) => return Ok(Status::from(err).into_http()),
+                    Err(refusal) => return Ok(refuse(&auth, refusal, peer).into_http()),
                 }
             }
             let mut response = inner.call(request).await?;
@@ -235,6 +204,32 @@ where
             Ok(response)
         })
     }
+}
+
+/// Settles a refusal: charges the peer's failure quota for a credential
+/// that does not work (which may turn it into RATE_LIMITED), counts its
+/// label, and makes the caller's status, all from the one value.
+fn refuse(auth: &Authenticator, refusal: Refusal, peer: Option<SocketAddr>) -> Status {
+    let refusal = match refusal {
+        refusal if refusal.is_failed_authentication() => {
+            let looked_up = refusal.looked_up();
+            match peer.and_then(|a| auth.failures.failed(a.ip(), looked_up)) {
+                Some(wait) => Refusal::RateLimited(wait),
+                None => refusal,
+            }
+        }
+        // Refused before any database lookup: the peer is over its
+        // failure quota, or lookups are capped.
+        Refusal::Failed(Error::ResourceExhausted(_)) => Refusal::RateLimited(
+            peer.and_then(|a| auth.failures.blocked_for(a.ip()))
+                .unwrap_or(super::ratelimit::COLD_LOOKUP_WAIT),
+        ),
+        refusal => refusal,
+    };
+    if let (Some(metrics), Some(label)) = (&auth.metrics, refusal.label()) {
+        metrics.auth_failure(label);
+    }
+    refusal.status()
 }
 
 /// Admin calls are audited under their request id: tell the caller which.
@@ -259,31 +254,17 @@ fn peer_text(peer: Option<SocketAddr>) -> String {
     peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
 }
 
-/// Why a request was refused.
-enum Refused {
-    /// The key may not be used from the client's address (UNAUTHENTICATED
-    /// to the caller; told apart only in metrics and logs).
-    Network,
-    /// Anything else, as the caller sees it.
-    Error(Error),
-}
-
-impl From<Error> for Refused {
-    fn from(error: Error) -> Self {
-        Refused::Error(error)
-    }
-}
-
 /// Authenticates the request's credential, then checks it against the
 /// RPC's policy and, for a restricted key, its permissions.
 async fn authorize(
     auth: &Authenticator,
     policy: Policy,
     path: &str,
+    presented: &Presented,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-) -> std::result::Result<Caller, Refused> {
-    let (caller, key) = authenticate(auth, headers, peer).await?;
+) -> std::result::Result<Caller, Refusal> {
+    let (caller, key) = authenticate(auth, presented, headers, peer).await?;
     match allow(&caller, policy, path) {
         Ok(()) => count(&key, Outcome::Success),
         Err(e @ Error::PermissionDenied(_)) if key.kind == CredentialKind::Restricted => {
@@ -360,26 +341,36 @@ fn allow(caller: &Caller, policy: Policy, path: &str) -> Result<()> {
 }
 
 /// The request's credential headers, checked for duplicates, with what a
-/// decision about them needs.
-struct Presented<'a> {
-    headers: Borrowed<'a>,
+/// decision about them needs. Owned (a header value is a reference-counted
+/// buffer): read once in `call`, used by the fast path and, on a miss, moved
+/// into the slow path.
+struct Presented {
+    authorization: Option<http::HeaderValue>,
+    publishable: Option<http::HeaderValue>,
     generation: u64,
     trusted: bool,
 }
 
+impl Presented {
+    /// The raw header bytes a decision is remembered under.
+    fn headers(&self) -> Borrowed<'_> {
+        Borrowed(
+            self.authorization.as_ref().map(http::HeaderValue::as_bytes),
+            self.publishable.as_ref().map(http::HeaderValue::as_bytes),
+        )
+    }
+}
+
 /// Two credentials of one kind are refused rather than one picked (a proxy
 /// adding a header must not silently change who is calling).
-fn presented<'a>(auth: &Authenticator, headers: &'a HeaderMap) -> Result<Presented<'a>> {
+fn presented(auth: &Authenticator, headers: &HeaderMap) -> std::result::Result<Presented, Refusal> {
     let twice = |name: &str| headers.get_all(name).iter().nth(1).is_some();
     if twice(http::header::AUTHORIZATION.as_str()) || twice(PUBLISHABLE_KEY_HEADER) {
-        return Err(Error::Unauthenticated);
+        return Err(Refusal::Malformed);
     }
-    let raw = |name: &str| headers.get(name).map(http::HeaderValue::as_bytes);
     Ok(Presented {
-        headers: Borrowed(
-            raw(http::header::AUTHORIZATION.as_str()),
-            raw(PUBLISHABLE_KEY_HEADER),
-        ),
+        authorization: headers.get(http::header::AUTHORIZATION).cloned(),
+        publishable: headers.get(PUBLISHABLE_KEY_HEADER).cloned(),
         // Read before anything else: a decision made from what follows is
         // valid only in this generation (see `decisions`).
         generation: auth.index.generation(),
@@ -393,7 +384,7 @@ fn presented<'a>(auth: &Authenticator, headers: &'a HeaderMap) -> Result<Present
 /// headers may come from another address).
 fn remembered(
     auth: &Authenticator,
-    presented: &Presented<'_>,
+    presented: &Presented,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
 ) -> Option<Arc<Decision>> {
@@ -403,7 +394,7 @@ fn remembered(
     let now = crate::domain::time::now_micros();
     let decision = auth
         .decisions
-        .get(&presented.headers, presented.generation, now)?;
+        .get(&presented.headers(), presented.generation, now)?;
     if !network_allows(auth, &decision.key, peer, headers) {
         return None;
     }
@@ -431,37 +422,45 @@ fn network_allows(
 }
 
 /// Resolves the request's credentials to a caller and the key that
-/// authenticated it, or UNAUTHENTICATED. A recognised key refused for
-/// being revoked, expired or used from elsewhere has that counted.
+/// authenticated it, or why not. A recognised key refused for being
+/// revoked, expired or used from elsewhere has that counted.
 async fn authenticate(
     auth: &Authenticator,
+    presented: &Presented,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-) -> std::result::Result<(Caller, Arc<Resolved>), Refused> {
-    let presented = presented(auth, headers)?;
+) -> std::result::Result<(Caller, Arc<Resolved>), Refusal> {
     // A remembered decision was already looked for, synchronously, in
     // `call`: this is the slow path, which makes (and remembers) one.
     let generation = presented.generation;
     let peer_ip = peer.map(|a| a.ip());
-    let bearer = match headers.get(http::header::AUTHORIZATION) {
+    let bearer = match &presented.authorization {
         Some(value) => Some(
             value
                 .to_str()
                 .ok()
                 .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or(Error::Unauthenticated)?,
+                .ok_or(Refusal::Malformed)?,
         ),
         None => None,
     };
-    let (caller, key, until) = if let Some(pk) = headers.get(PUBLISHABLE_KEY_HEADER) {
-        let pk = pk.to_str().map_err(|_| Error::Unauthenticated)?;
-        authenticate_frontend(auth, pk, bearer, peer_ip).await?
+    let (caller, key, until) = if let Some(pk) = &presented.publishable {
+        let pk = pk.to_str().map_err(|_| Refusal::Malformed)?;
+        let pk = credential::parse(pk).ok_or(Refusal::Malformed)?;
+        // With a user token, whatever does not work is the token's (or
+        // its pairing with this key).
+        authenticate_frontend(auth, &pk, bearer, peer_ip)
+            .await
+            .map_err(|e| match (e, bearer) {
+                (Error::Unauthenticated, Some(_)) => Refusal::BadUserToken,
+                (e, _) => e.into(),
+            })?
     } else {
-        let token = bearer.ok_or(Error::Unauthenticated)?;
-        let cred = credential::parse(token).ok_or(Error::Unauthenticated)?;
+        let token = bearer.ok_or(Refusal::Missing)?;
+        let cred = credential::parse(token).ok_or(Refusal::Malformed)?;
         if cred.kind == CredentialKind::Publishable {
             // A publishable key authenticates nobody.
-            return Err(Error::Unauthenticated.into());
+            return Err(Refusal::PublishableKeyAlone);
         }
         let record = working(auth.index.resolve_detailed(&cred, peer_ip).await?)?;
         if !network_allows(auth, &record, peer, headers) {
@@ -471,7 +470,7 @@ async fn authenticate(
                 peer = ?peer,
                 "a key was used from outside its allowed networks"
             );
-            return Err(Refused::Network);
+            return Err(Refusal::NotAllowedNetwork);
         }
         let caller = bearer_caller(&record, || request_id(headers), peer_text(peer))?;
         let until = record.revoke_at;
@@ -487,7 +486,7 @@ async fn authenticate(
             until,
             generation,
         };
-        auth.decisions.insert(&presented.headers, decision);
+        auth.decisions.insert(&presented.headers(), decision);
     }
     Ok((caller, key))
 }
@@ -566,14 +565,14 @@ pub async fn resolve_bearer(index: &KeyIndex, token: &str) -> Result<Caller> {
 /// caller, the publishable key's record, and until when (µs) it all holds.
 async fn authenticate_frontend(
     auth: &Authenticator,
-    pk: &str,
+    cred: &ParsedCredential,
     bearer: Option<&str>,
     peer: Option<std::net::IpAddr>,
 ) -> Result<(Caller, Arc<Resolved>, Option<i64>)> {
-    let cred = credential::parse(pk)
-        .filter(|c| c.kind == CredentialKind::Publishable)
-        .ok_or(Error::Unauthenticated)?;
-    let record = working(auth.index.resolve_detailed(&cred, peer).await?)?;
+    if cred.kind != CredentialKind::Publishable {
+        return Err(Error::Unauthenticated);
+    }
+    let record = working(auth.index.resolve_detailed(cred, peer).await?)?;
     let env = record
         .environment_id
         .as_deref()
@@ -632,38 +631,6 @@ fn environment_scope(record: &Resolved, env: &str) -> EnvironmentScope {
     )
 }
 
-/// Why a request's credentials were refused, for the metrics only (the
-/// caller always gets the one generic message). Runs on failures only.
-fn failure_reason(headers: &HeaderMap) -> &'static str {
-    let bearer = headers
-        .get(http::header::AUTHORIZATION)
-        .map(|v| v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")));
-    let pk = headers
-        .get(PUBLISHABLE_KEY_HEADER)
-        .map(|v| v.to_str().ok().and_then(credential::parse));
-    match (bearer, pk) {
-        (None, None) => "missing",
-        (_, Some(None)) | (Some(None), _) => "malformed",
-        (Some(Some(_)), Some(Some(_))) => "bad_user_token",
-        (None, Some(Some(_))) => "unknown_or_revoked",
-        (Some(Some(token)), None) => match credential::parse(token) {
-            None => "malformed",
-            Some(c) if c.kind == CredentialKind::Publishable => "publishable_key_alone",
-            Some(_) => "unknown_or_revoked",
-        },
-    }
-}
-
 fn now_secs() -> i64 {
     crate::domain::time::now_micros() / 1_000_000
-}
-
-/// RESOURCE_EXHAUSTED with `retry-after` (whole seconds, at least 1).
-fn too_many_failures(wait: std::time::Duration) -> Status {
-    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-    let mut status = Status::resource_exhausted("too many failed authentications; retry later");
-    if let Ok(value) = secs.to_string().parse() {
-        status.metadata_mut().insert("retry-after", value);
-    }
-    status
 }

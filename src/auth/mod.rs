@@ -8,6 +8,7 @@ pub mod layer;
 pub mod passwords;
 pub mod policy;
 pub mod ratelimit;
+pub mod refusal;
 pub mod sealing;
 pub mod team;
 pub mod tokens;
