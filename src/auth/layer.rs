@@ -289,6 +289,10 @@ fn count(key: &Resolved, outcome: Outcome) {
 /// PERMISSION_DENIED (naming the missing permission for a restricted key),
 /// or UNAUTHENTICATED for a publishable key alone where a user is needed.
 fn allow(caller: &Caller, policy: Policy, path: &str) -> Result<()> {
+    if policy == Policy::Public {
+        // No credential needed (the layer does not even look for one).
+        return Ok(());
+    }
     if let Caller::Environment(EnvCaller {
         permissions: Some(granted),
         ..
@@ -633,4 +637,120 @@ fn environment_scope(record: &Resolved, env: &str) -> EnvironmentScope {
 
 fn now_secs() -> i64 {
     crate::domain::time::now_micros() / 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    //! The allow matrix, in process: every RPC of the generated access
+    //! table against every kind of caller, in milliseconds (the integration
+    //! tests check the same through a real server).
+    use super::*;
+    use crate::domain::permissions::Permissions;
+    use crate::domain::roles::{Environments, Role};
+    use crate::pb::Access;
+
+    fn admin(role: Role) -> Caller {
+        Caller::Admin(AdminCaller {
+            scope: AccountScope::grant_scoped(
+                AccountId::from_stored("acct_test"),
+                Environments::All,
+            ),
+            token_id: "adm_test".into(),
+            grant: Grant {
+                role,
+                environments: Environments::All,
+            },
+            member: None,
+            account: None,
+            actor: Actor::local("test"),
+        })
+    }
+
+    fn env(kind: CredentialKind, principal: Principal, permissions: Option<&str>) -> Caller {
+        Caller::Environment(EnvCaller {
+            scope: EnvironmentScope::grant(
+                AccountId::from_stored("acct_test"),
+                EnvironmentId::from_stored("env_test"),
+            ),
+            key_id: KeyId::from_stored("key_test"),
+            kind,
+            principal,
+            permissions: permissions.map(Permissions::from_stored),
+        })
+    }
+
+    fn user() -> Principal {
+        Principal::User {
+            user_id: "alice".into(),
+            rooms: None,
+        }
+    }
+
+    #[test]
+    fn every_rpc_against_every_caller() {
+        let server = env(CredentialKind::Secret, Principal::Server, None);
+        let frontend = env(CredentialKind::Publishable, user(), None);
+        let anonymous = env(CredentialKind::Publishable, Principal::Anonymous, None);
+        let restricted_none = env(CredentialKind::Restricted, Principal::Server, Some(""));
+        for (path, access) in policy::ACCESS {
+            let policy = Policy::from(*access);
+            let ok = |caller: &Caller| allow(caller, policy, path).is_ok();
+            let admin_rpc = matches!(access, Access::Admin | Access::AdminOrSecret);
+            let needed = policy::role_for_path(path);
+            for role in Role::ALL {
+                assert_eq!(
+                    ok(&admin(role)),
+                    *access == Access::Public || (admin_rpc && role >= needed),
+                    "{role:?} on {path}"
+                );
+            }
+            let secret_ok = matches!(
+                access,
+                Access::Public
+                    | Access::Secret
+                    | Access::SecretOrPublishable
+                    | Access::Environment
+                    | Access::AdminOrSecret
+            );
+            assert_eq!(ok(&server), secret_ok, "sk_ on {path}");
+            let user_ok = matches!(
+                access,
+                Access::Public | Access::SecretOrPublishable | Access::Environment
+            );
+            assert_eq!(ok(&frontend), user_ok, "pk_+token on {path}");
+            let anonymous_ok = matches!(access, Access::Public | Access::SecretOrPublishable);
+            assert_eq!(ok(&anonymous), anonymous_ok, "pk_ alone on {path}");
+            // A restricted key without permissions: only what needs none.
+            let free = policy::need_for_path(path) == Need::Nothing;
+            assert_eq!(
+                ok(&restricted_none),
+                *access == Access::Public || (secret_ok && free),
+                "rk_ without permissions on {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_name_what_is_needed() {
+        let path = "/pulse.v1.EnvironmentService/DeleteEnvironment";
+        let refused = allow(&admin(Role::Developer), Policy::Admin, path).unwrap_err();
+        assert!(
+            matches!(&refused, Error::PermissionDenied(m) if m.contains("requires role admin")),
+            "{refused:?}"
+        );
+        let rk = env(CredentialKind::Restricted, Principal::Server, Some("rooms.read"));
+        let refused = allow(&rk, Policy::Environment, "/pulse.v1.RoomService/CreateRoom");
+        assert!(
+            matches!(&refused, Err(Error::PermissionDenied(m)) if m == "requires rooms.write"),
+            "{refused:?}"
+        );
+        // A publishable key alone where a user is needed authenticates nobody.
+        let anonymous = env(CredentialKind::Publishable, Principal::Anonymous, None);
+        let refused = allow(&anonymous, Policy::Environment, "/pulse.v1.AuthService/WhoAmI");
+        assert!(matches!(refused, Err(Error::Unauthenticated)));
+        assert!(matches!(
+            Refusal::from(refused.unwrap_err()),
+            Refusal::UnknownOrRevoked
+        ));
+    }
 }
