@@ -342,7 +342,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
 }
 
 fn app_backend(settings: &ServeSettings) -> &'static str {
-    if settings.database.url.starts_with("postgres") {
+    if settings.database.url.is_postgres() {
         "postgres"
     } else {
         "sqlite"

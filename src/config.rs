@@ -17,6 +17,101 @@ pub enum LogFormat {
     Json,
 }
 
+/// A database URL, read once at start: which backend it names (and, for
+/// SQLite, which file). Everything that depends on the backend asks this
+/// type instead of looking at the text again. `Debug` hides credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite:FILE` or `sqlite://FILE[?…]`; `file` is `None` in memory.
+    Sqlite {
+        /// The whole URL, as given.
+        url: String,
+        /// The database file, if any.
+        file: Option<std::path::PathBuf>,
+    },
+    /// `postgres://…` or `postgresql://…`, one host.
+    Postgres {
+        /// The whole URL, as given.
+        url: String,
+    },
+}
+
+impl DatabaseUrl {
+    /// The URL as given (credentials included: for connecting only).
+    pub fn as_str(&self) -> &str {
+        match self {
+            DatabaseUrl::Sqlite { url, .. } | DatabaseUrl::Postgres { url } => url,
+        }
+    }
+
+    /// Whether it names a PostgreSQL server.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DatabaseUrl::Postgres { .. })
+    }
+
+    /// The SQLite database file, if it names one.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        match self {
+            DatabaseUrl::Sqlite { file, .. } => file.as_deref(),
+            DatabaseUrl::Postgres { .. } => None,
+        }
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        let url = value.trim().to_owned();
+        if let Some(rest) = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))
+        {
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            let hosts = authority.rsplit('@').next().unwrap_or_default();
+            if hosts.contains(',') {
+                return Err(
+                    "multi-host PostgreSQL URLs (failover) are not supported yet: name the primary"
+                        .into(),
+                );
+            }
+            return Ok(DatabaseUrl::Postgres { url });
+        }
+        let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        else {
+            return Err("the database URL must start with sqlite: or postgres://".into());
+        };
+        let path = rest.split('?').next().unwrap_or(rest);
+        let file = (!path.is_empty() && !path.contains(":memory:"))
+            .then(|| std::path::PathBuf::from(path));
+        Ok(DatabaseUrl::Sqlite { url, file })
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite { file, .. } => write!(f, "Sqlite({file:?})"),
+            // The URL may carry a password: only the host part is shown.
+            DatabaseUrl::Postgres { url } => {
+                let rest = url.split_once("://").map_or("", |(_, r)| r);
+                let host = rest.split(['/', '?']).next().unwrap_or_default();
+                let host = host.rsplit('@').next().unwrap_or_default();
+                write!(f, "Postgres({host})")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    /// Without credentials, for messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
 /// Database settings, shared by every command that opens the database.
 #[derive(Clone, Debug, Args)]
 pub struct DatabaseSettings {
@@ -27,7 +122,7 @@ pub struct DatabaseSettings {
         env = "PULSE_DATABASE_URL",
         default_value = "sqlite://pulse.db?mode=rwc"
     )]
-    pub url: String,
+    pub url: DatabaseUrl,
     /// Maximum pooled connections (PostgreSQL) or readers (SQLite).
     #[arg(
         long = "database-max-connections",
@@ -91,7 +186,7 @@ pub struct ServeSettings {
         value_delimiter = ',',
         value_parser = parse_cidr
     )]
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Browser origins (comma-separated, exact `scheme://host[:port]`)
     /// whose pages may call the API cross-origin over gRPC-Web: preflights
     /// are answered and CORS headers added for these origins only. None by
@@ -103,7 +198,7 @@ pub struct ServeSettings {
         value_delimiter = ',',
         value_parser = parse_origin
     )]
-    pub cors_allow_origin: Vec<String>,
+    pub cors_allow_origin: Vec<crate::domain::origin::Origin>,
     /// Do not serve the web console (static files built into the binary)
     /// at `/` on the gRPC port; `/` then answers 404. gRPC, gRPC-Web and
     /// the JWKS are unaffected.
@@ -149,15 +244,14 @@ fn parse_session_ttl(value: &str) -> Result<std::time::Duration, String> {
 }
 
 /// One `--cors-allow-origin` entry, checked at start.
-fn parse_origin(value: &str) -> Result<String, String> {
-    crate::domain::origin::parse(value)
+fn parse_origin(value: &str) -> Result<crate::domain::origin::Origin, String> {
+    value.parse()
 }
 
-/// One `--trusted-proxies` entry, checked at start.
-fn parse_cidr(value: &str) -> Result<String, String> {
-    crate::domain::networks::Networks::parse("--trusted-proxies", &[value.to_owned()])
-        .map(|_| value.trim().to_owned())
-        .map_err(|e| e.to_string())
+/// One `--trusted-proxies` entry, parsed at start (the settings hold the
+/// networks, not text to check again).
+fn parse_cidr(value: &str) -> Result<ipnet::IpNet, String> {
+    crate::domain::networks::parse_network(value)
 }
 
 /// Limits on the gRPC port's connections, so idle or half-open sockets
@@ -284,8 +378,31 @@ impl DatabaseSettings {
     /// Settings for a given URL with default pool sizes (used by tests).
     pub fn from_url(url: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            url: url.into().parse().expect("a database URL"),
             max_connections: 16,
         }
+    }
+}
+
+#[cfg(test)]
+mod database_url_tests {
+    use super::DatabaseUrl;
+
+    #[test]
+    fn urls_are_sniffed_once() {
+        let url: DatabaseUrl = "sqlite://data/pulse.db?mode=rwc".parse().unwrap();
+        assert_eq!(
+            url.sqlite_file(),
+            Some(std::path::Path::new("data/pulse.db"))
+        );
+        assert!(!url.is_postgres());
+        let memory: DatabaseUrl = "sqlite::memory:".parse().unwrap();
+        assert_eq!(memory.sqlite_file(), None);
+        let pg: DatabaseUrl = "postgres://u:secret@db:5432/pulse".parse().unwrap();
+        assert!(pg.is_postgres());
+        assert_eq!(format!("{pg:?}"), "Postgres(db:5432)");
+        assert!(!format!("{pg}").contains("secret"));
+        assert!("postgresql://a,b/db".parse::<DatabaseUrl>().is_err());
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
     }
 }

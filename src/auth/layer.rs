@@ -738,7 +738,11 @@ mod tests {
             matches!(&refused, Error::PermissionDenied(m) if m.contains("requires role admin")),
             "{refused:?}"
         );
-        let rk = env(CredentialKind::Restricted, Principal::Server, Some("rooms.read"));
+        let rk = env(
+            CredentialKind::Restricted,
+            Principal::Server,
+            Some("rooms.read"),
+        );
         let refused = allow(&rk, Policy::Environment, "/pulse.v1.RoomService/CreateRoom");
         assert!(
             matches!(&refused, Err(Error::PermissionDenied(m)) if m == "requires rooms.write"),
@@ -746,7 +750,11 @@ mod tests {
         );
         // A publishable key alone where a user is needed authenticates nobody.
         let anonymous = env(CredentialKind::Publishable, Principal::Anonymous, None);
-        let refused = allow(&anonymous, Policy::Environment, "/pulse.v1.AuthService/WhoAmI");
+        let refused = allow(
+            &anonymous,
+            Policy::Environment,
+            "/pulse.v1.AuthService/WhoAmI",
+        );
         assert!(matches!(refused, Err(Error::Unauthenticated)));
         assert!(matches!(
             Refusal::from(refused.unwrap_err()),

@@ -149,7 +149,7 @@ impl MasterKey {
 pub fn resolve(
     inline: Option<&str>,
     file: Option<&Path>,
-    database_url: &str,
+    database_url: &crate::config::DatabaseUrl,
 ) -> anyhow::Result<MasterKey> {
     if let Some(text) = inline {
         return MasterKey::from_base64(text).context("PULSE_MASTER_KEY");
@@ -175,15 +175,9 @@ pub fn resolve(
 }
 
 /// `sqlite://dir/pulse.db?mode=rwc` → `dir/pulse.db.master.key`.
-fn sqlite_key_path(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    if path.is_empty() || path.contains(":memory:") {
-        return None;
-    }
-    Some(PathBuf::from(format!("{path}.master.key")))
+fn sqlite_key_path(url: &crate::config::DatabaseUrl) -> Option<PathBuf> {
+    let file = url.sqlite_file()?;
+    Some(PathBuf::from(format!("{}.master.key", file.display())))
 }
 
 #[cfg(test)]
@@ -205,11 +199,12 @@ mod tests {
 
     #[test]
     fn key_path_beside_sqlite_file() {
+        let path = |url: &str| sqlite_key_path(&url.parse().unwrap());
         assert_eq!(
-            sqlite_key_path("sqlite://pulse.db?mode=rwc"),
+            path("sqlite://pulse.db?mode=rwc"),
             Some(PathBuf::from("pulse.db.master.key"))
         );
-        assert_eq!(sqlite_key_path("postgres://x/y"), None);
-        assert_eq!(sqlite_key_path("sqlite::memory:"), None);
+        assert_eq!(path("postgres://x/y"), None);
+        assert_eq!(path("sqlite::memory:"), None);
     }
 }

@@ -91,6 +91,24 @@ impl Networks {
     }
 }
 
+/// One network as given on the command line (`--trusted-proxies`): a CIDR
+/// or a bare address (its /32 or /128).
+pub fn parse_network(entry: &str) -> Result<IpNet, String> {
+    parse_one(entry).ok_or_else(|| {
+        format!(
+            "{:?} is not an IPv4 or IPv6 CIDR (e.g. 10.0.0.0/8)",
+            entry.chars().take(60).collect::<String>()
+        )
+    })
+}
+
+impl From<Vec<IpNet>> for Networks {
+    /// Networks parsed already (settings); no limit on their number.
+    fn from(nets: Vec<IpNet>) -> Self {
+        Self(nets.into())
+    }
+}
+
 fn parse_one(entry: &str) -> Option<IpNet> {
     let entry = entry.trim();
     entry

@@ -93,3 +93,23 @@ mod tests {
         }
     }
 }
+
+/// An origin checked by [`parse`]: what the settings hold, so the CORS
+/// layer never checks text again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    /// The origin as browsers send it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Origin {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        parse(value).map(Origin)
+    }
+}

@@ -6,6 +6,9 @@
 //! layer answers `pulse.v1` calls UNAVAILABLE at once instead — callers
 //! retry elsewhere or later, and nothing piles up — and lets them through
 //! again as soon as a probe succeeds. Health and reflection always pass.
+//!
+//! The probe tells the gate through a `watch` channel it owns the sending
+//! half of: the store knows nothing of health.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,18 +17,19 @@ use tonic::Status;
 use tonic::body::Body;
 use tower::{Layer, Service};
 
-use crate::store::Store;
+use tokio::sync::watch;
 
-/// Layer answering UNAVAILABLE while [`Store::is_down`].
+/// Layer answering UNAVAILABLE while the last health probe found the
+/// database unreachable (`false` on the channel).
 #[derive(Clone, Debug)]
 pub struct DatabaseGate {
-    store: Store,
+    reachable: watch::Receiver<bool>,
 }
 
 impl DatabaseGate {
-    /// A gate over `store`'s health.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// A gate following the health probe's `reachable` channel.
+    pub fn new(reachable: watch::Receiver<bool>) -> Self {
+        Self { reachable }
     }
 }
 
@@ -35,7 +39,7 @@ impl<S> Layer<S> for DatabaseGate {
     fn layer(&self, inner: S) -> Self::Service {
         Gated {
             inner,
-            store: self.store.clone(),
+            reachable: self.reachable.clone(),
         }
     }
 }
@@ -44,7 +48,7 @@ impl<S> Layer<S> for DatabaseGate {
 #[derive(Clone, Debug)]
 pub struct Gated<S> {
     inner: S,
-    store: Store,
+    reachable: watch::Receiver<bool>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -64,7 +68,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        if self.store.is_down() && request.uri().path().starts_with("/pulse.v1.") {
+        let down = !*self.reachable.borrow();
+        if down && request.uri().path().starts_with("/pulse.v1.") {
             let status = Status::unavailable("database unavailable, retry later");
             return Box::pin(std::future::ready(Ok(status.into_http())));
         }

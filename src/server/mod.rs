@@ -131,6 +131,7 @@ async fn watch_database(
     store: Store,
     health: tonic_health::server::HealthReporter,
     services: Vec<&'static str>,
+    reachable: tokio::sync::watch::Sender<bool>,
 ) {
     let mut serving = true;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -139,7 +140,8 @@ async fn watch_database(
         let ok = tokio::time::timeout(std::time::Duration::from_secs(2), store.probe())
             .await
             .is_ok_and(|r| r.is_ok());
-        store.set_reachable(ok);
+        // The gate reads it (see `gate`); nothing else needs to know.
+        reachable.send_replace(ok);
         if ok != serving {
             serving = ok;
             if ok {
@@ -242,8 +244,7 @@ impl Application {
         );
         index.spawn_usage_writer();
         let pages = PageSealer::new(master.derive("pulse page tokens v1"));
-        let trusted_proxies = Networks::parse("--trusted-proxies", &settings.trusted_proxies)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let trusted_proxies = Networks::from(settings.trusted_proxies.clone());
         let team = Arc::new(Team {
             sealer: sealing::MasterKey::from_bytes(&master.derive("pulse totp secrets v1"))?,
             session_ttl: settings.session_ttl,
@@ -257,7 +258,7 @@ impl Application {
         // Listen for other replicas' revocations before serving anything.
         cluster.spawn(
             store.clone(),
-            settings.database.url.clone(),
+            settings.database.url.as_str().to_owned(),
             index.clone(),
             tokens.clone(),
         );
@@ -339,6 +340,8 @@ impl Application {
             None => (None, None),
         };
         let tls_on = self.tls.is_some();
+        // The health watcher tells the gate whether the database answers.
+        let (reachable_tx, reachable) = tokio::sync::watch::channel(true);
         let mut builder = Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).context("configuring TLS")?;
@@ -372,7 +375,7 @@ impl Application {
             .layer(EndpointLayer(console::Console::new(self.console)))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(RpcTraceLayer::new(metrics.clone()))
-            .layer(DatabaseGate::new(state.store.clone()))
+            .layer(DatabaseGate::new(reachable))
             .layer(AuthLayer::new(
                 state.index.clone(),
                 state.tokens.clone(),
@@ -390,6 +393,7 @@ impl Application {
             state.store.clone(),
             health,
             services.to_vec(),
+            reachable_tx,
         ));
         // Live events: the tail every WatchEvents reads from, and the
         // key.expiring notices.

@@ -46,7 +46,6 @@ pub use tenant::{AccountStore, EnvironmentStore};
 pub type Page<T> = (Vec<T>, String);
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::time::Duration;
 
@@ -82,10 +81,6 @@ pub struct Store {
     write: DatabaseConnection,
     /// Which database we talk to.
     backend: DbBackend,
-    /// Set while the health probe finds the database unreachable or
-    /// unwritable, so calls fail fast instead of each waiting out the
-    /// connection timeout (see [`crate::server::gate`]).
-    down: Arc<AtomicBool>,
     /// Announces revocations to other replicas (see [`revocation`]).
     announcer: Option<Arc<dyn Announcer>>,
 }
@@ -94,29 +89,22 @@ impl Store {
     /// Opens the pools described by `settings`. Creates the SQLite file if missing.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self> {
         let url = settings.url.as_str();
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if settings.url.is_postgres() {
             let pool = Database::connect(options(url, settings.max_connections)).await?;
             return Ok(Self {
                 read: pool.clone(),
                 write: pool,
                 backend: DbBackend::Postgres,
-                down: Arc::default(),
                 announcer: None,
             });
         }
-        if !url.starts_with("sqlite:") {
-            return Err(Error::internal(
-                "database url must start with sqlite: or postgres://",
-            ));
-        }
-        if url.contains(":memory:") {
+        if settings.url.sqlite_file().is_none() {
             // An in-memory database exists per connection: one pool of one.
             let pool = Database::connect(options(url, 1)).await?;
             return Ok(Self {
                 read: pool.clone(),
                 write: pool,
                 backend: DbBackend::Sqlite,
-                down: Arc::default(),
                 announcer: None,
             });
         }
@@ -134,7 +122,6 @@ impl Store {
             read,
             write,
             backend: DbBackend::Sqlite,
-            down: Arc::default(),
             announcer: None,
         })
     }
@@ -178,16 +165,6 @@ impl Store {
                 .flatten()
                 .collect(),
         }
-    }
-
-    /// Records what the last health probe found.
-    pub fn set_reachable(&self, reachable: bool) {
-        self.down.store(!reachable, Ordering::Relaxed);
-    }
-
-    /// Whether the last health probe failed.
-    pub fn is_down(&self) -> bool {
-        self.down.load(Ordering::Relaxed)
     }
 
     /// Whether the database can take writes now, for health. PostgreSQL: a

@@ -201,7 +201,7 @@ async fn cors_is_off_by_default_and_exact_when_set() {
     drop(app);
 
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.cors_allow_origin = vec!["http://console.example".into()];
+        s.cors_allow_origin = vec!["http://console.example".parse().unwrap()];
     })
     .await;
     let answer = preflight(&app, "http://console.example").await;
@@ -266,21 +266,38 @@ async fn cors_is_off_by_default_and_exact_when_set() {
     }
 }
 
-/// A malformed origin stops the server at start with a clear message.
+/// A malformed origin stops the server at start with a clear message (the
+/// settings hold parsed origins: it cannot even be represented).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_cors_origin_is_refused_at_start() {
     let (url, _dir) = crate::helpers::fresh_database(Backend::Sqlite).await;
-    let mut settings = pulse::config::ServeSettings::for_tests(
-        pulse::config::DatabaseSettings::from_url(url),
-        Some(crate::helpers::test_master_key().parse().unwrap()),
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &url,
+            "--cors-allow-origin",
+            "https://console.example/",
+        ])
+        .env("PULSE_MASTER_KEY", crate::helpers::test_master_key())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a trailing slash never matches an Origin"
     );
-    settings.cors_allow_origin = vec!["https://console.example/".into()];
-    let error = pulse::server::Application::build(&settings)
-        .await
-        .expect_err("a trailing slash never matches an Origin");
-    let message = format!("{error:#}");
+    let message = String::from_utf8_lossy(&out.stderr);
     assert!(message.contains("--cors-allow-origin"), "{message}");
     assert!(message.contains("https://console.example/"), "{message}");
+    assert!(
+        "https://console.example/"
+            .parse::<pulse::domain::origin::Origin>()
+            .is_err(),
+        "and no code can make one"
+    );
 }
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \

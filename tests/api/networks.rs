@@ -49,7 +49,7 @@ async fn keys_work_only_from_their_networks(backend: Backend) {
     // 127.0.0.1 is a trusted proxy; 127.0.0.2 is not.
     let app = spawn_app_with(backend, |s| {
         s.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-        s.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     let admin = app.as_admin();

@@ -132,7 +132,7 @@ async fn start_with(
 ) -> TestApp {
     let mut settings = ServeSettings::for_tests(
         DatabaseSettings {
-            url: url.clone(),
+            url: url.parse().expect("a database url"),
             max_connections: 4,
         },
         Some(test_master_key().parse().unwrap()),
