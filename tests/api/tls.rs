@@ -90,7 +90,7 @@ async fn plaintext_fails(app: &TestApp) {
         assert!(
             matches!(
                 err.code(),
-                Code::Unavailable | Code::Unknown | Code::Internal
+                Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
             ),
             "{err:?}"
         );
