@@ -12,7 +12,6 @@ use super::{AppState, convert};
 use crate::auth::layer::FORWARDED_FOR_HEADER;
 use crate::auth::{AdminCaller, context, passwords};
 use crate::domain::credential::{self, CredentialKind};
-use crate::domain::ids::MemberId;
 use crate::domain::names::parse_display_name;
 use crate::domain::roles::{MemberIdentity, parse_email};
 use crate::domain::secret::Secret;
@@ -241,7 +240,7 @@ impl SessionService for SessionApi {
         let limits = &self.state.team.sign_ins;
         let client = self.client(&request);
         limits.check(&member.email, client)?;
-        let id = MemberId::from_stored(member.id.as_str());
+        let id = member.id.clone();
         let store = admin.store(&self.state.store);
         let stored = store.member(&id).await?.password_hash;
         let current = Secret::new(req.current_password.clone());

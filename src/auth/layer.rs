@@ -34,6 +34,7 @@ use crate::domain::ids::{self, AccountId, EnvironmentId, KeyId};
 use crate::domain::networks::{self, Networks};
 use crate::domain::roles::Grant;
 use crate::domain::scope::{AccountScope, EnvironmentScope};
+use crate::domain::time::earliest;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use tonic::transport::server::TcpConnectInfo;
@@ -617,14 +618,6 @@ async fn authenticate_frontend(
         permissions: None,
     });
     Ok((caller, record, until))
-}
-
-/// The earlier of two optional deadlines (`None`: no deadline).
-fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 /// The scope of a resolved API key of environment `env`.

@@ -75,9 +75,9 @@ impl Role {
             crate::pb::Role::Owner => Role::Owner,
             crate::pb::Role::Admin => Role::Admin,
             crate::pb::Role::Developer => Role::Developer,
+            crate::pb::Role::Viewer => Role::Viewer,
             // The build refuses UNSPECIFIED on an admin RPC; the least
             // role is not the safe reading, so demand the most.
-            crate::pb::Role::Viewer => Role::Viewer,
             crate::pb::Role::Unspecified => Role::Owner,
         }
     }

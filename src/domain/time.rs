@@ -13,6 +13,15 @@ pub fn now_micros() -> i64 {
         .unwrap_or_default()
 }
 
+/// The earlier of two optional instants (`None`: never): when something
+/// that ends for two reasons (revoked, expired) ends.
+pub fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Converts stored microseconds to a protobuf timestamp.
 pub fn to_timestamp(micros: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {

@@ -91,7 +91,7 @@ impl Store {
                     kind: CredentialKind::Admin,
                     account_id: t.account_id,
                     environment_id: None,
-                    revoke_time: earliest(t.revoke_time, t.expire_time),
+                    revoke_time: crate::domain::time::earliest(t.revoke_time, t.expire_time),
                     expire_time: t.expire_time,
                     permissions: None,
                     networks: Networks::default(),
@@ -228,13 +228,5 @@ impl Store {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// The earlier of two optional instants (`None`: never).
-fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }

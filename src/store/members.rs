@@ -272,13 +272,7 @@ async fn insert_invite<C: ConnectionTrait + TransactionTrait>(
     let cred = credential::generate(CredentialKind::Invite);
     let now = now_micros();
     let tx = db.begin().await?;
-    let taken = member::Entity::find()
-        .filter(member::Column::Email.eq(email))
-        .count(&tx)
-        .await?;
-    if taken > 0 {
-        return Err(Error::AlreadyExists("member with this email"));
-    }
+    // The unique index on `email` decides, also between concurrent invites.
     let m = member::ActiveModel {
         id: Set(MemberId::generate().into_string()),
         account_id: Set(account_id.as_str().to_owned()),
@@ -301,7 +295,6 @@ async fn insert_invite<C: ConnectionTrait + TransactionTrait>(
     .insert(&tx)
     .await
     .map_err(|e| match Error::from(e) {
-        // A concurrent invite of the same email won the race.
         Error::AlreadyExists(_) => Error::AlreadyExists("member with this email"),
         other => other,
     })?;
@@ -496,17 +489,15 @@ impl AccountStore<'_> {
 
     /// Stores a TOTP secret being enrolled (sealed), replacing any other.
     pub async fn set_totp_pending(&self, id: &MemberId, sealed: Vec<u8>) -> Result<()> {
-        self.select::<member::Entity>()
-            .filter(member::Column::Id.eq(id.as_str()))
-            .one(&self.store.read)
-            .await?
-            .ok_or(Error::NotFound("member"))?;
-        member::Entity::update_many()
+        let changed = member::Entity::update_many()
             .col_expr(member::Column::TotpPending, Expr::value(Some(sealed)))
             .filter(member::Column::Id.eq(id.as_str()))
             .filter(member::Column::AccountId.eq(self.id().as_str()))
             .exec(&self.store.write)
             .await?;
+        if changed.rows_affected == 0 {
+            return Err(Error::NotFound("member"));
+        }
         Ok(())
     }
 

@@ -89,10 +89,7 @@ impl Model {
     /// When the key stops (or stopped) working: the earlier of its
     /// revocation and its expiry.
     pub fn end_time(&self) -> Option<i64> {
-        match (self.revoke_time, self.expire_time) {
-            (Some(r), Some(e)) => Some(r.min(e)),
-            (r, e) => r.or(e),
-        }
+        crate::domain::time::earliest(self.revoke_time, self.expire_time)
     }
 }
 
