@@ -37,6 +37,10 @@ pub enum Error {
     /// Too many requests.
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),
+    /// A concurrent change won (a serialization failure or deadlock that
+    /// outlasted the write helper's retries); nothing was written.
+    #[error("aborted: {0}")]
+    Aborted(String),
     /// The database cannot be reached; nothing was written.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -49,6 +53,22 @@ impl Error {
     /// One invalid field.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         Error::InvalidArgument(vec![(field.into(), description.into())])
+    }
+
+    /// The gRPC code's name in snake case, for metric labels.
+    pub fn code_name(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument(_) => "invalid_argument",
+            Error::Unauthenticated => "unauthenticated",
+            Error::PermissionDenied(_) => "permission_denied",
+            Error::NotFound(_) => "not_found",
+            Error::AlreadyExists(_) => "already_exists",
+            Error::FailedPrecondition(_) => "failed_precondition",
+            Error::ResourceExhausted(_) => "resource_exhausted",
+            Error::Aborted(_) => "aborted",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal",
+        }
     }
 
     /// An unexpected failure; the detail is logged, never returned.
@@ -64,6 +84,9 @@ impl From<DbErr> for Error {
         }
         if is_unavailable(&err) {
             return Error::Unavailable(err.to_string());
+        }
+        if with_code(&err, conflict_code).unwrap_or(false) {
+            return Error::Aborted(err.to_string());
         }
         if is_data_error(&err) {
             // A value the database refuses (PostgreSQL SQLSTATE class 22,
@@ -149,6 +172,19 @@ pub(crate) fn unavailable_code(code: DbCode<'_>) -> bool {
     }
 }
 
+/// Whether the database itself answered with an error code (rather than
+/// the connection failing): then it also says whether a COMMIT happened.
+pub(crate) fn is_database_answer(err: &DbErr) -> bool {
+    with_code(err, |_| ()).is_some()
+}
+
+/// Database error codes of a lost race between transactions, which a
+/// retry of the whole transaction resolves: PostgreSQL serialization
+/// failure (40001) and deadlock (40P01).
+pub(crate) fn conflict_code(code: DbCode<'_>) -> bool {
+    matches!(code, DbCode::Postgres("40001" | "40P01"))
+}
+
 /// Database error codes that mean "this value cannot be stored": SQLite
 /// TOOBIG 18 and MISMATCH 20; PostgreSQL data exceptions (class 22).
 pub(crate) fn data_code(code: DbCode<'_>) -> bool {
@@ -181,6 +217,10 @@ impl From<Error> for Status {
             Error::AlreadyExists(what) => Status::already_exists(format!("{what} already exists")),
             Error::FailedPrecondition(why) => Status::failed_precondition(why),
             Error::ResourceExhausted(why) => Status::resource_exhausted(why),
+            Error::Aborted(detail) => {
+                tracing::warn!(error = %detail, "transaction aborted by a concurrent one");
+                Status::aborted("aborted by a concurrent change, retry")
+            }
             Error::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable");
                 Status::unavailable("database unavailable, retry later")

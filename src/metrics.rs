@@ -38,6 +38,19 @@ struct PoolLabels {
     state: &'static str,
 }
 
+/// A store write's operation and outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriteLabels {
+    op: &'static str,
+    outcome: &'static str,
+}
+
+/// A store write's operation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    op: &'static str,
+}
+
 /// A cache outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
@@ -45,6 +58,7 @@ struct CacheLabels {
 }
 
 type HistogramFamily = Family<RpcLabels, Histogram, fn() -> Histogram>;
+type WriteHistogramFamily = Family<WriteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
     // 50 µs … ~1.6 s: from a cache-hit call to a slow database.
@@ -62,6 +76,8 @@ pub struct Metrics {
     pool: Family<PoolLabels, Gauge>,
     connections: Gauge,
     connections_closed: Family<ReasonLabels, Counter>,
+    write_duration: WriteHistogramFamily,
+    write_retries: Family<OpLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -110,8 +126,22 @@ impl Default for Metrics {
             "Client connections the server closed, by reason (shed, handshake_timeout, idle_timeout)",
             connections_closed.clone(),
         );
+        let write_duration: WriteHistogramFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "store_write_duration_seconds",
+            "Write transactions by operation and outcome (ok, or the error's code), retries included",
+            write_duration.clone(),
+        );
+        let write_retries = Family::<OpLabels, Counter>::default();
+        registry.register(
+            "store_write_retries",
+            "Write transactions run again after a transient failure (busy, serialization, lost connection)",
+            write_retries.clone(),
+        );
         Self {
             registry,
+            write_duration,
+            write_retries,
             rpc_requests,
             rpc_duration,
             auth_failures,
@@ -159,6 +189,30 @@ fn known_rpc(path: &str) -> (&'static str, &'static str) {
     known
         .get(path)
         .map_or(("unknown", "unknown"), |(s, m)| (s.as_str(), m.as_str()))
+}
+
+impl crate::store::WriteObserver for Metrics {
+    fn observe(
+        &self,
+        op: crate::store::Op,
+        elapsed: std::time::Duration,
+        outcome: crate::store::Outcome,
+        retries: u32,
+    ) {
+        let op = op.as_str();
+        let labels = WriteLabels {
+            op,
+            outcome: outcome.as_str(),
+        };
+        self.write_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        if retries > 0 {
+            self.write_retries
+                .get_or_create(&OpLabels { op })
+                .inc_by(u64::from(retries));
+        }
+    }
 }
 
 impl Metrics {

@@ -227,7 +227,10 @@ impl Application {
             .context("opening the database")?;
         // Revocations are announced to other replicas on a shared database.
         let cluster = Arc::new(Cluster::new(store.backend() == DbBackend::Postgres));
-        let store = store.with_announcer(cluster.clone());
+        let mut store = store.with_announcer(cluster.clone());
+        if let Some((metrics, _)) = &metrics {
+            store = store.with_observer(metrics.clone());
+        }
         let bootstrap = store.prepare().await.context("migrating the database")?;
         let listener = TcpListener::bind(settings.listen)
             .await

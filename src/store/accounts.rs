@@ -2,14 +2,16 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, TransactionSession, TransactionTrait,
+    QueryFilter,
 };
 
 use super::audit::{self, Subject};
 use super::entity::{account, admin_token};
 use super::paging::fetch_page;
-use super::revocation::{DeadCredential, Pending, Revoked};
+use super::revocation::DeadCredential;
 use super::tenant::AccountStore;
+use super::write::Op;
+use super::write::Revoked;
 use super::{Page, Store};
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::credential::{self, CredentialKind};
@@ -74,7 +76,10 @@ impl Store {
     /// Creates an account with its first admin token, in one transaction
     /// (`pulse account create`: an operator with database access).
     pub async fn create_account(&self, display_name: &str, actor: &Actor) -> Result<NewAccount> {
-        create_account_in(&self.write, display_name, actor).await
+        self.write(Op::CreateAccount, |w| {
+            Box::pin(create_account_in(w.db(), display_name, actor))
+        })
+        .await
     }
 
     /// Offline recovery (`pulse account token create`): a new admin token
@@ -86,32 +91,32 @@ impl Store {
         display_name: &str,
         actor: &Actor,
     ) -> Result<NewAdminToken> {
-        let tx = self.write.begin().await?;
-        let account = account::Entity::find()
-            .filter(account::Column::Id.eq(account_id.as_str()))
-            .one(&tx)
-            .await?
-            .ok_or(Error::NotFound("account"))?;
-        let id = AccountId::from_stored(account.id);
-        let created =
-            insert_admin_token(&tx, &id, display_name, &TokenGrant::owner(), actor).await?;
-        tx.commit().await?;
-        Ok(created)
+        self.write(Op::RecoverAdminToken, |w| {
+            Box::pin(async move {
+                let tx = w.db();
+                let account = account::Entity::find()
+                    .filter(account::Column::Id.eq(account_id.as_str()))
+                    .one(tx)
+                    .await?
+                    .ok_or(Error::NotFound("account"))?;
+                let id = AccountId::from_stored(account.id);
+                let created =
+                    insert_admin_token(tx, &id, display_name, &TokenGrant::owner(), actor).await?;
+                Ok(created)
+            })
+        })
+        .await
     }
 }
 
-/// Creates an account with its first admin token, in a transaction (or
-/// savepoint) of `db`.
-pub(super) async fn create_account_in<C>(
-    db: &C,
+/// Creates an account with its first admin token, in the transaction `tx`
+/// (the write helper's, or start-up's migration transaction).
+pub(super) async fn create_account_in(
+    tx: &impl ConnectionTrait,
     display_name: &str,
     actor: &Actor,
-) -> Result<NewAccount>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
+) -> Result<NewAccount> {
     let now = now_micros();
-    let tx = db.begin().await?;
     let id = AccountId::generate();
     let account = account::ActiveModel {
         id: Set(id.as_str().to_owned()),
@@ -119,13 +124,12 @@ where
         create_time: Set(now),
         ..Default::default()
     }
-    .insert(&tx)
+    .insert(tx)
     .await?;
     let subject = Subject::account(&id, &account.id);
-    audit::record(&tx, actor, EventType::AccountCreated, subject).await?;
+    audit::record(tx, actor, EventType::AccountCreated, subject).await?;
     let NewAdminToken { admin_token, token } =
-        insert_admin_token(&tx, &id, "first token", &TokenGrant::owner(), actor).await?;
-    tx.commit().await?;
+        insert_admin_token(tx, &id, "first token", &TokenGrant::owner(), actor).await?;
     Ok(NewAccount {
         account,
         admin_token,
@@ -183,10 +187,16 @@ impl AccountStore<'_> {
         grant: &TokenGrant,
         actor: &Actor,
     ) -> Result<NewAdminToken> {
-        let tx = self.store.write.begin().await?;
-        let created = insert_admin_token(&tx, self.id(), display_name, grant, actor).await?;
-        tx.commit().await?;
-        Ok(created)
+        self.store
+            .write(Op::CreateAdminToken, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let created =
+                        insert_admin_token(tx, self.id(), display_name, grant, actor).await?;
+                    Ok(created)
+                })
+            })
+            .await
     }
 
     /// One page of the account's admin tokens, oldest first.
@@ -202,29 +212,32 @@ impl AccountStore<'_> {
         id: &AdminTokenId,
         actor: &Actor,
     ) -> Result<Revoked<admin_token::Model>> {
-        let tx = self.store.write.begin().await?;
-        let token = self
-            .select::<admin_token::Entity>()
-            .filter(admin_token::Column::Id.eq(id.as_str()))
-            .one(&tx)
-            .await?
-            .ok_or(Error::NotFound("admin token"))?;
-        let mut pending = Pending::default();
-        let token = if token.revoke_time.is_some() {
-            token
-        } else {
-            let mut active: admin_token::ActiveModel = token.into();
-            active.revoke_time = Set(Some(now_micros()));
-            let token = active.update(&tx).await?;
-            let subject = Subject::account(self.id(), &token.id);
-            audit::record(&tx, actor, EventType::AdminTokenRevoked, subject).await?;
-            pending
-                .dead
-                .push(DeadCredential::stored(&token.id, &token.token_hash)?);
-            token
-        };
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        Ok(Revoked::new(token, revocation))
+        self.store
+            .write_revoking(Op::RevokeAdminToken, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    let token = self
+                        .select::<admin_token::Entity>()
+                        .filter(admin_token::Column::Id.eq(id.as_str()))
+                        .one(tx)
+                        .await?
+                        .ok_or(Error::NotFound("admin token"))?;
+                    let token = if token.revoke_time.is_some() {
+                        token
+                    } else {
+                        let mut active: admin_token::ActiveModel = token.into();
+                        active.revoke_time = Set(Some(now_micros()));
+                        let token = active.update(tx).await?;
+                        let subject = Subject::account(self.id(), &token.id);
+                        audit::record(tx, actor, EventType::AdminTokenRevoked, subject).await?;
+                        pending
+                            .dead
+                            .push(DeadCredential::stored(&token.id, &token.token_hash)?);
+                        token
+                    };
+                    Ok(token)
+                })
+            })
+            .await
     }
 }

@@ -6,6 +6,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Store;
 use super::entity::{account, admin_token, api_key, member, session};
+use super::write::Op;
 use crate::domain::credential::{CredentialKind, ParsedCredential};
 use crate::domain::ids::MemberId;
 use crate::domain::networks::Networks;
@@ -213,20 +214,29 @@ impl Store {
             distinct.into_iter().map(str::to_owned).collect()
         };
         let (admins, keys) = (ids(true), ids(false));
-        if !admins.is_empty() {
-            admin_token::Entity::update_many()
-                .col_expr(admin_token::Column::LastUseTime, Expr::value(latest))
-                .filter(admin_token::Column::Id.is_in(admins))
-                .exec(&self.write)
-                .await?;
+        if admins.is_empty() && keys.is_empty() {
+            return Ok(());
         }
-        if !keys.is_empty() {
-            api_key::Entity::update_many()
-                .col_expr(api_key::Column::LastUseTime, Expr::value(latest))
-                .filter(api_key::Column::Id.is_in(keys))
-                .exec(&self.write)
-                .await?;
-        }
-        Ok(())
+        let (admins, keys) = (&admins, &keys);
+        self.write(Op::RecordUse, |w| {
+            Box::pin(async move {
+                if !admins.is_empty() {
+                    admin_token::Entity::update_many()
+                        .col_expr(admin_token::Column::LastUseTime, Expr::value(latest))
+                        .filter(admin_token::Column::Id.is_in(admins.iter().map(String::as_str)))
+                        .exec(w.db())
+                        .await?;
+                }
+                if !keys.is_empty() {
+                    api_key::Entity::update_many()
+                        .col_expr(api_key::Column::LastUseTime, Expr::value(latest))
+                        .filter(api_key::Column::Id.is_in(keys.iter().map(String::as_str)))
+                        .exec(w.db())
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 }

@@ -1,6 +1,6 @@
 //! Environments of an account, and an environment's own counters.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 
 use super::Page;
 use super::audit::{self, Subject};
@@ -10,9 +10,11 @@ use super::entity::{
 };
 use super::keys::{self, NewKeyPair};
 use super::paging::fetch_page;
-use super::revocation::{DeadCredential, Pending, Revoked};
+use super::revocation::DeadCredential;
 use super::signing_keys::{self, NewSigningKey};
 use super::tenant::{AccountStore, EnvironmentStore, OwnedEnvironment};
+use super::write::Op;
+use super::write::Revoked;
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::ids::EnvironmentId;
 use crate::domain::names::DisplayName;
@@ -57,35 +59,42 @@ impl AccountStore<'_> {
     ) -> Result<(environment::Model, NewKeyPair)> {
         let now = now_micros();
         let id = EnvironmentId::generate();
-        let tx = self.store.write.begin().await?;
-        let env = environment::ActiveModel {
-            id: Set(id.as_str().to_owned()),
-            account_id: Set(self.id().as_str().to_owned()),
-            display_name: Set(display_name.as_str().to_owned()),
-            create_time: Set(now),
-            update_time: Set(now),
-            room_count: Set(0),
-            thread_count: Set(0),
-            user_count: Set(0),
-            comment_count: Set(0),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await?;
-        audit::record(
-            &tx,
-            actor,
-            EventType::EnvironmentCreated,
-            on_environment(&env),
-        )
-        .await?;
-        let env = OwnedEnvironment(env);
-        let pair = keys::insert_pair(&tx, &env, now, actor).await?;
-        let signing = signing_keys::insert(&tx, &id, signing_key(&id)).await?;
-        let subject = Subject::environment(&env.0.account_id, &env.0.id, &signing.id);
-        audit::record(&tx, actor, EventType::SigningKeyCreated, subject).await?;
-        tx.commit().await?;
-        Ok((env.0, pair))
+        let new_signing_key = signing_key(&id);
+        let (id, new_signing_key) = (&id, &new_signing_key);
+        self.store
+            .write(Op::CreateEnvironment, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let env = environment::ActiveModel {
+                        id: Set(id.as_str().to_owned()),
+                        account_id: Set(self.id().as_str().to_owned()),
+                        display_name: Set(display_name.as_str().to_owned()),
+                        create_time: Set(now),
+                        update_time: Set(now),
+                        room_count: Set(0),
+                        thread_count: Set(0),
+                        user_count: Set(0),
+                        comment_count: Set(0),
+                        ..Default::default()
+                    }
+                    .insert(tx)
+                    .await?;
+                    audit::record(
+                        tx,
+                        actor,
+                        EventType::EnvironmentCreated,
+                        on_environment(&env),
+                    )
+                    .await?;
+                    let env = OwnedEnvironment(env);
+                    let pair = keys::insert_pair(tx, &env, now, actor).await?;
+                    let signing = signing_keys::insert(tx, id, new_signing_key).await?;
+                    let subject = Subject::environment(&env.0.account_id, &env.0.id, &signing.id);
+                    audit::record(tx, actor, EventType::SigningKeyCreated, subject).await?;
+                    Ok((env.0, pair))
+                })
+            })
+            .await
     }
 
     /// One of the account's environments, or NOT_FOUND.
@@ -106,21 +115,26 @@ impl AccountStore<'_> {
         display_name: &DisplayName,
         actor: &Actor,
     ) -> Result<environment::Model> {
-        let tx = self.store.write.begin().await?;
-        let env = self.lock_environment(&tx, id).await?;
-        let mut active: environment::ActiveModel = env.0.into();
-        active.display_name = Set(display_name.as_str().to_owned());
-        active.update_time = Set(now_micros());
-        let env = active.update(&tx).await?;
-        audit::record(
-            &tx,
-            actor,
-            EventType::EnvironmentRenamed,
-            on_environment(&env),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(env)
+        self.store
+            .write(Op::RenameEnvironment, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let env = self.lock_environment(tx, id).await?;
+                    let mut active: environment::ActiveModel = env.0.into();
+                    active.display_name = Set(display_name.as_str().to_owned());
+                    active.update_time = Set(now_micros());
+                    let env = active.update(tx).await?;
+                    audit::record(
+                        tx,
+                        actor,
+                        EventType::EnvironmentRenamed,
+                        on_environment(&env),
+                    )
+                    .await?;
+                    Ok(env)
+                })
+            })
+            .await
     }
 
     /// Deletes one of the account's environments with its keys and data,
@@ -130,49 +144,52 @@ impl AccountStore<'_> {
         id: &EnvironmentId,
         actor: &Actor,
     ) -> Result<Revoked<DeletedEnvironment>> {
-        let tx = self.store.write.begin().await?;
-        let env = self.lock_environment(&tx, id).await?;
-        let keys = self.select_in::<api_key::Entity>(&env).all(&tx).await?;
-        // All of the environment's rows, in the same transaction.
-        macro_rules! delete_data {
-            ($($entity:ident),*) => {
-                $(self.delete_in::<$entity::Entity>(&env).exec(&tx).await?;)*
-            };
-        }
-        delete_data!(
-            api_key,
-            key_usage,
-            comment,
-            thread,
-            room,
-            user,
-            signing_key,
-            user_token_revocation,
-            environment
-        );
-        audit::record(
-            &tx,
-            actor,
-            EventType::EnvironmentDeleted,
-            on_environment(&env.0),
-        )
-        .await?;
-        let mut pending = Pending::default();
-        for key in &keys {
-            pending
-                .dead
-                .push(DeadCredential::stored(&key.id, &key.key_hash)?);
-        }
-        pending
-            .deleted_environments
-            .push(EnvironmentId::from_stored(env.0.id.clone()));
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        let deleted = DeletedEnvironment {
-            environment: env.0,
-            keys,
-        };
-        Ok(Revoked::new(deleted, revocation))
+        self.store
+            .write_revoking(Op::DeleteEnvironment, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    let env = self.lock_environment(tx, id).await?;
+                    let keys = self.select_in::<api_key::Entity>(&env).all(tx).await?;
+                    // All of the environment's rows, in the same transaction.
+                    macro_rules! delete_data {
+                    ($($entity:ident),*) => {
+                        $(self.delete_in::<$entity::Entity>(&env).exec(tx).await?;)*
+                    };
+                }
+                    delete_data!(
+                        api_key,
+                        key_usage,
+                        comment,
+                        thread,
+                        room,
+                        user,
+                        signing_key,
+                        user_token_revocation,
+                        environment
+                    );
+                    audit::record(
+                        tx,
+                        actor,
+                        EventType::EnvironmentDeleted,
+                        on_environment(&env.0),
+                    )
+                    .await?;
+                    for key in &keys {
+                        pending
+                            .dead
+                            .push(DeadCredential::stored(&key.id, &key.key_hash)?);
+                    }
+                    pending
+                        .deleted_environments
+                        .push(EnvironmentId::from_stored(env.0.id.clone()));
+                    let deleted = DeletedEnvironment {
+                        environment: env.0,
+                        keys,
+                    };
+                    Ok(deleted)
+                })
+            })
+            .await
     }
 }
 

@@ -11,11 +11,12 @@
 //! rule), and the event is the transaction's last statement.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 
 use super::Store;
 use super::audit::{self, Subject};
 use super::entity::api_key;
+use super::write::Op;
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::time::to_timestamp;
 use crate::error::Result;
@@ -108,27 +109,31 @@ impl Store {
         let Some(expire_time) = key.expire_time else {
             return Ok(false);
         };
-        let tx = self.write.begin().await?;
-        let level = notice.level();
-        let changed = api_key::Entity::update_many()
-            .col_expr(api_key::Column::ExpiryNotices, Expr::value(level))
-            .filter(api_key::Column::Id.eq(key.id.as_str()))
-            .filter(api_key::Column::ExpiryNotices.lt(level))
-            .filter(api_key::Column::RevokeTime.is_null())
-            .exec(&tx)
-            .await?
-            .rows_affected;
-        if changed != 1 {
-            return Ok(false);
-        }
-        let subject = Subject::environment(&key.account_id, &key.environment_id, &key.id);
-        let details = [
-            ("expire_time", to_timestamp(expire_time).to_string()),
-            ("within", notice.within().to_owned()),
-        ];
-        audit::record_with(&tx, actor, EventType::KeyExpiring, subject, &details).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.write(Op::SendExpiryNotice, |w| {
+            Box::pin(async move {
+                let tx = w.db();
+                let level = notice.level();
+                let changed = api_key::Entity::update_many()
+                    .col_expr(api_key::Column::ExpiryNotices, Expr::value(level))
+                    .filter(api_key::Column::Id.eq(key.id.as_str()))
+                    .filter(api_key::Column::ExpiryNotices.lt(level))
+                    .filter(api_key::Column::RevokeTime.is_null())
+                    .exec(tx)
+                    .await?
+                    .rows_affected;
+                if changed != 1 {
+                    return Ok(false);
+                }
+                let subject = Subject::environment(&key.account_id, &key.environment_id, &key.id);
+                let details = [
+                    ("expire_time", to_timestamp(expire_time).to_string()),
+                    ("within", notice.within().to_owned()),
+                ];
+                audit::record_with(tx, actor, EventType::KeyExpiring, subject, &details).await?;
+                Ok(true)
+            })
+        })
+        .await
     }
 }
 

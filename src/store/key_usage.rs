@@ -12,12 +12,12 @@ use std::collections::{BTreeMap, HashMap};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    TransactionTrait,
 };
 
 use super::Store;
 use super::entity::{api_key, key_usage};
 use super::tenant::AccountStore;
+use super::write::Op;
 use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::error::{Error, Result};
 
@@ -122,26 +122,31 @@ impl Store {
                 .add(Expr::col((Alias::new("excluded"), column)));
             conflict.value(column, sum);
         }
-        let tx = self.write.begin().await?;
-        for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
-            let rows = chunk.iter().map(|d| key_usage::ActiveModel {
-                key_id: Set(d.key_id.clone()),
-                bucket_start: Set(bucket_start),
-                environment_id: Set(d.environment_id.clone()),
-                success_count: Set(d.counts.success),
-                revoked_count: Set(d.counts.revoked),
-                expired_count: Set(d.counts.expired),
-                not_allowed_network_count: Set(d.counts.not_allowed_network),
-                permission_denied_count: Set(d.counts.permission_denied),
-                minted_token_count: Set(d.counts.minted),
-            });
-            key_usage::Entity::insert_many(rows)
-                .on_conflict(conflict.clone())
-                .exec_without_returning(&tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let conflict = &conflict;
+        self.write(Op::AddKeyUsage, |w| {
+            Box::pin(async move {
+                let tx = w.db();
+                for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
+                    let rows = chunk.iter().map(|d| key_usage::ActiveModel {
+                        key_id: Set(d.key_id.clone()),
+                        bucket_start: Set(bucket_start),
+                        environment_id: Set(d.environment_id.clone()),
+                        success_count: Set(d.counts.success),
+                        revoked_count: Set(d.counts.revoked),
+                        expired_count: Set(d.counts.expired),
+                        not_allowed_network_count: Set(d.counts.not_allowed_network),
+                        permission_denied_count: Set(d.counts.permission_denied),
+                        minted_token_count: Set(d.counts.minted),
+                    });
+                    key_usage::Entity::insert_many(rows)
+                        .on_conflict(conflict.clone())
+                        .exec_without_returning(tx)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 }
 

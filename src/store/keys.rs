@@ -2,15 +2,17 @@
 
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder,
 };
 
 use super::Page;
 use super::audit::{self, Subject};
 use super::entity::api_key::{self, KeyKind};
 use super::paging::fetch_page;
-use super::revocation::{DeadCredential, Pending, Revoked};
+use super::revocation::{DeadCredential, Pending};
 use super::tenant::{AccountStore, OwnedEnvironment};
+use super::write::Op;
+use super::write::Revoked;
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::credential::{self, NewCredential};
 use crate::domain::ids::{EnvironmentId, KeyId};
@@ -230,43 +232,46 @@ impl AccountStore<'_> {
         actor: &Actor,
     ) -> Result<Revoked<Rotation>> {
         let now = now_micros();
-        let tx = self.store.write.begin().await?;
-        let env = self.lock_environment(&tx, environment_id).await?;
-        // Restricted keys have their own lifecycle: a rotation of the
-        // environment's pair leaves them alone.
-        let active = self
-            .select_in::<api_key::Entity>(&env)
-            .filter(working_at(now))
-            .filter(api_key::Column::Kind.ne(KeyKind::Restricted))
-            .order_by_asc(api_key::Column::Seq)
-            .all(&tx)
-            .await?;
-        let mut revoked = Vec::with_capacity(active.len());
-        for key in active {
-            let planned = if key.kind == KeyKind::Secret && grace_micros > 0 {
-                now + grace_micros
-            } else {
-                now
-            };
-            let at = key.revoke_time.map_or(planned, |t| t.min(planned));
-            let mut model: api_key::ActiveModel = key.into();
-            model.revoke_time = Set(Some(at));
-            revoked.push(model.update(&tx).await?);
-        }
-        // The events come after the updates: once a transaction records
-        // (and holds the audit lock) it locks no more existing rows (see
-        // `audit`'s module docs).
-        let subject = Subject::environment(&env.0.account_id, &env.0.id, &env.0.id);
-        audit::record(&tx, actor, EventType::KeysRotated, subject).await?;
-        for key in &revoked {
-            audit::record(&tx, actor, EventType::KeyRevoked, key_subject(key)).await?;
-        }
-        let pair = insert_pair(&tx, &env, now, actor).await?;
-        let mut pending = Pending::default();
-        pending.keys(&revoked, now)?;
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        Ok(Revoked::new(Rotation { pair, revoked }, revocation))
+        self.store
+            .write_revoking(Op::RotateKeys, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    let env = self.lock_environment(tx, environment_id).await?;
+                    // Restricted keys have their own lifecycle: a rotation of the
+                    // environment's pair leaves them alone.
+                    let active = self
+                        .select_in::<api_key::Entity>(&env)
+                        .filter(working_at(now))
+                        .filter(api_key::Column::Kind.ne(KeyKind::Restricted))
+                        .order_by_asc(api_key::Column::Seq)
+                        .all(tx)
+                        .await?;
+                    let mut revoked = Vec::with_capacity(active.len());
+                    for key in active {
+                        let planned = if key.kind == KeyKind::Secret && grace_micros > 0 {
+                            now + grace_micros
+                        } else {
+                            now
+                        };
+                        let at = key.revoke_time.map_or(planned, |t| t.min(planned));
+                        let mut model: api_key::ActiveModel = key.into();
+                        model.revoke_time = Set(Some(at));
+                        revoked.push(model.update(tx).await?);
+                    }
+                    // The events come after the updates: once a transaction records
+                    // (and holds the audit lock) it locks no more existing rows (see
+                    // `audit`'s module docs).
+                    let subject = Subject::environment(&env.0.account_id, &env.0.id, &env.0.id);
+                    audit::record(tx, actor, EventType::KeysRotated, subject).await?;
+                    for key in &revoked {
+                        audit::record(tx, actor, EventType::KeyRevoked, key_subject(key)).await?;
+                    }
+                    let pair = insert_pair(tx, &env, now, actor).await?;
+                    pending.keys(&revoked, now)?;
+                    Ok(Rotation { pair, revoked })
+                })
+            })
+            .await
     }
 
     /// Adds a key of `kind` to one of the account's environments, next to
@@ -280,66 +285,74 @@ impl AccountStore<'_> {
         actor: &Actor,
     ) -> Result<CreatedKey> {
         let now = now_micros();
-        let tx = self.store.write.begin().await?;
-        let env = self.lock_environment(&tx, environment_id).await?;
-        let working = self
-            .select_in::<api_key::Entity>(&env)
-            .filter(api_key::Column::Kind.eq(kind))
-            .filter(working_at(now))
-            .count(&tx)
-            .await?;
-        let max = max_working(kind);
-        if working >= max {
-            let stored = kind.to_value();
-            return Err(Error::FailedPrecondition(format!(
-                "the environment already has {working} working {stored} keys \
-                 (at most {max}); revoke one first"
-            )));
-        }
-        let cred = credential::generate(kind.credential());
-        let key = insert_key(&tx, &env, kind, &cred, options, now, actor).await?;
-        tx.commit().await?;
-        Ok(CreatedKey {
-            key,
-            secret_plaintext: (kind != KeyKind::Publishable).then_some(cred.plaintext),
-        })
+        self.store
+            .write(Op::CreateKey, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let env = self.lock_environment(tx, environment_id).await?;
+                    let working = self
+                        .select_in::<api_key::Entity>(&env)
+                        .filter(api_key::Column::Kind.eq(kind))
+                        .filter(working_at(now))
+                        .count(tx)
+                        .await?;
+                    let max = max_working(kind);
+                    if working >= max {
+                        let stored = kind.to_value();
+                        return Err(Error::FailedPrecondition(format!(
+                            "the environment already has {working} working {stored} keys \
+                         (at most {max}); revoke one first"
+                        )));
+                    }
+                    let cred = credential::generate(kind.credential());
+                    let key = insert_key(tx, &env, kind, &cred, options, now, actor).await?;
+                    Ok(CreatedKey {
+                        key,
+                        secret_plaintext: (kind != KeyKind::Publishable).then_some(cred.plaintext),
+                    })
+                })
+            })
+            .await
     }
 
     /// Revokes one of the account's keys (idempotent: revoking a revoked
     /// key returns it and revokes nothing).
     pub async fn revoke_key(&self, id: &KeyId, actor: &Actor) -> Result<Revoked<api_key::Model>> {
-        let tx = self.store.write.begin().await?;
-        let by_id = api_key::Column::Id.eq(id.as_str());
-        let key = self
-            .select::<api_key::Entity>()
-            .filter(by_id.clone())
-            .one(&tx)
-            .await?
-            .ok_or(Error::NotFound("key"))?;
-        // Serialize with the environment's other key changes, then read the
-        // key again under the lock.
-        let env_id = EnvironmentId::from_stored(key.environment_id);
-        let env = self.lock_environment(&tx, &env_id).await?;
-        let key = self
-            .select_in::<api_key::Entity>(&env)
-            .filter(by_id)
-            .one(&tx)
-            .await?
-            .ok_or(Error::NotFound("key"))?;
-        let now = now_micros();
-        let mut pending = Pending::default();
-        let key = if key.revoke_time.is_some_and(|t| t <= now) {
-            key
-        } else {
-            let mut active: api_key::ActiveModel = key.into();
-            active.revoke_time = Set(Some(now));
-            let key = active.update(&tx).await?;
-            audit::record(&tx, actor, EventType::KeyRevoked, key_subject(&key)).await?;
-            pending.keys(std::slice::from_ref(&key), now)?;
-            key
-        };
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        Ok(Revoked::new(key, revocation))
+        self.store
+            .write_revoking(Op::RevokeKey, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    let by_id = api_key::Column::Id.eq(id.as_str());
+                    let key = self
+                        .select::<api_key::Entity>()
+                        .filter(by_id.clone())
+                        .one(tx)
+                        .await?
+                        .ok_or(Error::NotFound("key"))?;
+                    // Serialize with the environment's other key changes, then read the
+                    // key again under the lock.
+                    let env_id = EnvironmentId::from_stored(key.environment_id);
+                    let env = self.lock_environment(tx, &env_id).await?;
+                    let key = self
+                        .select_in::<api_key::Entity>(&env)
+                        .filter(by_id)
+                        .one(tx)
+                        .await?
+                        .ok_or(Error::NotFound("key"))?;
+                    let now = now_micros();
+                    let key = if key.revoke_time.is_some_and(|t| t <= now) {
+                        key
+                    } else {
+                        let mut active: api_key::ActiveModel = key.into();
+                        active.revoke_time = Set(Some(now));
+                        let key = active.update(tx).await?;
+                        audit::record(tx, actor, EventType::KeyRevoked, key_subject(&key)).await?;
+                        pending.keys(std::slice::from_ref(&key), now)?;
+                        key
+                    };
+                    Ok(key)
+                })
+            })
+            .await
     }
 }

@@ -10,14 +10,16 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect, TransactionSession, TransactionTrait,
+    QueryFilter, QuerySelect,
 };
 
 use super::audit::{self, Subject};
 use super::entity::{environment, member, session};
 use super::paging::fetch_page;
-use super::revocation::{DeadCredential, Pending, Revoked};
+use super::revocation::{DeadCredential, Pending};
 use super::tenant::AccountStore;
+use super::write::Op;
+use super::write::Revoked;
 use super::{Page, Store};
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::credential::{self, CredentialHash, CredentialKind};
@@ -165,7 +167,12 @@ impl Store {
                 ));
             }
         };
-        let invite = insert_invite(&self.write, &account, email, grant, actor).await?;
+        let account_id = &account;
+        let invite = self
+            .write(Op::InviteMember, |w| {
+                Box::pin(insert_invite(w.db(), account_id, email, grant, actor))
+            })
+            .await?;
         Ok((account, invite))
     }
 
@@ -189,81 +196,98 @@ impl Store {
         peer: &str,
     ) -> Result<NewSession> {
         let now = now_micros();
-        let tx = self.write.begin().await?;
-        // The state check is in the update: of two concurrent accepts of
-        // one invitation, exactly one changes the row.
-        let changed = member::Entity::update_many()
-            .col_expr(member::Column::State, Expr::value(STATE_ACTIVE))
-            .col_expr(member::Column::PasswordHash, Expr::value(password_hash))
-            .col_expr(member::Column::DisplayName, Expr::value(display_name))
-            .col_expr(
-                member::Column::InviteHash,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(member::Column::UpdateTime, Expr::value(now))
-            .col_expr(member::Column::LastSignInTime, Expr::value(now))
-            .filter(member::Column::InviteHash.eq(invite.to_hex()))
-            .filter(member::Column::State.eq(STATE_INVITED))
-            .filter(member::Column::InviteExpireTime.gt(now))
-            .exec_with_returning(&tx)
-            .await?;
-        let Some(m) = changed.into_iter().next() else {
-            return Err(Error::Unauthenticated);
-        };
-        let (token, expire_time) = insert_session(&tx, &m, ttl_micros).await?;
-        let actor = member_actor(&m, peer);
-        let account = AccountId::from_stored(m.account_id.as_str());
-        let subject = Subject::account(&account, &m.id);
-        audit::record(&tx, &actor, EventType::MemberJoined, subject).await?;
-        tx.commit().await?;
-        Ok(NewSession {
-            token,
-            expire_time,
-            member: m,
+        let password_hash = &password_hash;
+        self.write(Op::AcceptInvite, |w| {
+            Box::pin(async move {
+                let tx = w.db();
+                // The state check is in the update: of two concurrent accepts of
+                // one invitation, exactly one changes the row.
+                let changed = member::Entity::update_many()
+                    .col_expr(member::Column::State, Expr::value(STATE_ACTIVE))
+                    .col_expr(
+                        member::Column::PasswordHash,
+                        Expr::value(password_hash.clone()),
+                    )
+                    .col_expr(member::Column::DisplayName, Expr::value(display_name))
+                    .col_expr(
+                        member::Column::InviteHash,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(member::Column::UpdateTime, Expr::value(now))
+                    .col_expr(member::Column::LastSignInTime, Expr::value(now))
+                    .filter(member::Column::InviteHash.eq(invite.to_hex()))
+                    .filter(member::Column::State.eq(STATE_INVITED))
+                    .filter(member::Column::InviteExpireTime.gt(now))
+                    .exec_with_returning(tx)
+                    .await?;
+                let Some(m) = changed.into_iter().next() else {
+                    return Err(Error::Unauthenticated);
+                };
+                let (token, expire_time) = insert_session(tx, &m, ttl_micros).await?;
+                let actor = member_actor(&m, peer);
+                let account = AccountId::from_stored(m.account_id.as_str());
+                let subject = Subject::account(&account, &m.id);
+                audit::record(tx, &actor, EventType::MemberJoined, subject).await?;
+                Ok(NewSession {
+                    token,
+                    expire_time,
+                    member: m,
+                })
+            })
         })
+        .await
     }
 
     /// Signs an active member in (the password and code already checked).
     pub async fn create_session(&self, m: &member::Model, ttl_micros: i64) -> Result<NewSession> {
-        let tx = self.write.begin().await?;
-        let (token, expire_time) = insert_session(&tx, m, ttl_micros).await?;
-        let now = now_micros();
-        let updated = member::ActiveModel {
-            seq: Set(m.seq),
-            last_sign_in_time: Set(Some(now)),
-            ..Default::default()
-        }
-        .update(&tx)
-        .await?;
-        tx.commit().await?;
-        Ok(NewSession {
-            token,
-            expire_time,
-            member: updated,
+        self.write(Op::CreateSession, |w| {
+            Box::pin(async move {
+                let tx = w.db();
+                let (token, expire_time) = insert_session(tx, m, ttl_micros).await?;
+                let now = now_micros();
+                let updated = member::ActiveModel {
+                    seq: Set(m.seq),
+                    last_sign_in_time: Set(Some(now)),
+                    ..Default::default()
+                }
+                .update(tx)
+                .await?;
+                Ok(NewSession {
+                    token,
+                    expire_time,
+                    member: updated,
+                })
+            })
         })
+        .await
     }
 
     /// Records that a TOTP code of `step` was used by `member_id`; false if
     /// that step (or a later one) was used before: a replay. Atomic, so two
     /// replicas cannot both accept one code.
     pub async fn use_totp_step(&self, member_id: &str, step: i64) -> Result<bool> {
-        let result = member::Entity::update_many()
-            .col_expr(member::Column::TotpLastStep, Expr::value(step))
-            .filter(member::Column::Id.eq(member_id))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(member::Column::TotpLastStep.is_null())
-                    .add(member::Column::TotpLastStep.lt(step)),
-            )
-            .exec(&self.write)
-            .await?;
-        Ok(result.rows_affected == 1)
+        self.write(Op::UseTotpStep, |w| {
+            Box::pin(async move {
+                let result = member::Entity::update_many()
+                    .col_expr(member::Column::TotpLastStep, Expr::value(step))
+                    .filter(member::Column::Id.eq(member_id))
+                    .filter(
+                        sea_orm::Condition::any()
+                            .add(member::Column::TotpLastStep.is_null())
+                            .add(member::Column::TotpLastStep.lt(step)),
+                    )
+                    .exec(w.db())
+                    .await?;
+                Ok(result.rows_affected == 1)
+            })
+        })
+        .await
     }
 }
 
-/// Inserts an invitation in a transaction of its own.
-async fn insert_invite<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+/// Inserts an invitation in the transaction `tx`.
+async fn insert_invite(
+    tx: &impl ConnectionTrait,
     account_id: &AccountId,
     email: &str,
     grant: &Grant,
@@ -271,7 +295,6 @@ async fn insert_invite<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<NewInvite> {
     let cred = credential::generate(CredentialKind::Invite);
     let now = now_micros();
-    let tx = db.begin().await?;
     // The unique index on `email` decides, also between concurrent invites.
     let m = member::ActiveModel {
         id: Set(MemberId::generate().into_string()),
@@ -292,7 +315,7 @@ async fn insert_invite<C: ConnectionTrait + TransactionTrait>(
         last_sign_in_time: Set(None),
         ..Default::default()
     }
-    .insert(&tx)
+    .insert(tx)
     .await
     .map_err(|e| match Error::from(e) {
         Error::AlreadyExists(_) => Error::AlreadyExists("member with this email"),
@@ -300,8 +323,7 @@ async fn insert_invite<C: ConnectionTrait + TransactionTrait>(
     })?;
     let subject = Subject::account(account_id, &m.id);
     let details = [("email", m.email.clone()), ("role", m.role.clone())];
-    audit::record_with(&tx, actor, EventType::MemberInvited, subject, &details).await?;
-    tx.commit().await?;
+    audit::record_with(tx, actor, EventType::MemberInvited, subject, &details).await?;
     Ok(NewInvite {
         member: m,
         token: cred.plaintext,
@@ -345,7 +367,11 @@ impl AccountStore<'_> {
         grant: &Grant,
         actor: &Actor,
     ) -> Result<NewInvite> {
-        insert_invite(&self.store.write, self.id(), email, grant, actor).await
+        self.store
+            .write(Op::InviteMember, |w| {
+                Box::pin(insert_invite(w.db(), self.id(), email, grant, actor))
+            })
+            .await
     }
 
     /// One page of the account's members, oldest first.
@@ -402,39 +428,46 @@ impl AccountStore<'_> {
         caller: &Grant,
         actor: &Actor,
     ) -> Result<Revoked<member::Model>> {
-        let tx = self.store.write.begin().await?;
-        let m = self.member_in(&tx, id).await?;
-        let current = grant_of(&m);
-        caller.may_manage(&current)?;
-        let next = Grant {
-            role: role.unwrap_or(current.role),
-            environments: environments.unwrap_or_else(|| current.environments.clone()),
-        };
-        caller.may_grant(next.role, &next.environments)?;
-        if next.role < Role::Owner {
-            self.not_last_owner(&tx, &m).await?;
-        }
-        let mut pending = Pending::default();
-        let m = if next == current {
-            m
-        } else {
-            let mut active: member::ActiveModel = m.into();
-            active.role = Set(next.role.as_str().to_owned());
-            active.environment_ids = Set(next.environments.to_stored());
-            active.update_time = Set(now_micros());
-            let m = active.update(&tx).await?;
-            refresh_sessions(&tx, &m.id, &mut pending).await?;
-            let subject = Subject::account(self.id(), &m.id);
-            let details = [
-                ("role", m.role.clone()),
-                ("environment_ids", next.environments.to_vec().join(",")),
-            ];
-            audit::record_with(&tx, actor, EventType::MemberUpdated, subject, &details).await?;
-            m
-        };
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        Ok(Revoked::new(m, revocation))
+        let environments = &environments;
+        self.store
+            .write_revoking(Op::UpdateMember, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    let m = self.member_in(tx, id).await?;
+                    let current = grant_of(&m);
+                    caller.may_manage(&current)?;
+                    let next = Grant {
+                        role: role.unwrap_or(current.role),
+                        environments: environments
+                            .clone()
+                            .unwrap_or_else(|| current.environments.clone()),
+                    };
+                    caller.may_grant(next.role, &next.environments)?;
+                    if next.role < Role::Owner {
+                        self.not_last_owner(tx, &m).await?;
+                    }
+                    let m = if next == current {
+                        m
+                    } else {
+                        let mut active: member::ActiveModel = m.into();
+                        active.role = Set(next.role.as_str().to_owned());
+                        active.environment_ids = Set(next.environments.to_stored());
+                        active.update_time = Set(now_micros());
+                        let m = active.update(tx).await?;
+                        refresh_sessions(tx, &m.id, pending).await?;
+                        let subject = Subject::account(self.id(), &m.id);
+                        let details = [
+                            ("role", m.role.clone()),
+                            ("environment_ids", next.environments.to_vec().join(",")),
+                        ];
+                        audit::record_with(tx, actor, EventType::MemberUpdated, subject, &details)
+                            .await?;
+                        m
+                    };
+                    Ok(m)
+                })
+            })
+            .await
     }
 
     /// Removes a member (or withdraws an invitation) and ends its sessions
@@ -445,60 +478,77 @@ impl AccountStore<'_> {
         caller: &Grant,
         actor: &Actor,
     ) -> Result<Revoked<()>> {
-        let tx = self.store.write.begin().await?;
-        let m = self.member_in(&tx, id).await?;
-        caller.may_manage(&grant_of(&m))?;
-        self.not_last_owner(&tx, &m).await?;
-        let mut pending = Pending::default();
-        end_sessions(&tx, &m.id, None, &mut pending).await?;
-        member::Entity::delete_many()
-            .filter(member::Column::Id.eq(m.id.as_str()))
-            .exec(&tx)
-            .await?;
-        let subject = Subject::account(self.id(), &m.id);
-        let details = [("email", m.email.clone())];
-        audit::record_with(&tx, actor, EventType::MemberRemoved, subject, &details).await?;
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        Ok(Revoked::new((), revocation))
+        self.store
+            .write_revoking(Op::RemoveMember, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    let m = self.member_in(tx, id).await?;
+                    caller.may_manage(&grant_of(&m))?;
+                    self.not_last_owner(tx, &m).await?;
+                    end_sessions(tx, &m.id, None, pending).await?;
+                    member::Entity::delete_many()
+                        .filter(member::Column::Id.eq(m.id.as_str()))
+                        .exec(tx)
+                        .await?;
+                    let subject = Subject::account(self.id(), &m.id);
+                    let details = [("email", m.email.clone())];
+                    audit::record_with(tx, actor, EventType::MemberRemoved, subject, &details)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Ends one session (sign-out) on every replica once finished.
     pub async fn end_session(&self, session_id: &str) -> Result<Revoked<()>> {
-        let tx = self.store.write.begin().await?;
-        let rows = session::Entity::find()
-            .filter(session::Column::Id.eq(session_id))
-            .filter(session::Column::AccountId.eq(self.id().as_str()))
-            .all(&tx)
-            .await?;
-        let mut pending = Pending::default();
-        for row in &rows {
-            pending
-                .dead
-                .push(DeadCredential::stored(&row.id, &row.token_hash)?);
-        }
-        session::Entity::delete_many()
-            .filter(session::Column::Id.eq(session_id))
-            .filter(session::Column::AccountId.eq(self.id().as_str()))
-            .exec(&tx)
-            .await?;
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        Ok(Revoked::new((), revocation))
+        self.store
+            .write_revoking(Op::EndSession, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    let rows = session::Entity::find()
+                        .filter(session::Column::Id.eq(session_id))
+                        .filter(session::Column::AccountId.eq(self.id().as_str()))
+                        .all(tx)
+                        .await?;
+                    for row in &rows {
+                        pending
+                            .dead
+                            .push(DeadCredential::stored(&row.id, &row.token_hash)?);
+                    }
+                    session::Entity::delete_many()
+                        .filter(session::Column::Id.eq(session_id))
+                        .filter(session::Column::AccountId.eq(self.id().as_str()))
+                        .exec(tx)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Stores a TOTP secret being enrolled (sealed), replacing any other.
     pub async fn set_totp_pending(&self, id: &MemberId, sealed: Vec<u8>) -> Result<()> {
-        let changed = member::Entity::update_many()
-            .col_expr(member::Column::TotpPending, Expr::value(Some(sealed)))
-            .filter(member::Column::Id.eq(id.as_str()))
-            .filter(member::Column::AccountId.eq(self.id().as_str()))
-            .exec(&self.store.write)
-            .await?;
-        if changed.rows_affected == 0 {
-            return Err(Error::NotFound("member"));
-        }
-        Ok(())
+        let sealed = &sealed;
+        self.store
+            .write(Op::SetTotpPending, |w| {
+                Box::pin(async move {
+                    let changed = member::Entity::update_many()
+                        .col_expr(
+                            member::Column::TotpPending,
+                            Expr::value(Some(sealed.clone())),
+                        )
+                        .filter(member::Column::Id.eq(id.as_str()))
+                        .filter(member::Column::AccountId.eq(self.id().as_str()))
+                        .exec(w.db())
+                        .await?;
+                    if changed.rows_affected == 0 {
+                        return Err(Error::NotFound("member"));
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Turns TOTP on: the pending secret becomes the secret, `step` is the
@@ -512,26 +562,29 @@ impl AccountStore<'_> {
         step: i64,
         actor: &Actor,
     ) -> Result<Revoked<member::Model>> {
-        let tx = self.store.write.begin().await?;
-        let m = self.member_in(&tx, id).await?;
-        if m.totp_pending.as_deref() != Some(expected) {
-            return Err(Error::FailedPrecondition(
-                "the enrolment changed; call EnrollTotp again".into(),
-            ));
-        }
-        let mut active: member::ActiveModel = m.into();
-        active.totp_secret = Set(Some(expected.to_vec()));
-        active.totp_pending = Set(None);
-        active.totp_last_step = Set(Some(step));
-        active.update_time = Set(now_micros());
-        let m = active.update(&tx).await?;
-        let subject = Subject::account(self.id(), &m.id);
-        audit::record(&tx, actor, EventType::MemberTotpEnabled, subject).await?;
-        let mut pending = Pending::default();
-        refresh_sessions(&tx, &m.id, &mut pending).await?;
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        Ok(Revoked::new(m, revocation))
+        self.store
+            .write_revoking(Op::ConfirmTotp, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    let m = self.member_in(tx, id).await?;
+                    if m.totp_pending.as_deref() != Some(expected) {
+                        return Err(Error::FailedPrecondition(
+                            "the enrolment changed; call EnrollTotp again".into(),
+                        ));
+                    }
+                    let mut active: member::ActiveModel = m.into();
+                    active.totp_secret = Set(Some(expected.to_vec()));
+                    active.totp_pending = Set(None);
+                    active.totp_last_step = Set(Some(step));
+                    active.update_time = Set(now_micros());
+                    let m = active.update(tx).await?;
+                    let subject = Subject::account(self.id(), &m.id);
+                    audit::record(tx, actor, EventType::MemberTotpEnabled, subject).await?;
+                    refresh_sessions(tx, &m.id, pending).await?;
+                    Ok(m)
+                })
+            })
+            .await
     }
 
     /// Sets a new password hash and ends every session of the member but
@@ -543,18 +596,22 @@ impl AccountStore<'_> {
         keep: &str,
         actor: &Actor,
     ) -> Result<Revoked<()>> {
-        let tx = self.store.write.begin().await?;
-        let m = self.member_in(&tx, id).await?;
-        let mut active: member::ActiveModel = m.into();
-        active.password_hash = Set(Some(password_hash));
-        active.update_time = Set(now_micros());
-        let m = active.update(&tx).await?;
-        let mut pending = Pending::default();
-        end_sessions(&tx, &m.id, Some(keep), &mut pending).await?;
-        let subject = Subject::account(self.id(), &m.id);
-        audit::record(&tx, actor, EventType::MemberPasswordChanged, subject).await?;
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        Ok(Revoked::new((), revocation))
+        let password_hash = &password_hash;
+        self.store
+            .write_revoking(Op::ChangePassword, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    let m = self.member_in(tx, id).await?;
+                    let mut active: member::ActiveModel = m.into();
+                    active.password_hash = Set(Some(password_hash.clone()));
+                    active.update_time = Set(now_micros());
+                    let m = active.update(tx).await?;
+                    end_sessions(tx, &m.id, Some(keep), pending).await?;
+                    let subject = Subject::account(self.id(), &m.id);
+                    audit::record(tx, actor, EventType::MemberPasswordChanged, subject).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 }

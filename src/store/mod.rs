@@ -38,9 +38,11 @@ pub mod tenant;
 pub mod threads;
 pub mod user_tokens;
 pub mod users;
+pub mod write;
 
-pub use revocation::{Announcer, Enforcer, Revocation, Revoked};
+pub use revocation::{Announcer, Enforcer, Revocation};
 pub use tenant::{AccountStore, EnvironmentStore};
+pub use write::{Op, Outcome, Revoked, WriteObserver};
 
 /// One page of rows and the token of the next page (empty at the end).
 pub type Page<T> = (Vec<T>, String);
@@ -83,6 +85,8 @@ pub struct Store {
     backend: DbBackend,
     /// Announces revocations to other replicas (see [`revocation`]).
     announcer: Option<Arc<dyn Announcer>>,
+    /// Told each write's latency and outcome (metrics).
+    observer: Option<Arc<dyn WriteObserver>>,
 }
 
 impl Store {
@@ -96,6 +100,7 @@ impl Store {
                 write: pool,
                 backend: DbBackend::Postgres,
                 announcer: None,
+                observer: None,
             });
         }
         if settings.url.sqlite_file().is_none() {
@@ -106,6 +111,7 @@ impl Store {
                 write: pool,
                 backend: DbBackend::Sqlite,
                 announcer: None,
+                observer: None,
             });
         }
         // Opening sets WAL mode, which needs the file's lock for a moment:
@@ -123,6 +129,7 @@ impl Store {
             write,
             backend: DbBackend::Sqlite,
             announcer: None,
+            observer: None,
         })
     }
 
@@ -130,6 +137,12 @@ impl Store {
     /// (the cluster, on PostgreSQL).
     pub fn with_announcer(mut self, announcer: Arc<dyn Announcer>) -> Self {
         self.announcer = Some(announcer);
+        self
+    }
+
+    /// The same store, telling `observer` each write's latency and outcome.
+    pub fn with_observer(mut self, observer: Arc<dyn WriteObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 

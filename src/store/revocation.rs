@@ -4,8 +4,8 @@
 //! and admin-token revocation, environment deletion, a user's tokens, a
 //! signing key with every token it signed)
 //! returns its result
-//! wrapped in [`Revoked`]. The value inside is reachable only through
-//! [`Revoked::finish`], which hands the [`Revocation`] to the one
+//! wrapped in [`super::Revoked`] (made only by [`super::write`]). The value inside is reachable only through
+//! [`super::Revoked::finish`], which hands the [`Revocation`] to the one
 //! [`Enforcer`] (this process's caches, then every replica's
 //! acknowledgement) before giving the result back. Dropping a `Revoked`
 //! unfinished is a `#[must_use]` warning, which CI's clippy turns into an
@@ -116,22 +116,6 @@ impl Revocation {
     }
 }
 
-/// The result of a revoking change, held until the revocation is enforced.
-#[must_use = "finish it with `Revoked::finish`, or the revoked credentials keep working in caches and on other replicas"]
-#[derive(Debug)]
-pub struct Revoked<T> {
-    value: T,
-    revocation: Revocation,
-}
-
-impl<T> Revoked<T> {
-    /// Enforces the revocation, then returns the change's result.
-    pub async fn finish(self, enforcer: &impl Enforcer) -> T {
-        enforcer.enforce(&self.revocation).await;
-        self.value
-    }
-}
-
 /// Makes a committed revocation effective everywhere (implemented by
 /// `crate::cluster::Revoker`).
 pub trait Enforcer {
@@ -196,13 +180,6 @@ impl Store {
     /// and acknowledgements). PostgreSQL only.
     pub async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
         notify(&self.write, channel, payload).await
-    }
-}
-
-impl<T> Revoked<T> {
-    /// Wraps a committed change's result with what it revoked.
-    pub(super) fn new(value: T, revocation: Revocation) -> Self {
-        Self { value, revocation }
     }
 }
 

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter};
 
 use super::Page;
 use super::counters::Delta;
 use super::entity::{comment, room, thread};
 use super::paging::fetch_page;
 use super::tenant::EnvironmentStore;
+use super::write::Op;
 use crate::domain::names::ResourceId;
 use crate::domain::page::PageRequest;
 use crate::domain::time::now_micros;
@@ -22,27 +23,33 @@ impl EnvironmentStore<'_> {
         metadata: &BTreeMap<String, String>,
     ) -> Result<room::Model> {
         let metadata = serde_json::to_string(metadata).map_err(Error::internal)?;
-        let tx = self.store.write.begin().await?;
-        let room = room::ActiveModel {
-            environment_id: Set(self.id().as_str().to_owned()),
-            room_id: Set(room_id.as_str().to_owned()),
-            metadata: Set(metadata),
-            create_time: Set(now_micros()),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await
-        .map_err(|e| match Error::from(e) {
-            Error::AlreadyExists(_) => Error::AlreadyExists("room"),
-            other => other,
-        })?;
-        let delta = Delta {
-            rooms: 1,
-            ..Delta::default()
-        };
-        self.count(&tx, delta).await?;
-        tx.commit().await?;
-        Ok(room)
+        let metadata = &metadata;
+        self.store
+            .write(Op::CreateRoom, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let room = room::ActiveModel {
+                        environment_id: Set(self.id().as_str().to_owned()),
+                        room_id: Set(room_id.as_str().to_owned()),
+                        metadata: Set(metadata.clone()),
+                        create_time: Set(now_micros()),
+                        ..Default::default()
+                    }
+                    .insert(tx)
+                    .await
+                    .map_err(|e| match Error::from(e) {
+                        Error::AlreadyExists(_) => Error::AlreadyExists("room"),
+                        other => other,
+                    })?;
+                    let delta = Delta {
+                        rooms: 1,
+                        ..Delta::default()
+                    };
+                    self.count(tx, delta).await?;
+                    Ok(room)
+                })
+            })
+            .await
     }
 
     /// One room, or NOT_FOUND.
@@ -102,47 +109,52 @@ impl EnvironmentStore<'_> {
 
     /// Deletes a room with its threads and comments, in one transaction.
     pub async fn delete_room(&self, room_id: &ResourceId) -> Result<()> {
-        let tx = self.store.write.begin().await?;
-        let by_id = room::Column::RoomId;
-        let room = self
-            .one::<room::Entity>(&tx, by_id, room_id.as_str(), "room")
-            .await?;
-        let in_room = thread::Column::RoomId.eq(&room.room_id);
-        let threads: Vec<String> = self
-            .select::<thread::Entity>()
-            .filter(in_room.clone())
-            .all(&tx)
-            .await?
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
-        let thread_count = threads.len() as i64;
-        let mut comment_count = 0;
-        if !threads.is_empty() {
-            comment_count = self
-                .delete::<comment::Entity>()
-                .filter(comment::Column::ThreadId.is_in(threads))
-                .exec(&tx)
-                .await?
-                .rows_affected as i64;
-        }
-        self.delete::<thread::Entity>()
-            .filter(in_room)
-            .exec(&tx)
-            .await?;
-        self.delete::<room::Entity>()
-            .filter(room::Column::Seq.eq(room.seq))
-            .exec(&tx)
-            .await?;
-        let delta = Delta {
-            rooms: -1,
-            threads: -thread_count,
-            comments: -comment_count,
-            users: 0,
-        };
-        self.count(&tx, delta).await?;
-        tx.commit().await?;
-        Ok(())
+        self.store
+            .write(Op::DeleteRoom, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let by_id = room::Column::RoomId;
+                    let room = self
+                        .one::<room::Entity>(tx, by_id, room_id.as_str(), "room")
+                        .await?;
+                    let in_room = thread::Column::RoomId.eq(&room.room_id);
+                    let threads: Vec<String> = self
+                        .select::<thread::Entity>()
+                        .filter(in_room.clone())
+                        .all(tx)
+                        .await?
+                        .into_iter()
+                        .map(|t| t.id)
+                        .collect();
+                    let thread_count = threads.len() as i64;
+                    let mut comment_count = 0;
+                    if !threads.is_empty() {
+                        comment_count = self
+                            .delete::<comment::Entity>()
+                            .filter(comment::Column::ThreadId.is_in(threads))
+                            .exec(tx)
+                            .await?
+                            .rows_affected as i64;
+                    }
+                    self.delete::<thread::Entity>()
+                        .filter(in_room)
+                        .exec(tx)
+                        .await?;
+                    self.delete::<room::Entity>()
+                        .filter(room::Column::Seq.eq(room.seq))
+                        .exec(tx)
+                        .await?;
+                    let delta = Delta {
+                        rooms: -1,
+                        threads: -thread_count,
+                        comments: -comment_count,
+                        users: 0,
+                    };
+                    self.count(tx, delta).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 }
 

@@ -7,14 +7,16 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 
 use super::Store;
 use super::audit::{self, Subject};
 use super::entity::{environment, signing_key};
-use super::revocation::{Pending, Revoked, RevokedSigningKey};
+use super::revocation::RevokedSigningKey;
 use super::tenant::{AccountStore, EnvironmentStore};
+use super::write::Op;
+use super::write::Revoked;
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::ids::{AccountId, EnvironmentId, SigningKeyId};
 use crate::domain::signing::{self, KeyState, KeyTimes};
@@ -70,7 +72,7 @@ pub fn states(rows: &[signing_key::Model], now: i64) -> Vec<KeyState> {
 pub(super) async fn insert(
     db: &impl ConnectionTrait,
     environment_id: &EnvironmentId,
-    key: NewSigningKey,
+    key: &NewSigningKey,
 ) -> Result<signing_key::Model> {
     let now = now_micros();
     insert_at(db, environment_id, key, now, now).await
@@ -80,15 +82,15 @@ pub(super) async fn insert(
 async fn insert_at(
     db: &impl ConnectionTrait,
     environment_id: &EnvironmentId,
-    key: NewSigningKey,
+    key: &NewSigningKey,
     now: i64,
     activate_time: i64,
 ) -> Result<signing_key::Model> {
     Ok(signing_key::ActiveModel {
-        id: Set(key.id.into_string()),
+        id: Set(key.id.as_str().to_owned()),
         environment_id: Set(environment_id.as_str().to_owned()),
-        public_key: Set(key.public_key),
-        sealed_private_key: Set(key.sealed_private_key),
+        public_key: Set(key.public_key.clone()),
+        sealed_private_key: Set(key.sealed_private_key.clone()),
         create_time: Set(now),
         activate_time: Set(activate_time),
         revoke_time: Set(None),
@@ -124,29 +126,37 @@ impl EnvironmentStore<'_> {
     /// callers add one key, not several.
     pub async fn ensure_signing_key(
         &self,
-        key: impl FnOnce() -> NewSigningKey,
+        key: impl Fn() -> NewSigningKey + Sync,
     ) -> Result<Vec<signing_key::Model>> {
         let now = now_micros();
         let rows = self.signing_keys().await?;
         if signing::active(&rows.iter().map(times).collect::<Vec<_>>(), now).is_some() {
             return Ok(rows);
         }
-        let tx = self.store.write.begin().await?;
-        self.select::<environment::Entity>()
-            .lock_exclusive()
-            .one(&tx)
-            .await?
-            .ok_or(Error::NotFound("environment"))?;
-        let rows = all(&tx, self.id().as_str()).await?;
-        let now = now_micros();
-        let rows = if signing::active(&rows.iter().map(times).collect::<Vec<_>>(), now).is_some() {
-            rows
-        } else {
-            insert_at(&tx, self.id(), key(), now, now).await?;
-            all(&tx, self.id().as_str()).await?
-        };
-        tx.commit().await?;
-        Ok(rows)
+        let key = &key;
+        self.store
+            .write(Op::EnsureSigningKey, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    self.select::<environment::Entity>()
+                        .lock_exclusive()
+                        .one(tx)
+                        .await?
+                        .ok_or(Error::NotFound("environment"))?;
+                    let rows = all(tx, self.id().as_str()).await?;
+                    let now = now_micros();
+                    let rows = if signing::active(&rows.iter().map(times).collect::<Vec<_>>(), now)
+                        .is_some()
+                    {
+                        rows
+                    } else {
+                        insert_at(tx, self.id(), &key(), now, now).await?;
+                        all(tx, self.id().as_str()).await?
+                    };
+                    Ok(rows)
+                })
+            })
+            .await
     }
 }
 
@@ -162,36 +172,43 @@ impl AccountStore<'_> {
         standby: i64,
         actor: &Actor,
     ) -> Result<Rotated> {
-        let tx = self.store.write.begin().await?;
-        let env = self.lock_environment(&tx, environment_id).await?;
-        let rows = all(&tx, environment_id.as_str()).await?;
-        let now = now_micros();
-        let states = states(&rows, now);
-        if let Some(i) = states.iter().position(|s| *s == KeyState::Standby) {
-            return Err(Error::FailedPrecondition(format!(
-                "signing key {} is already standby (it signs from its activate_time); \
-                 rotate again after it is active",
-                rows[i].id
-            )));
-        }
-        let previous = states
-            .iter()
-            .position(|s| *s == KeyState::Active)
-            .map(|i| rows[i].clone());
-        let activate_time = if previous.is_some() {
-            now.saturating_add(standby)
-        } else {
-            now
-        };
-        let key = insert_at(&tx, environment_id, key, now, activate_time).await?;
-        let subject = Subject::environment(&env.0.account_id, &env.0.id, &key.id);
-        let details = [(
-            "previous_kid",
-            previous.as_ref().map(|p| p.id.clone()).unwrap_or_default(),
-        )];
-        audit::record_with(&tx, actor, EventType::SigningKeyRotated, subject, &details).await?;
-        tx.commit().await?;
-        Ok(Rotated { key, previous })
+        let key = &key;
+        self.store
+            .write(Op::RotateSigningKey, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let env = self.lock_environment(tx, environment_id).await?;
+                    let rows = all(tx, environment_id.as_str()).await?;
+                    let now = now_micros();
+                    let states = states(&rows, now);
+                    if let Some(i) = states.iter().position(|s| *s == KeyState::Standby) {
+                        return Err(Error::FailedPrecondition(format!(
+                            "signing key {} is already standby (it signs from its activate_time); \
+                         rotate again after it is active",
+                            rows[i].id
+                        )));
+                    }
+                    let previous = states
+                        .iter()
+                        .position(|s| *s == KeyState::Active)
+                        .map(|i| rows[i].clone());
+                    let activate_time = if previous.is_some() {
+                        now.saturating_add(standby)
+                    } else {
+                        now
+                    };
+                    let key = insert_at(tx, environment_id, key, now, activate_time).await?;
+                    let subject = Subject::environment(&env.0.account_id, &env.0.id, &key.id);
+                    let details = [(
+                        "previous_kid",
+                        previous.as_ref().map(|p| p.id.clone()).unwrap_or_default(),
+                    )];
+                    audit::record_with(tx, actor, EventType::SigningKeyRotated, subject, &details)
+                        .await?;
+                    Ok(Rotated { key, previous })
+                })
+            })
+            .await
     }
 
     /// Revokes a signing key of one of the account's environments (every
@@ -203,54 +220,53 @@ impl AccountStore<'_> {
         &self,
         environment_id: &EnvironmentId,
         kid: &SigningKeyId,
-        replacement: impl FnOnce() -> NewSigningKey,
+        replacement: impl Fn() -> NewSigningKey + Sync,
         actor: &Actor,
     ) -> Result<Revoked<RevokedKey>> {
-        let tx = self.store.write.begin().await?;
-        let env = self.lock_environment(&tx, environment_id).await?;
-        let rows = all(&tx, environment_id.as_str()).await?;
-        let Some(index) = rows.iter().position(|r| r.id == kid.as_str()) else {
-            return Err(Error::NotFound("signing key"));
-        };
-        let key = rows[index].clone();
-        if key.revoke_time.is_some() {
-            // Already revoked: nothing changes, nothing to announce.
-            tx.commit().await?;
-            return Ok(Revoked::new(
-                RevokedKey {
-                    key,
-                    replacement: None,
-                },
-                Default::default(),
-            ));
-        }
-        let now = now_micros();
-        let was_active = states(&rows, now)[index] == KeyState::Active;
-        // Rows first, the audit record last (see `audit`'s lock rule).
-        let mut active: signing_key::ActiveModel = key.into();
-        active.revoke_time = Set(Some(now));
-        let key = active.update(&tx).await?;
-        let replacement = if was_active {
-            Some(insert_at(&tx, environment_id, replacement(), now, now).await?)
-        } else {
-            None
-        };
-        let subject = Subject::environment(&env.0.account_id, &env.0.id, &key.id);
-        let details: Vec<(&str, String)> = replacement
-            .iter()
-            .map(|r| ("replacement_kid", r.id.clone()))
-            .collect();
-        audit::record_with(&tx, actor, EventType::SigningKeyRevoked, subject, &details).await?;
-        let pending = Pending {
-            signing_keys: vec![RevokedSigningKey {
-                environment_id: environment_id.as_str().to_owned(),
-                kid: key.id.clone(),
-            }],
-            ..Pending::default()
-        };
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        Ok(Revoked::new(RevokedKey { key, replacement }, revocation))
+        let replacement = &replacement;
+        self.store
+            .write_revoking(Op::RevokeSigningKey, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    let env = self.lock_environment(tx, environment_id).await?;
+                    let rows = all(tx, environment_id.as_str()).await?;
+                    let Some(index) = rows.iter().position(|r| r.id == kid.as_str()) else {
+                        return Err(Error::NotFound("signing key"));
+                    };
+                    let key = rows[index].clone();
+                    if key.revoke_time.is_some() {
+                        // Already revoked: nothing changes, nothing to announce.
+                        return Ok(RevokedKey {
+                            key,
+                            replacement: None,
+                        });
+                    }
+                    let now = now_micros();
+                    let was_active = states(&rows, now)[index] == KeyState::Active;
+                    // Rows first, the audit record last (see `audit`'s lock rule).
+                    let mut active: signing_key::ActiveModel = key.into();
+                    active.revoke_time = Set(Some(now));
+                    let key = active.update(tx).await?;
+                    let replacement = if was_active {
+                        Some(insert_at(tx, environment_id, &replacement(), now, now).await?)
+                    } else {
+                        None
+                    };
+                    let subject = Subject::environment(&env.0.account_id, &env.0.id, &key.id);
+                    let details: Vec<(&str, String)> = replacement
+                        .iter()
+                        .map(|r| ("replacement_kid", r.id.clone()))
+                        .collect();
+                    audit::record_with(tx, actor, EventType::SigningKeyRevoked, subject, &details)
+                        .await?;
+                    pending.signing_keys.push(RevokedSigningKey {
+                        environment_id: environment_id.as_str().to_owned(),
+                        kid: key.id.clone(),
+                    });
+                    Ok(RevokedKey { key, replacement })
+                })
+            })
+            .await
     }
 }
 

@@ -4,7 +4,7 @@
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, QueryFilter,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -13,6 +13,7 @@ use super::counters::Delta;
 use super::entity::{comment, room, thread};
 use super::paging::fetch_page;
 use super::tenant::EnvironmentStore;
+use super::write::Op;
 use crate::domain::ids::{CommentId, ThreadId};
 use crate::domain::names::ResourceId;
 use crate::domain::page::PageRequest;
@@ -48,33 +49,38 @@ impl EnvironmentStore<'_> {
         body: &str,
     ) -> Result<(thread::Model, comment::Model)> {
         let now = now_micros();
-        let tx = self.store.write.begin().await?;
-        let by_id = room::Column::RoomId;
-        let room = self
-            .one::<room::Entity>(&tx, by_id, room_id.as_str(), "room")
-            .await?;
-        let thread = thread::ActiveModel {
-            id: Set(ThreadId::generate().into_string()),
-            environment_id: Set(self.id().as_str().to_owned()),
-            room_id: Set(room.room_id),
-            comment_count: Set(1),
-            create_time: Set(now),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await?;
-        let comment = self
-            .insert_comment(&tx, &thread.id, author, body, now)
-            .await?;
-        let delta = Delta {
-            threads: 1,
-            comments: 1,
-            users: self.ensure_user(&tx, author, now).await?,
-            ..Delta::default()
-        };
-        self.count(&tx, delta).await?;
-        tx.commit().await?;
-        Ok((thread, comment))
+        self.store
+            .write(Op::CreateThread, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let by_id = room::Column::RoomId;
+                    let room = self
+                        .one::<room::Entity>(tx, by_id, room_id.as_str(), "room")
+                        .await?;
+                    let thread = thread::ActiveModel {
+                        id: Set(ThreadId::generate().into_string()),
+                        environment_id: Set(self.id().as_str().to_owned()),
+                        room_id: Set(room.room_id),
+                        comment_count: Set(1),
+                        create_time: Set(now),
+                        ..Default::default()
+                    }
+                    .insert(tx)
+                    .await?;
+                    let comment = self
+                        .insert_comment(tx, &thread.id, author, body, now)
+                        .await?;
+                    let delta = Delta {
+                        threads: 1,
+                        comments: 1,
+                        users: self.ensure_user(tx, author, now).await?,
+                        ..Delta::default()
+                    };
+                    self.count(tx, delta).await?;
+                    Ok((thread, comment))
+                })
+            })
+            .await
     }
 
     async fn insert_comment(
@@ -154,16 +160,21 @@ impl EnvironmentStore<'_> {
         author: &ResourceId,
         body: &str,
     ) -> Result<comment::Model> {
-        let tx = self.store.write.begin().await?;
-        let thread = self.thread(&tx, thread_id).await?;
-        let now = now_micros();
-        let comment = self
-            .insert_comment(&tx, &thread.id, author, body, now)
-            .await?;
-        let users = self.ensure_user(&tx, author, now).await?;
-        self.count_comments(&tx, &thread.id, 1, users).await?;
-        tx.commit().await?;
-        Ok(comment)
+        self.store
+            .write(Op::CreateComment, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let thread = self.thread(tx, thread_id).await?;
+                    let now = now_micros();
+                    let comment = self
+                        .insert_comment(tx, &thread.id, author, body, now)
+                        .await?;
+                    let users = self.ensure_user(tx, author, now).await?;
+                    self.count_comments(tx, &thread.id, 1, users).await?;
+                    Ok(comment)
+                })
+            })
+            .await
     }
 
     /// One page of a thread's comments (NOT_FOUND if the thread does not
@@ -187,29 +198,39 @@ impl EnvironmentStore<'_> {
         body: &str,
         editor: Editor<'_>,
     ) -> Result<comment::Model> {
-        let tx = self.store.write.begin().await?;
-        let comment = self.comment(&tx, id).await?;
-        editor.check(&comment)?;
-        let mut active: comment::ActiveModel = comment.into();
-        active.body = Set(body.to_owned());
-        active.edit_time = Set(Some(now_micros()));
-        let comment = active.update(&tx).await?;
-        tx.commit().await?;
-        Ok(comment)
+        self.store
+            .write(Op::UpdateComment, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let comment = self.comment(tx, id).await?;
+                    editor.check(&comment)?;
+                    let mut active: comment::ActiveModel = comment.into();
+                    active.body = Set(body.to_owned());
+                    active.edit_time = Set(Some(now_micros()));
+                    let comment = active.update(tx).await?;
+                    Ok(comment)
+                })
+            })
+            .await
     }
 
     /// Deletes a comment.
     pub async fn delete_comment(&self, id: &CommentId, editor: Editor<'_>) -> Result<()> {
-        let tx = self.store.write.begin().await?;
-        let comment = self.comment(&tx, id).await?;
-        editor.check(&comment)?;
-        self.delete::<comment::Entity>()
-            .filter(comment::Column::Seq.eq(comment.seq))
-            .exec(&tx)
-            .await?;
-        self.count_comments(&tx, &comment.thread_id, -1, 0).await?;
-        tx.commit().await?;
-        Ok(())
+        self.store
+            .write(Op::DeleteComment, |w| {
+                Box::pin(async move {
+                    let tx = w.db();
+                    let comment = self.comment(tx, id).await?;
+                    editor.check(&comment)?;
+                    self.delete::<comment::Entity>()
+                        .filter(comment::Column::Seq.eq(comment.seq))
+                        .exec(tx)
+                        .await?;
+                    self.count_comments(tx, &comment.thread_id, -1, 0).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 }
 

@@ -2,14 +2,14 @@
 //! it survives restarts and is read by every replica.
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::audit::{self, Subject};
 use super::entity::{environment, user_token_revocation};
-use super::revocation::{Pending, Revoked, UserRevocation};
+use super::revocation::UserRevocation;
 use super::tenant::EnvironmentStore;
+use super::write::Op;
+use super::write::Revoked;
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::names::ResourceId;
 use crate::domain::time::now_micros;
@@ -28,58 +28,60 @@ impl EnvironmentStore<'_> {
         user_id: &ResourceId,
         actor: &Actor,
     ) -> Result<Revoked<UserRevocation>> {
-        let tx = self.store.write.begin().await?;
-        // Serialized with a concurrent DeleteEnvironment, which locks the
-        // row first: either this lands before it (and is deleted with the
-        // environment) or finds nothing.
-        self.select::<environment::Entity>()
-            .lock_exclusive()
-            .one(&tx)
-            .await?
-            .ok_or(Error::NotFound("environment"))?;
-        let previous = self
-            .select::<user_token_revocation::Entity>()
-            .filter(user_token_revocation::Column::UserId.eq(user_id.as_str()))
-            .one(&tx)
-            .await?
-            .map(|row| row.not_before);
-        let not_before = previous.map_or(now_micros(), |p| now_micros().max(p + 1));
-        let row = user_token_revocation::ActiveModel {
-            environment_id: Set(self.id().as_str().to_owned()),
-            user_id: Set(user_id.as_str().to_owned()),
-            account_id: Set(self.account_id().as_str().to_owned()),
-            not_before: Set(not_before),
-        };
-        user_token_revocation::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([
-                    user_token_revocation::Column::EnvironmentId,
-                    user_token_revocation::Column::UserId,
-                ])
-                .update_column(user_token_revocation::Column::NotBefore)
-                .to_owned(),
-            )
-            .exec_without_returning(&tx)
-            .await?;
-        let subject = Subject::environment(
-            self.account_id().as_str(),
-            self.id().as_str(),
-            user_id.as_str(),
-        );
-        let details = [("not_before", not_before.to_string())];
-        audit::record_with(&tx, actor, EventType::UserTokensRevoked, subject, &details).await?;
-        let revoked = UserRevocation {
-            environment_id: self.id().as_str().to_owned(),
-            user_id: user_id.as_str().to_owned(),
-            not_before,
-        };
-        let pending = Pending {
-            users: vec![revoked.clone()],
-            ..Pending::default()
-        };
-        let revocation = self.store.announce(&tx, pending).await?;
-        tx.commit().await?;
-        Ok(Revoked::new(revoked, revocation))
+        self.store
+            .write_revoking(Op::RevokeUserTokens, |w| {
+                Box::pin(async move {
+                    let (tx, pending) = w.parts();
+                    // Serialized with a concurrent DeleteEnvironment, which locks the
+                    // row first: either this lands before it (and is deleted with the
+                    // environment) or finds nothing.
+                    self.select::<environment::Entity>()
+                        .lock_exclusive()
+                        .one(tx)
+                        .await?
+                        .ok_or(Error::NotFound("environment"))?;
+                    let previous = self
+                        .select::<user_token_revocation::Entity>()
+                        .filter(user_token_revocation::Column::UserId.eq(user_id.as_str()))
+                        .one(tx)
+                        .await?
+                        .map(|row| row.not_before);
+                    let not_before = previous.map_or(now_micros(), |p| now_micros().max(p + 1));
+                    let row = user_token_revocation::ActiveModel {
+                        environment_id: Set(self.id().as_str().to_owned()),
+                        user_id: Set(user_id.as_str().to_owned()),
+                        account_id: Set(self.account_id().as_str().to_owned()),
+                        not_before: Set(not_before),
+                    };
+                    user_token_revocation::Entity::insert(row)
+                        .on_conflict(
+                            OnConflict::columns([
+                                user_token_revocation::Column::EnvironmentId,
+                                user_token_revocation::Column::UserId,
+                            ])
+                            .update_column(user_token_revocation::Column::NotBefore)
+                            .to_owned(),
+                        )
+                        .exec_without_returning(tx)
+                        .await?;
+                    let subject = Subject::environment(
+                        self.account_id().as_str(),
+                        self.id().as_str(),
+                        user_id.as_str(),
+                    );
+                    let details = [("not_before", not_before.to_string())];
+                    audit::record_with(tx, actor, EventType::UserTokensRevoked, subject, &details)
+                        .await?;
+                    let revoked = UserRevocation {
+                        environment_id: self.id().as_str().to_owned(),
+                        user_id: user_id.as_str().to_owned(),
+                        not_before,
+                    };
+                    pending.users.push(revoked.clone());
+                    Ok(revoked)
+                })
+            })
+            .await
     }
 
     /// The instant (seconds) before which `user_id`'s tokens are refused;

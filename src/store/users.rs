@@ -4,7 +4,6 @@
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    TransactionTrait,
 };
 
 use super::Page;
@@ -12,6 +11,7 @@ use super::counters::Delta;
 use super::entity::user;
 use super::paging::fetch_page;
 use super::tenant::EnvironmentStore;
+use super::write::Op;
 use crate::domain::names::ResourceId;
 use crate::domain::page::PageRequest;
 use crate::domain::time::now_micros;
@@ -28,42 +28,51 @@ impl EnvironmentStore<'_> {
         avatar_url: &str,
     ) -> Result<user::Model> {
         for _ in 0..2 {
-            let existing = self.find_user(user_id).await?;
-            let now = now_micros();
-            let result = match existing {
-                Some(u) if u.name == name && u.avatar_url == avatar_url => return Ok(u),
-                Some(u) => {
-                    let mut active: user::ActiveModel = u.into();
-                    active.name = Set(name.to_owned());
-                    active.avatar_url = Set(avatar_url.to_owned());
-                    active.update_time = Set(now);
-                    active.update(&self.store.write).await
-                }
-                None => {
-                    let tx = self.store.write.begin().await?;
-                    let inserted = user::ActiveModel {
-                        environment_id: Set(self.id().as_str().to_owned()),
-                        user_id: Set(user_id.as_str().to_owned()),
-                        name: Set(name.to_owned()),
-                        avatar_url: Set(avatar_url.to_owned()),
-                        create_time: Set(now),
-                        update_time: Set(now),
-                        ..Default::default()
-                    }
-                    .insert(&tx)
-                    .await;
-                    if inserted.is_ok() {
+            if let Some(u) = self.find_user(user_id).await?
+                && u.name == name
+                && u.avatar_url == avatar_url
+            {
+                return Ok(u);
+            }
+            let written = self
+                .store
+                .write(Op::UpsertUser, |w| {
+                    Box::pin(async move {
+                        let tx = w.db();
+                        let now = now_micros();
+                        let existing = self
+                            .select::<user::Entity>()
+                            .filter(user::Column::UserId.eq(user_id.as_str()))
+                            .one(tx)
+                            .await?;
+                        if let Some(u) = existing {
+                            let mut active: user::ActiveModel = u.into();
+                            active.name = Set(name.to_owned());
+                            active.avatar_url = Set(avatar_url.to_owned());
+                            active.update_time = Set(now);
+                            return Ok(active.update(tx).await?);
+                        }
+                        let inserted = user::ActiveModel {
+                            environment_id: Set(self.id().as_str().to_owned()),
+                            user_id: Set(user_id.as_str().to_owned()),
+                            name: Set(name.to_owned()),
+                            avatar_url: Set(avatar_url.to_owned()),
+                            create_time: Set(now),
+                            update_time: Set(now),
+                            ..Default::default()
+                        }
+                        .insert(tx)
+                        .await?;
                         let delta = Delta {
                             users: 1,
                             ..Delta::default()
                         };
-                        self.count(&tx, delta).await?;
-                        tx.commit().await?;
-                    }
-                    inserted
-                }
-            };
-            match result.map_err(Error::from) {
+                        self.count(tx, delta).await?;
+                        Ok(inserted)
+                    })
+                })
+                .await;
+            match written {
                 // A concurrent first mint inserted the user: read it again.
                 Err(Error::AlreadyExists(_)) => continue,
                 other => return other,

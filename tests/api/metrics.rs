@@ -119,6 +119,14 @@ async fn metrics_count_calls_failures_and_cache(backend: Backend) {
             &format!("pulse_db_pool_connections{{pool=\"{pool}\",state=\"max\"}}")
         ) >= 1.0
     );
+    // Writes by operation and outcome, from the one write helper.
+    assert_eq!(
+        sample(
+            &text,
+            "pulse_store_write_duration_seconds_count{op=\"create_environment\",outcome=\"ok\"}"
+        ),
+        1.0
+    );
     // No secret ever shows up in the metrics.
     assert!(!text.contains(&created.secret_key) && !text.contains(&app.admin_token));
 }
