@@ -249,6 +249,7 @@ fn criterion_benches(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                     issued: now * 1_000_000,
                     ttl: 3600,
                     rooms: Default::default(),
+                    stored: None,
                 },
             )
             .unwrap()

@@ -35,6 +35,8 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         exp: NOW + 3600,
         jti: "jti".into(),
         rooms: [("design-*".to_owned(), RoomAccess::Write)].into(),
+        room_access: None,
+        groups: Vec::new(),
     };
     let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("json"));
     token.push('.');

@@ -13,7 +13,7 @@ use crate::domain::audit::Actor;
 use crate::domain::content::parse_text;
 use crate::domain::ids;
 use crate::domain::names::parse_resource_id;
-use crate::domain::rooms::{RoomAccess, RoomClaim, check_patterns};
+use crate::domain::rooms::{MAX_GROUPS, RoomAccess, RoomClaim, check_patterns, check_subject_ids};
 use crate::domain::signing::KeyState;
 use crate::domain::time::{now_micros, to_timestamp};
 use crate::error::Error;
@@ -73,6 +73,40 @@ fn room_claim(map: &std::collections::HashMap<String, i32>) -> Result<RoomClaim,
     Ok(claim)
 }
 
+/// The token's groups in STORED mode (`None`: TOKEN mode). Groups need
+/// STORED mode (a TOKEN-mode token would carry them for nothing), and
+/// STORED mode takes no patterns: INVALID_ARGUMENT.
+fn stored_mode(req: &pb::MintUserTokenRequest) -> Result<Option<Vec<String>>, Error> {
+    let mode = pb::RoomAccessMode::try_from(req.room_access_mode)
+        .map_err(|_| Error::invalid("room_access_mode", "is not a RoomAccessMode"))?;
+    if mode != pb::RoomAccessMode::Stored {
+        if !req.group_ids.is_empty() {
+            return Err(Error::invalid(
+                "group_ids",
+                "need room_access_mode ROOM_ACCESS_MODE_STORED",
+            ));
+        }
+        return Ok(None);
+    }
+    if !req.room_permissions.is_empty() {
+        return Err(Error::invalid(
+            "room_permissions",
+            "must be empty with ROOM_ACCESS_MODE_STORED (the rooms decide)",
+        ));
+    }
+    if req.group_ids.len() > MAX_GROUPS {
+        return Err(Error::invalid(
+            "group_ids",
+            format!("at most {MAX_GROUPS} (got {})", req.group_ids.len()),
+        ));
+    }
+    check_subject_ids("group_ids", &req.group_ids)?;
+    let mut groups = req.group_ids.clone();
+    groups.sort();
+    groups.dedup();
+    Ok(Some(groups))
+}
+
 /// Who the audit log says acted for a call made with a secret or
 /// restricted key: the key, with the request's id and peer.
 fn key_actor<T>(request: &Request<T>, key_id: &str) -> Actor {
@@ -110,6 +144,7 @@ impl AuthService for AuthApi {
             _ => return Err(Error::invalid("ttl_seconds", "must be between 0 and 86400").into()),
         };
         let rooms = room_claim(&req.room_permissions)?;
+        let stored = stored_mode(req)?;
         let profile_key = (caller.tenant().to_owned(), user_id.as_str().to_owned());
         let profile = (name, avatar_url);
         if self.profiles.get(&profile_key).as_ref() != Some(&profile) {
@@ -139,6 +174,7 @@ impl AuthService for AuthApi {
                 issued,
                 ttl,
                 rooms,
+                stored,
             },
         )?;
         self.state.index.usage().count(

@@ -201,6 +201,10 @@ pub fn room(m: room::Model) -> pb::Room {
         metadata: crate::store::rooms::metadata(&m).into_iter().collect(),
         id: m.room_id,
         create_time: Some(to_timestamp(m.create_time)),
+        default_access: super::room::access_to_pb(crate::domain::rooms::RoomAccess::from_stored(
+            m.default_access,
+        )),
+        ..Default::default()
     }
 }
 

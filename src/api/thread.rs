@@ -28,7 +28,7 @@ impl ThreadApi {
         Self { state }
     }
 
-    /// For a user whose token names rooms: PERMISSION_DENIED unless it
+    /// For a user whose token names rooms or who is in STORED mode: PERMISSION_DENIED unless it
     /// allows `needed` in the room of a thread or comment (NOT_FOUND if
     /// there is no such thing). Looks nothing up for other callers.
     async fn require_room_of(
@@ -37,7 +37,7 @@ impl ThreadApi {
         of: RoomOf<'_>,
         needed: RoomAccess,
     ) -> Result<()> {
-        if caller.room_policy().is_none() {
+        if !caller.checks_rooms() {
             return Ok(());
         }
         let store = caller.store(&self.state.store);
@@ -45,7 +45,7 @@ impl ThreadApi {
             RoomOf::Thread(id) => store.room_of_thread(id).await?,
             RoomOf::Comment(id) => store.room_of_comment(id).await?,
         };
-        caller.require_room(&room, needed)
+        caller.require_room(&self.state.index, &room, needed).await
     }
 }
 
@@ -96,7 +96,9 @@ impl ThreadService for ThreadApi {
         let room_id = parse_resource_id("room_id", &req.room_id)?;
         let body = parse_body("body", &req.body)?;
         let author = author(&caller, &req.user_id)?;
-        caller.require_room(room_id.as_str(), RoomAccess::Write)?;
+        caller
+            .require_room(&self.state.index, room_id.as_str(), RoomAccess::Write)
+            .await?;
         let (thread, _) = caller
             .store(&self.state.store)
             .create_thread(&room_id, &author, &body)
@@ -111,7 +113,9 @@ impl ThreadService for ThreadApi {
         let caller = context::environment(&request)?;
         let req = request.get_ref();
         let room_id = parse_resource_id("room_id", &req.room_id)?;
-        caller.require_room(room_id.as_str(), RoomAccess::Read)?;
+        caller
+            .require_room(&self.state.index, room_id.as_str(), RoomAccess::Read)
+            .await?;
         let list = format!("threads/{room_id}");
         let page = self.state.page(caller.tenant(), &list, req)?;
         let (rows, next_page_token) = caller

@@ -10,10 +10,12 @@ use crate::domain::permissions::Permissions;
 use std::sync::Arc;
 
 use crate::domain::roles::{AccountProfile, Grant, MemberIdentity};
-use crate::domain::rooms::{RoomAccess, RoomPolicy};
+use crate::domain::rooms::{RoomAccess, RoomPolicy, UserRooms};
 use crate::domain::scope::{AccountScope, EnvironmentScope};
 use crate::error::{Error, Result};
 use crate::store::{AccountStore, EnvironmentStore, Store};
+
+use super::KeyIndex;
 
 /// Who is calling, as resolved from the credential.
 #[derive(Clone, Debug)]
@@ -100,27 +102,62 @@ impl EnvCaller {
         store.environment(&self.scope)
     }
 
-    /// The user token's room permissions, if the caller is a user whose
-    /// token carries any.
+    /// The user token's room patterns, if the caller is a TOKEN-mode user
+    /// whose token carries any.
     pub fn room_policy(&self) -> Option<&RoomPolicy> {
         match &self.principal {
             Principal::User {
-                rooms: Some(rooms), ..
+                rooms: UserRooms::Patterns(rooms),
+                ..
             } => Some(rooms),
             _ => None,
         }
     }
 
-    /// PERMISSION_DENIED unless the caller may do `needed` in `room` (a
-    /// backend key, or a user whose token allows it).
-    pub fn require_room(&self, room: &str, needed: RoomAccess) -> Result<()> {
-        match self.room_policy() {
-            Some(policy) if !policy.allows(room, needed) => Err(Error::PermissionDenied(format!(
-                "the user token does not allow {} access to room {room:?}",
-                needed.as_str()
-            ))),
-            _ => Ok(()),
+    /// Whether room access must be checked for this caller at all (a user
+    /// with patterns or in STORED mode).
+    pub fn checks_rooms(&self) -> bool {
+        matches!(
+            &self.principal,
+            Principal::User {
+                rooms: UserRooms::Patterns(_) | UserRooms::Stored(_),
+                ..
+            }
+        )
+    }
+
+    /// PERMISSION_DENIED unless the caller may do `needed` in `room`: a
+    /// backend key, a user whose token's patterns allow it, or a
+    /// STORED-mode user whom the room's stored accesses (cached in
+    /// `index`) allow. A room that does not exist allows a STORED-mode
+    /// user nothing, so its absence is not revealed (AIP-211).
+    pub async fn require_room(
+        &self,
+        index: &KeyIndex,
+        room: &str,
+        needed: RoomAccess,
+    ) -> Result<()> {
+        let allowed = match &self.principal {
+            Principal::User {
+                rooms: UserRooms::Patterns(policy),
+                ..
+            } => policy.allows(room, needed),
+            Principal::User {
+                user_id,
+                rooms: UserRooms::Stored(groups),
+            } => index
+                .room_acl(&self.scope, room)
+                .await?
+                .is_some_and(|acl| acl.access(user_id, groups) >= needed),
+            _ => true,
+        };
+        if allowed {
+            return Ok(());
         }
+        Err(Error::PermissionDenied(format!(
+            "the user token does not allow {} access to room {room:?}",
+            needed.as_str()
+        )))
     }
 }
 
@@ -133,8 +170,8 @@ pub enum Principal {
     User {
         /// The token's subject (shared: cloned with every caller context).
         user_id: std::sync::Arc<str>,
-        /// The token's room permissions; `None`: every room.
-        rooms: Option<std::sync::Arc<RoomPolicy>>,
+        /// How the token's room access is decided.
+        rooms: UserRooms,
     },
     /// A publishable key alone: identifies the environment, authenticates
     /// nobody; only public RPCs accept it.

@@ -41,11 +41,12 @@ use crate::cache::Cache;
 use crate::domain::credential::{CredentialHash, CredentialKind, ParsedCredential};
 use crate::domain::networks::Networks;
 use crate::domain::permissions::Permissions;
+use crate::domain::rooms::RoomAcl;
 use crate::domain::scope::EnvironmentScope;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::credentials::{CredentialRecord, KeyState, Use};
-use crate::store::revocation::{DeadCredential, UserRevocation};
+use crate::store::revocation::{DeadCredential, RoomChange, UserRevocation};
 
 /// How long a found credential stays cached.
 pub const POSITIVE_TTL: Duration = Duration::from_secs(300);
@@ -64,6 +65,10 @@ pub const KNOWN_GOOD_TTL: Duration = Duration::from_secs(3600);
 pub const DEFAULT_COLD_LOOKUPS_PER_SECOND: u32 = 2000;
 /// Bound on cached lookups.
 const MAX_ENTRIES: usize = 2_000_000;
+
+/// Rooms whose stored accesses are kept (a room holds at most 1,000
+/// entries; most hold a few).
+const MAX_ROOM_ACLS: usize = 50_000;
 
 /// A resolved credential as cached: the stored record, compacted.
 #[derive(Debug)]
@@ -116,6 +121,11 @@ pub struct KeyIndex {
     /// refused (`None`: never revoked). Set directly by revocations, here
     /// and (through the cluster) on every replica.
     not_before: Cache<String, Option<i64>>,
+    /// `environment\0room` → the room's stored accesses (STORED-mode user
+    /// tokens). Evicted on every replica by `UpdateRoomAccess` and
+    /// `DeleteRoom` before they return; rooms that do not exist are not
+    /// remembered (a new room needs no eviction).
+    room_acls: Cache<String, Arc<RoomAcl>>,
     /// Per-key usage counts since the last flush.
     usage: Arc<UsageCounters>,
     /// Credentials used since the last flush.
@@ -158,6 +168,7 @@ impl KeyIndex {
             dead: Cache::with_ttl(MAX_ENTRIES, DEAD_TTL),
             by_id: Cache::with_ttl(MAX_ENTRIES, POSITIVE_TTL),
             not_before: Cache::with_ttl(MAX_ENTRIES, POSITIVE_TTL),
+            room_acls: Cache::with_ttl(MAX_ROOM_ACLS, POSITIVE_TTL),
             trusted: AtomicBool::new(true),
             generation: AtomicU64::new(0),
             resolves: AtomicU64::new(0),
@@ -466,6 +477,49 @@ impl KeyIndex {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// A room's stored accesses, from memory or the database; `None` when
+    /// the room does not exist. Generation-checked like credentials: an
+    /// eviction during the read keeps the (possibly old) answer out of the
+    /// cache.
+    pub async fn room_acl(
+        &self,
+        scope: &EnvironmentScope,
+        room_id: &str,
+    ) -> Result<Option<Arc<RoomAcl>>> {
+        let store = self.store.environment(scope);
+        if !self.trusted() {
+            return Ok(store.room_acl(room_id).await?.map(Arc::new));
+        }
+        let key = user_key(scope.environment_id().as_str(), room_id);
+        let generation = self.generation();
+        let loaded = self
+            .room_acls
+            .get_or_try_insert_with(key.as_str(), async {
+                match store.room_acl(room_id).await {
+                    Ok(Some(acl)) if self.generation() == generation => Ok(Arc::new(acl)),
+                    Ok(Some(acl)) => Err(Load::Stale(Arc::new(acl))),
+                    Ok(None) => Err(Load::Absent),
+                    Err(e) => Err(Load::Failed(e)),
+                }
+            })
+            .await;
+        match loaded {
+            Ok(acl) | Err(Load::Stale(acl)) => Ok(Some(acl)),
+            Err(Load::Absent) => Ok(None),
+            Err(Load::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Forgets rooms' stored accesses (changed or deleted). Call after the
+    /// transaction committed.
+    pub fn evict_rooms(&self, rooms: &[RoomChange]) {
+        for room in rooms {
+            self.room_acls
+                .remove(user_key(&room.environment_id, &room.room_id).as_str());
+        }
+        self.bump();
+    }
+
     /// Ends every remembered decision (`crate::auth::decisions`) made
     /// before now: a signing key was revoked, and decisions about its
     /// tokens must be made again.
@@ -491,6 +545,7 @@ impl KeyIndex {
         self.absent.clear();
         self.by_id.clear();
         self.not_before.clear();
+        self.room_acls.clear();
         self.bump();
     }
 

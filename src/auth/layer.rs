@@ -675,7 +675,7 @@ mod tests {
     fn user() -> Principal {
         Principal::User {
             user_id: "alice".into(),
-            rooms: None,
+            rooms: crate::domain::rooms::UserRooms::Every,
         }
     }
 

@@ -33,7 +33,9 @@ use crate::cache::Cache;
 use crate::domain::credential::CredentialHash;
 use crate::domain::ids::{EnvironmentId, SigningKeyId};
 use crate::domain::names::parse_resource_id;
-use crate::domain::rooms::{RoomClaim, RoomPolicy, check_patterns};
+use crate::domain::rooms::{
+    MAX_GROUPS, RoomClaim, RoomPolicy, STORED_CLAIM, UserRooms, check_patterns, check_subject_ids,
+};
 use crate::domain::scope::EnvironmentScope;
 use crate::domain::secret::Secret;
 use crate::domain::signing::{self, KeyState, KeyTimes};
@@ -93,6 +95,13 @@ pub struct Claims {
     /// Room permissions, pattern → `read`|`write`; absent: every room.
     #[serde(default, skip_serializing_if = "RoomClaim::is_empty")]
     pub rooms: RoomClaim,
+    /// `"stored"`: the rooms' stored accesses decide (STORED mode); absent:
+    /// the `rooms` claim does (TOKEN mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_access: Option<String>,
+    /// The user's groups, whose stored room entries count (STORED mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl Claims {
@@ -115,8 +124,8 @@ fn is_zero(value: &i64) -> bool {
 pub struct Verified {
     /// The claims.
     pub claims: Claims,
-    /// `None`: every room.
-    pub rooms: Option<Arc<RoomPolicy>>,
+    /// How its room access is decided.
+    pub rooms: UserRooms,
     /// The signing key (`kid`): a cached verification dies with it.
     pub kid: String,
 }
@@ -134,6 +143,8 @@ pub struct Mint<'a> {
     pub ttl: i64,
     /// Room permissions (empty: every room).
     pub rooms: RoomClaim,
+    /// `Some(groups)`: STORED mode with these groups.
+    pub stored: Option<Vec<String>>,
 }
 
 /// One of an environment's signing keys, opened.
@@ -434,6 +445,8 @@ impl TokenService {
             exp: mint.issued.div_euclid(1_000_000) + mint.ttl,
             jti: crate::domain::ids::base62(&crate::domain::ids::random_bytes::<12>()),
             rooms: mint.rooms,
+            room_access: mint.stored.is_some().then(|| STORED_CLAIM.to_owned()),
+            groups: mint.stored.unwrap_or_default(),
         };
         let mut token = String::with_capacity(512);
         token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default()));
@@ -487,7 +500,16 @@ impl TokenService {
             return Err(Error::Unauthenticated);
         }
         let (claims, kid) = self.verify_signed(scope, token, now).await?;
-        let rooms = RoomPolicy::compile(&claims.rooms).map(Arc::new);
+        let rooms = match (
+            claims.room_access.as_deref(),
+            RoomPolicy::compile(&claims.rooms),
+        ) {
+            (Some(_), _) => {
+                UserRooms::Stored(claims.groups.iter().map(|g| g.as_str().into()).collect())
+            }
+            (None, Some(policy)) => UserRooms::Patterns(Arc::new(policy)),
+            (None, None) => UserRooms::Every,
+        };
         let verified = Arc::new(Verified { claims, rooms, kid });
         // Kept until the token expires: a hit still checks `exp`.
         let left =
@@ -569,7 +591,16 @@ pub fn verify_with_key(
         && claims.iat <= now + IAT_SKEW_SECS
         && (claims.iat_us == 0 || claims.iat_us.div_euclid(1_000_000) == claims.iat)
         && parse_resource_id("sub", &claims.sub).is_ok()
-        && check_patterns("rooms", &claims.rooms).is_ok();
+        && check_patterns("rooms", &claims.rooms).is_ok()
+        && match claims.room_access.as_deref() {
+            None => claims.groups.is_empty(),
+            Some(STORED_CLAIM) => {
+                claims.rooms.is_empty()
+                    && claims.groups.len() <= MAX_GROUPS
+                    && check_subject_ids("groups", &claims.groups).is_ok()
+            }
+            Some(_) => false,
+        };
     if !valid {
         return Err(Error::Unauthenticated);
     }

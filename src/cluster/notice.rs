@@ -20,7 +20,9 @@ use crate::auth::KeyIndex;
 use crate::auth::tokens::TokenService;
 use crate::domain::credential::CredentialHash;
 use crate::domain::ids::EnvironmentId;
-use crate::store::revocation::{DeadCredential, Revocation, RevokedSigningKey, UserRevocation};
+use crate::store::revocation::{
+    DeadCredential, Revocation, RevokedSigningKey, RoomChange, UserRevocation,
+};
 
 /// One thing that stopped working, as every replica applies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub enum Change {
     Users(Vec<UserRevocation>),
     /// `k`: signing keys with every token they signed.
     SigningKeys(Vec<RevokedSigningKey>),
+    /// `m`: rooms whose stored accesses changed (or that were deleted).
+    Rooms(Vec<RoomChange>),
     /// `d`: environments deleted with everything in them.
     Environments(Vec<EnvironmentId>),
     /// `e`: credentials whose end is scheduled, or whose grant changed:
@@ -70,6 +74,7 @@ impl Change {
         match self {
             Change::Users(_) => "u",
             Change::SigningKeys(_) => "k",
+            Change::Rooms(_) => "m",
             Change::Environments(_) => "d",
             Change::Scheduled(_) => "e",
             Change::Dead(_) => "r",
@@ -86,6 +91,10 @@ impl Change {
             Change::SigningKeys(keys) => keys
                 .iter()
                 .map(|k| format!("{},{}", k.environment_id, k.kid))
+                .collect(),
+            Change::Rooms(rooms) => rooms
+                .iter()
+                .map(|r| format!("{},{}", r.environment_id, r.room_id))
                 .collect(),
             Change::Environments(envs) => envs.iter().map(|e| e.to_string()).collect(),
             Change::Scheduled(list) | Change::Dead(list) => list
@@ -132,6 +141,17 @@ impl Change {
                     })
                     .collect::<Result<_, _>>()?,
             ),
+            "m" => Change::Rooms(
+                entries
+                    .map(|entry| {
+                        let (env, room) = entry.split_once(',').ok_or(NoticeError)?;
+                        Ok(RoomChange {
+                            environment_id: env.to_owned(),
+                            room_id: room.to_owned(),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
             "d" => Change::Environments(entries.map(EnvironmentId::from_stored).collect()),
             "e" => Change::Scheduled(entries.map(credential).collect::<Result<_, _>>()?),
             "r" => Change::Dead(entries.map(credential).collect::<Result<_, _>>()?),
@@ -144,6 +164,7 @@ impl Change {
         match self {
             Change::Users(v) => Change::Users(v[range].to_vec()),
             Change::SigningKeys(v) => Change::SigningKeys(v[range].to_vec()),
+            Change::Rooms(v) => Change::Rooms(v[range].to_vec()),
             Change::Environments(v) => Change::Environments(v[range].to_vec()),
             Change::Scheduled(v) => Change::Scheduled(v[range].to_vec()),
             Change::Dead(v) => Change::Dead(v[range].to_vec()),
@@ -218,6 +239,9 @@ pub fn changes(revocation: &Revocation) -> Vec<Change> {
     if !revocation.signing_keys().is_empty() {
         out.push(Change::SigningKeys(revocation.signing_keys().to_vec()));
     }
+    if !revocation.rooms().is_empty() {
+        out.push(Change::Rooms(revocation.rooms().to_vec()));
+    }
     if !revocation.deleted_environments().is_empty() {
         out.push(Change::Environments(
             revocation.deleted_environments().to_vec(),
@@ -276,6 +300,7 @@ pub async fn apply(index: &KeyIndex, tokens: &TokenService, change: &Change) {
             // Remembered decisions made with those keys' tokens end.
             index.invalidate_decisions();
         }
+        Change::Rooms(rooms) => index.evict_rooms(rooms),
         Change::Environments(environments) => {
             for environment in environments {
                 tokens.forget(environment).await;
@@ -325,6 +350,14 @@ mod tests {
                 0..20
             )
             .prop_map(Change::SigningKeys),
+            prop::collection::vec(
+                (id(), user_id()).prop_map(|(e, r)| RoomChange {
+                    environment_id: e,
+                    room_id: r,
+                }),
+                0..20
+            )
+            .prop_map(Change::Rooms),
             prop::collection::vec(id().prop_map(EnvironmentId::from_stored), 0..20)
                 .prop_map(Change::Environments),
             prop::collection::vec(credential(), 0..20).prop_map(Change::Scheduled),

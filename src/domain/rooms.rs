@@ -1,4 +1,5 @@
-//! Room permissions carried by a user token: pattern → access.
+//! Room access: carried by a user token (pattern → access, TOKEN mode)
+//! or stored on the room (default, user and group entries, STORED mode).
 //!
 //! A pattern is a room id or a prefix ending in `*` (`design-*`, `*`). The
 //! most specific match wins: an exact id over any prefix, a longer prefix
@@ -19,10 +20,16 @@ use crate::error::Error;
 /// Most patterns a token may carry.
 pub const MAX_ROOM_PATTERNS: usize = 1000;
 
-/// What a pattern grants. `Write` includes `Read`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// What a pattern or a stored entry grants, ordered: `Write` includes
+/// `Read`; `None` opens nothing.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RoomAccess {
+    /// Nothing (stored entries and defaults only; never in a token).
+    #[default]
+    None,
     /// Read the room, its threads and comments.
     Read,
     /// Also create the room, threads and comments.
@@ -33,9 +40,135 @@ impl RoomAccess {
     /// The claim's value, `read` or `write`.
     pub fn as_str(self) -> &'static str {
         match self {
+            RoomAccess::None => "none",
             RoomAccess::Read => "read",
             RoomAccess::Write => "write",
         }
+    }
+
+    /// As stored: 0 none, 1 read, 2 write.
+    pub fn to_stored(self) -> i16 {
+        match self {
+            RoomAccess::None => 0,
+            RoomAccess::Read => 1,
+            RoomAccess::Write => 2,
+        }
+    }
+
+    /// From the stored integer (anything unknown opens nothing).
+    pub fn from_stored(value: i16) -> Self {
+        match value {
+            1 => RoomAccess::Read,
+            2 => RoomAccess::Write,
+            _ => RoomAccess::None,
+        }
+    }
+}
+
+/// How a user token's room access is decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum UserRooms {
+    /// TOKEN mode without patterns: every room, read and write.
+    #[default]
+    Every,
+    /// TOKEN mode: the token's patterns (claim `rooms`).
+    Patterns(std::sync::Arc<RoomPolicy>),
+    /// STORED mode (claim `room_access: "stored"`): the rooms' stored
+    /// accesses, for the user and these groups (claim `groups`).
+    Stored(std::sync::Arc<[Box<str>]>),
+}
+
+/// The claim value of STORED mode (`room_access`).
+pub const STORED_CLAIM: &str = "stored";
+
+/// Most groups a user token may carry.
+pub const MAX_GROUPS: usize = 100;
+
+/// Most user and group entries one room may hold.
+pub const MAX_ROOM_ENTRIES: usize = 1000;
+
+/// Checks user or group ids of room entries and tokens: each 1–128
+/// characters of `[A-Za-z0-9_.:@-]` (the user-id charset).
+pub fn check_subject_ids<'a>(
+    field: &str,
+    ids: impl IntoIterator<Item = &'a String>,
+) -> Result<(), Error> {
+    for id in ids {
+        if id.is_empty() || id.len() > RESOURCE_ID_MAX || !is_id_text(id) {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "id {:?} must be 1-{RESOURCE_ID_MAX} characters of [A-Za-z0-9_.:@-]",
+                    id.chars().take(140).collect::<String>()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Who a stored entry is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// A user id.
+    User(&'a str),
+    /// A group id (the token's `groups` claim).
+    Group(&'a str),
+}
+
+impl Subject<'_> {
+    /// As stored: `u:<id>` or `g:<id>`.
+    pub fn to_stored(self) -> String {
+        match self {
+            Subject::User(id) => format!("u:{id}"),
+            Subject::Group(id) => format!("g:{id}"),
+        }
+    }
+
+    /// From the stored form (`None` for anything else).
+    pub fn from_stored(stored: &str) -> Option<Subject<'_>> {
+        if let Some(id) = stored.strip_prefix("u:") {
+            Some(Subject::User(id))
+        } else {
+            stored.strip_prefix("g:").map(Subject::Group)
+        }
+    }
+}
+
+/// A room's stored accesses, as STORED-mode tokens are decided by.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomAcl {
+    /// What every user may do.
+    pub default: RoomAccess,
+    /// Per-user entries.
+    pub users: HashMap<Box<str>, RoomAccess>,
+    /// Per-group entries.
+    pub groups: HashMap<Box<str>, RoomAccess>,
+}
+
+impl RoomAcl {
+    /// The highest of the default, the user's entry and the groups'
+    /// entries.
+    pub fn access<S: AsRef<str>>(&self, user: &str, groups: &[S]) -> RoomAccess {
+        let mut best = self.default;
+        if let Some(a) = self.users.get(user) {
+            best = best.max(*a);
+        }
+        if best == RoomAccess::Write || self.groups.is_empty() {
+            return best;
+        }
+        for group in groups {
+            if let Some(a) = self.groups.get(group.as_ref()) {
+                best = best.max(*a);
+            }
+        }
+        best
+    }
+
+    /// Entries held (users and groups), for the per-room cap and cache
+    /// weights.
+    pub fn entries(&self) -> usize {
+        self.users.len() + self.groups.len()
     }
 }
 
@@ -218,9 +351,42 @@ mod tests {
         assert_eq!(p.access("design-secret-x"), Some(Write));
         assert_eq!(p.access(""), Some(Read));
         let narrow = RoomPolicy::compile(&claim(&[("a", Read)])).unwrap();
-        assert_eq!(narrow.access("ab"), None);
+        assert_eq!(narrow.access("ab"), Option::None);
         assert!(!narrow.allows("a", Write));
         assert!(RoomPolicy::compile(&RoomClaim::new()).is_none());
+    }
+
+    #[test]
+    fn stored_access_is_the_highest_that_applies() {
+        use RoomAccess::*;
+        let acl = RoomAcl {
+            default: Read,
+            users: [("alice".into(), Write), ("bob".into(), None)]
+                .into_iter()
+                .collect(),
+            groups: [("eng".into(), Write), ("ops".into(), None)]
+                .into_iter()
+                .collect(),
+        };
+        assert_eq!(acl.access("alice", &[] as &[&str]), Write);
+        // NONE never lowers: bob still has the default.
+        assert_eq!(acl.access("bob", &["ops"]), Read);
+        assert_eq!(acl.access("carol", &["eng"]), Write);
+        assert_eq!(acl.access("carol", &["nope"]), Read);
+        let closed = RoomAcl::default();
+        assert_eq!(closed.access("alice", &["eng"]), None);
+        assert!(None < Read && Read < Write);
+        for a in [None, Read, Write] {
+            assert_eq!(RoomAccess::from_stored(a.to_stored()), a);
+        }
+        assert_eq!(Subject::from_stored("g:eng"), Some(Subject::Group("eng")));
+        assert_eq!(
+            Subject::from_stored(&Subject::User("a:b").to_stored()),
+            Some(Subject::User("a:b"))
+        );
+        assert!(check_subject_ids("g", &["ok-1".to_owned()]).is_ok());
+        assert!(check_subject_ids("g", &["".to_owned()]).is_err());
+        assert!(check_subject_ids("g", &["a b".to_owned()]).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use super::Page;
 use super::audit::{self, Subject};
 use super::entity::{
-    api_key, comment, environment, key_usage, room, signing_key, thread, user,
+    api_key, comment, environment, key_usage, room, room_access, signing_key, thread, user,
     user_token_revocation,
 };
 use super::keys::{self, NewKeyPair};
@@ -161,6 +161,7 @@ impl AccountStore<'_> {
                         key_usage,
                         comment,
                         thread,
+                        room_access,
                         room,
                         user,
                         signing_key,

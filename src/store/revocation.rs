@@ -62,6 +62,16 @@ pub struct RevokedSigningKey {
     pub kid: String,
 }
 
+/// A room whose stored accesses changed (or that was deleted): every
+/// replica decides its STORED-mode users with the new ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomChange {
+    /// The environment.
+    pub environment_id: String,
+    /// The room's id.
+    pub room_id: String,
+}
+
 /// What a committed change made stop working.
 #[derive(Debug, Default)]
 pub struct Revocation {
@@ -71,6 +81,7 @@ pub struct Revocation {
     deleted_environments: Vec<EnvironmentId>,
     users: Vec<UserRevocation>,
     signing_keys: Vec<RevokedSigningKey>,
+    rooms: Vec<RoomChange>,
 }
 
 impl Revocation {
@@ -106,6 +117,11 @@ impl Revocation {
         &self.signing_keys
     }
 
+    /// Rooms whose stored accesses changed.
+    pub fn rooms(&self) -> &[RoomChange] {
+        &self.rooms
+    }
+
     /// Whether nothing stopped working.
     pub fn is_empty(&self) -> bool {
         self.dead.is_empty()
@@ -113,6 +129,7 @@ impl Revocation {
             && self.deleted_environments.is_empty()
             && self.users.is_empty()
             && self.signing_keys.is_empty()
+            && self.rooms.is_empty()
     }
 }
 
@@ -142,6 +159,7 @@ pub(super) struct Pending {
     pub(super) deleted_environments: Vec<EnvironmentId>,
     pub(super) users: Vec<UserRevocation>,
     pub(super) signing_keys: Vec<RevokedSigningKey>,
+    pub(super) rooms: Vec<RoomChange>,
 }
 
 impl Store {
@@ -160,6 +178,7 @@ impl Store {
             deleted_environments: pending.deleted_environments,
             users: pending.users,
             signing_keys: pending.signing_keys,
+            rooms: pending.rooms,
         };
         if revocation.is_empty() {
             return Ok(revocation);

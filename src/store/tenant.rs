@@ -15,7 +15,7 @@ use sea_orm::{
 use super::Store;
 use super::entity::{
     account, admin_token, api_key, audit_event, comment, environment, key_usage, member, room,
-    signing_key, thread, user, user_token_revocation,
+    room_access, signing_key, thread, user, user_token_revocation,
 };
 use crate::domain::ids::{AccountId, EnvironmentId};
 use crate::domain::roles::Environments;
@@ -82,6 +82,7 @@ owned!(EnvironmentOwned::environment_column {
     environment.Id,
     key_usage.EnvironmentId,
     room.EnvironmentId,
+    room_access.EnvironmentId,
     signing_key.EnvironmentId,
     thread.EnvironmentId,
     user.EnvironmentId,

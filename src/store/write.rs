@@ -115,6 +115,8 @@ ops! {
     CreateRoom => "create_room",
     /// DeleteRoom.
     DeleteRoom => "delete_room",
+    /// UpdateRoomAccess.
+    UpdateRoomAccess => "update_room_access",
     /// The environment's signing key, created on first use.
     EnsureSigningKey => "ensure_signing_key",
     /// RotateSigningKey.

@@ -104,6 +104,7 @@ pub(crate) fn request(rpc: &str, t: &Target, author: &str) -> Option<Vec<u8>> {
         "RoomService/CreateRoom" => pb::CreateRoomRequest {
             room_id: t.room.clone(),
             metadata: Default::default(),
+            ..Default::default()
         }
         .encode_to_vec(),
         "RoomService/GetRoom" => pb::GetRoomRequest {
@@ -111,6 +112,13 @@ pub(crate) fn request(rpc: &str, t: &Target, author: &str) -> Option<Vec<u8>> {
         }
         .encode_to_vec(),
         "RoomService/ListRooms" => pb::ListRoomsRequest::default().encode_to_vec(),
+        // Opens the room to everyone: must never land in Production.
+        "RoomService/UpdateRoomAccess" => pb::UpdateRoomAccessRequest {
+            room_id: t.room.clone(),
+            default_access: pb::RoomAccess::Write.into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
         "RoomService/DeleteRoom" => pb::DeleteRoomRequest {
             room_id: t.room.clone(),
         }
@@ -164,6 +172,7 @@ fn expected_for_other_environment(rpc: &str, is_user: bool) -> Code {
         "AuthService/MintUserToken"
         | "AuthService/RevokeUserTokens"
         | "RoomService/DeleteRoom"
+        | "RoomService/UpdateRoomAccess"
         | "UserService/ListUsers"
             if is_user =>
         {
@@ -449,6 +458,7 @@ fn expected_for_production_user(rpc: &str) -> Option<Code> {
         "AuthService/MintUserToken"
         | "AuthService/RevokeUserTokens"
         | "RoomService/DeleteRoom"
+        | "RoomService/UpdateRoomAccess"
         | "UserService/ListUsers"
         | "ThreadService/UpdateComment"
         | "ThreadService/DeleteComment" => Code::PermissionDenied,

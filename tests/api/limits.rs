@@ -23,6 +23,7 @@ async fn oversized_messages_and_metadata_are_refused(backend: Backend) {
                 pb::CreateRoomRequest {
                     room_id: "big".into(),
                     metadata: huge,
+                    ..Default::default()
                 },
                 &prod.sk,
             ))

@@ -10,6 +10,7 @@ pub mod environment;
 pub mod key_usage;
 pub mod member;
 pub mod room;
+pub mod room_access;
 pub mod session;
 pub mod signing_key;
 pub mod thread;

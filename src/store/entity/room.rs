@@ -17,6 +17,10 @@ pub struct Model {
     pub metadata: String,
     /// Creation time, µs.
     pub create_time: i64,
+    /// What every STORED-mode user may do: 0 none, 1 read, 2 write.
+    pub default_access: i16,
+    /// 1 when `default_access >= 1` (indexed with `seq`, for listing).
+    pub readable_by_default: i16,
 }
 
 /// No relations are navigated through sea-orm.

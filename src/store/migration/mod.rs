@@ -10,6 +10,7 @@ mod m20261129_000004_audit_and_expiry;
 mod m20261130_000005_least_privilege;
 mod m20261130_000006_events_usage_signing;
 mod m20261204_000007_team_access;
+mod m20261204_000008_room_access;
 
 /// Every migration of the schema.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_least_privilege::Migration),
             Box::new(m20261130_000006_events_usage_signing::Migration),
             Box::new(m20261204_000007_team_access::Migration),
+            Box::new(m20261204_000008_room_access::Migration),
         ]
     }
 }

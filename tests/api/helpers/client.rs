@@ -671,6 +671,7 @@ impl Client {
             rooms_client.create_room(pb::CreateRoomRequest {
                 room_id: room_id.into(),
                 metadata,
+                ..Default::default()
             })
         )
     }
@@ -699,6 +700,7 @@ impl Client {
             rooms_client.list_rooms(pb::ListRoomsRequest {
                 page_size,
                 page_token: page_token.into(),
+                ..Default::default()
             })
         )
     }
