@@ -10,8 +10,8 @@ use tonic::Code;
 use tonic::metadata::MetadataValue;
 
 use crate::both_backends;
-use crate::data_plane::{environment, mint, seed_thread};
 use crate::helpers::{Backend, Client, Credential, assert_code, bearer, spawn_app, spawn_app_with};
+use crate::helpers::{environment, mint, seed_thread};
 
 /// How many of `sks` authenticate a WhoAmI.
 async fn working(app: &crate::helpers::TestApp, sks: &[String]) -> Vec<String> {

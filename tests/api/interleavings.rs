@@ -7,8 +7,8 @@ use proptest::test_runner::{Config, TestRunner};
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::data_plane::{Env, environment, mint};
 use crate::helpers::{Backend, Client, TestApp, skip_postgres, spawn_app};
+use crate::helpers::{Env, environment, mint};
 
 /// What one environment should contain after the ops.
 #[derive(Default)]

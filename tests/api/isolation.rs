@@ -19,8 +19,8 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 use crate::both_backends;
-use crate::data_plane::{Env, environment, mint, seed_thread};
 use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Env, environment, mint, seed_thread};
 
 /// Services under test: everything an environment credential can call.
 const SERVICES: &[&str] = &["AuthService", "RoomService", "ThreadService", "UserService"];

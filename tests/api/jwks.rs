@@ -11,11 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::{Code, Status};
 
 use crate::both_backends;
-use crate::data_plane::{Env, environment};
 use crate::helpers::{
     Backend, Client, TestApp, assert_code, fresh_database, skip_postgres, spawn_app, spawn_app_on,
     spawn_app_with,
 };
+use crate::helpers::{Env, environment};
 
 /// An HTTP/1.1 response: status, headers (lowercase names), body.
 struct HttpResponse {

@@ -11,7 +11,7 @@ use pulse::pb;
 use tonic::{Code, Status};
 
 use crate::both_backends;
-use crate::data_plane::environment;
+use crate::helpers::environment;
 use crate::helpers::{Backend, Client, TestApp, assert_code, spawn_app, spawn_app_on};
 
 /// What a key is expected to have done, as [`Totals`].

@@ -21,6 +21,7 @@ use tonic::transport::Channel;
 mod client;
 mod database;
 mod process;
+mod seed;
 
 #[allow(unused_imports)] // escape hatches for requests with unusual metadata
 pub use client::{Client, Credential, bearer, frontend, lazy_channel};
@@ -29,6 +30,7 @@ pub use database::{
     skip_postgres,
 };
 pub use process::{ServeProcess, grpcurl, spawn_process};
+pub use seed::{Env, environment, mint, seed_thread};
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
