@@ -12,8 +12,7 @@ use tonic::{Code, Status};
 
 use crate::both_backends;
 use crate::helpers::{
-    Backend, Client, TestApp, assert_code, fresh_database, skip_postgres, spawn_app, spawn_app_on,
-    spawn_app_with,
+    Backend, Client, TestApp, assert_code, fresh_database, spawn_app, spawn_app_on, spawn_app_with,
 };
 use crate::helpers::{Env, environment};
 
@@ -426,10 +425,11 @@ both_backends!(
 /// returns on one, the other refuses the revoked key's tokens, although
 /// it had verified (and remembered) them a moment before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    pulse_no_postgres,
+    ignore = "no PostgreSQL installed or reachable (build.rs)"
+)]
 async fn postgres_revoked_signing_key_is_refused_on_every_replica() {
-    if skip_postgres() {
-        return;
-    }
     let (url, _) = fresh_database(Backend::Postgres).await;
     let a = spawn_app_on(Backend::Postgres, url.clone()).await;
     let b = spawn_app_on(Backend::Postgres, url).await;
@@ -461,10 +461,11 @@ async fn postgres_revoked_signing_key_is_refused_on_every_replica() {
 /// although it had them cached a moment before (the deleted environment
 /// is part of the announcement both replicas apply the same way).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    pulse_no_postgres,
+    ignore = "no PostgreSQL installed or reachable (build.rs)"
+)]
 async fn postgres_deleted_environment_is_forgotten_on_every_replica() {
-    if skip_postgres() {
-        return;
-    }
     let (url, _) = fresh_database(Backend::Postgres).await;
     let a = spawn_app_on(Backend::Postgres, url.clone()).await;
     let b = spawn_app_on(Backend::Postgres, url).await;

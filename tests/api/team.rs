@@ -733,11 +733,12 @@ both_backends!(
 /// removed member's session is refused there the moment `RemoveMember`
 /// returns (each repeated, on warm caches).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    pulse_no_postgres,
+    ignore = "no PostgreSQL installed or reachable (build.rs)"
+)]
 async fn postgres_member_changes_hold_on_a_second_replica() {
-    use crate::helpers::{fresh_database, skip_postgres, spawn_process};
-    if skip_postgres() {
-        return;
-    }
+    use crate::helpers::{fresh_database, spawn_process};
     let (url, _) = fresh_database(Backend::Postgres).await;
     let first = spawn_process(&url, &[]);
     let admin = first.bootstrap_token();

@@ -519,10 +519,11 @@ both_backends!(
 /// Two replicas on one PostgreSQL database: each counts its own calls and
 /// adds them to the same rows, so the key's usage is the total exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    pulse_no_postgres,
+    ignore = "no PostgreSQL installed or reachable (build.rs)"
+)]
 async fn postgres_two_replicas_sum_their_counts() {
-    if crate::helpers::skip_postgres() {
-        return;
-    }
     let first = spawn_app(Backend::Postgres).await;
     let second: TestApp = spawn_app_on(Backend::Postgres, first.database_url.clone()).await;
     let admin = first.as_admin();
