@@ -256,26 +256,8 @@ async fn calls_are_counted_exactly_by_key_and_outcome(backend: Backend) {
         },
     );
 
-    // A key that expires: once before, twice after.
-    let brief = admin
-        .create_key(&env.id, pb::ApiKeyKind::Secret, Some(in_seconds(2)))
-        .await
-        .unwrap();
-    let (brief_id, brief) = secret(&brief);
-    let brief = app.as_secret(&brief);
-    brief.whoami().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(2_600)).await;
-    assert_code(brief.whoami().await, Code::Unauthenticated);
-    assert_code(brief.whoami().await, Code::Unauthenticated);
-    add(
-        &brief_id,
-        Totals {
-            success: 1,
-            failure: 2,
-            expired: 2,
-            ..Totals::default()
-        },
-    );
+    // A key that expires: `tests/clock/keys.rs` (calls after its expiry
+    // count as `expired`).
 
     // A key pinned to a network the test does not call from.
     let pinned = admin

@@ -268,6 +268,29 @@ impl Drop for TestApp {
     }
 }
 
+/// Polls `check` until it returns `Some`, for at most `within`, and returns
+/// that; panics naming `what` when time runs out. For waiting on work done
+/// in the background (a flush, a listener, a child process) without
+/// sleeping a fixed time that is too long on a fast machine and too short
+/// on a loaded one.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Asserts a gRPC error code, with the status in the failure message.
 #[track_caller]
 pub fn assert_code<T: std::fmt::Debug>(
