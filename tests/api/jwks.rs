@@ -12,7 +12,8 @@ use tonic::{Code, Status};
 
 use crate::both_backends;
 use crate::helpers::{
-    Backend, Client, TestApp, assert_code, fresh_database, spawn_app, spawn_app_on, spawn_app_with,
+    Backend, Client, TestApp, assert_code, eventually, fresh_database, spawn_app, spawn_app_on,
+    spawn_app_with,
 };
 use crate::helpers::{Env, environment};
 
@@ -232,8 +233,13 @@ async fn jwks_verifies_tokens_across_rotation_and_revocation(backend: Backend) {
 
     // After the standby period (the JWKS max-age) the new key signs; the
     // old one is retiring: its tokens still verify, here and offline.
-    tokio::time::sleep(Duration::from_millis(1300)).await;
-    let t2 = mint(&app, &env, "carol").await;
+    // (`max-age=1`: a second after the rotation, which tokens show.)
+    let t2 = eventually(Duration::from_secs(5), "the new key signs", || async {
+        let token = mint(&app, &env, "carol").await;
+        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        (kid == k2).then_some(token)
+    })
+    .await;
     let set = jwks(&app, &env.id).await.jwks();
     assert_eq!(kids(&set), sorted(vec![k1.clone(), k2.clone()]));
     assert_eq!(verify_with(&set, &t2).unwrap(), k2);
