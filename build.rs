@@ -15,6 +15,14 @@
 //! (`permission_of`, `PERMISSIONS`), and every RPC an admin credential may
 //! call the least role it needs, `option (pulse.v1.role) = …;` (`role_of`,
 //! `ROLES`).
+//!
+//! And `cfg(pulse_no_postgres)`, for the tests (`postgres_probe`): set
+//! when no PostgreSQL server binaries are installed and nothing answers at
+//! `PULSE_TEST_POSTGRES_URL`, so the PostgreSQL tests are compiled as
+//! `#[ignore]`d and the test summary counts them as ignored (libtest
+//! cannot ignore a test at run time). With binaries installed the tests
+//! start a throwaway cluster when they need one. `PULSE_REQUIRE_POSTGRES=1`
+//! (CI) turns "no PostgreSQL" into a build error instead.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -45,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The web console is embedded from here (`src/server/console.rs`):
     // rebuild when a file is added or removed, not only when one changes.
     println!("cargo:rerun-if-changed=console/dist");
+    detect_postgres()?;
 
     let mut compiler = protox::Compiler::new(["proto"])?;
     compiler
@@ -67,6 +76,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .extern_path(".google.rpc", "::tonic_types")
         .compile_fds(compiler.file_descriptor_set())?;
+    Ok(())
+}
+
+/// The tests' view of where PostgreSQL is: one file, shared with them.
+#[path = "tests/api/helpers/postgres_probe.rs"]
+mod postgres_probe;
+
+/// Sets `cfg(pulse_no_postgres)` when the tests would find no PostgreSQL.
+fn detect_postgres() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rustc-check-cfg=cfg(pulse_no_postgres)");
+    println!("cargo:rerun-if-changed=tests/api/helpers/postgres_probe.rs");
+    if postgres_probe::bindir().is_some() {
+        return Ok(());
+    }
+    // Not installed here: a server elsewhere still counts. Look again when
+    // what decides it changes (installing PostgreSQL is not seen: `touch
+    // build.rs` then).
+    println!("cargo:rerun-if-env-changed=PULSE_TEST_POSTGRES_URL");
+    println!("cargo:rerun-if-env-changed=PULSE_REQUIRE_POSTGRES");
+    println!("cargo:rerun-if-env-changed=PATH");
+    let url = postgres_probe::configured_url();
+    if postgres_probe::answers(&url) != Some(false) {
+        return Ok(());
+    }
+    let why = format!("no PostgreSQL server binaries installed and nothing answers at {url}");
+    if std::env::var("PULSE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+        return Err(format!("PULSE_REQUIRE_POSTGRES=1: {why}").into());
+    }
+    println!("cargo:warning={why}: the PostgreSQL tests are compiled as ignored");
+    println!("cargo:rustc-cfg=pulse_no_postgres");
     Ok(())
 }
 

@@ -2,15 +2,34 @@
 //!
 //! An integer is portable across SQLite and PostgreSQL, sorts correctly and
 //! converts losslessly to `google.protobuf.Timestamp`.
+//!
+//! Tests move this process's clock forward with [`advance`] instead of
+//! sleeping until a key, token or session expires (`tests/clock/`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Now, in microseconds since the Unix epoch.
+/// How far [`advance`] has moved this process's clock, µs: always 0 in a
+/// server (nothing but a test calls `advance`).
+static OFFSET_MICROS: AtomicI64 = AtomicI64::new(0);
+
+/// Now, in microseconds since the Unix epoch (plus any [`advance`]).
 pub fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or_default()
+        + OFFSET_MICROS.load(Ordering::Relaxed)
+}
+
+/// Moves this process's clock (every [`now_micros`]) forward by `by`, for
+/// tests of expiry and grace periods. Only a Rust caller in the same
+/// process can call it: no RPC, flag or environment variable reaches it.
+/// Clocks only move forward. What measures time with `Instant` (cache
+/// TTLs, flush intervals, rate limits) is not moved.
+pub fn advance(by: Duration) {
+    let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+    OFFSET_MICROS.fetch_add(micros, Ordering::Relaxed);
 }
 
 /// The earlier of two optional instants (`None`: never): when something

@@ -140,10 +140,11 @@ async fn accounts_are_isolated(backend: Backend) {
 
 /// PostgreSQL only: the database disappears under a running server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    pulse_no_postgres,
+    ignore = "no PostgreSQL installed or reachable (build.rs)"
+)]
 async fn postgres_unavailable_when_the_database_is_gone() {
-    if crate::helpers::skip_postgres() {
-        return;
-    }
     let app = spawn_app(Backend::Postgres).await;
     let admin = app.as_admin();
     app.create_environment("Production").await;

@@ -475,7 +475,8 @@ async fn a_slow_watcher_is_ended_and_resumes(backend: Backend) {
 async fn an_idle_watcher_outlives_the_idle_timeout(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.connections.idle_timeout = 1).await;
     let mut stream = watch(&app.as_admin(), "", &[], "").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Two idle timeouts without a frame from the client.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let created = app.create_environment("Later").await.environment.unwrap();
     let event = next(&mut stream).await.expect("the stream is still open");
     assert_eq!(event.r#type, "environment.created");

@@ -1,12 +1,11 @@
 //! Database faults under load: while the database is gone (PostgreSQL: a
-//! cluster this test started itself, stopped hard) or cannot be written
-//! (SQLite: its write lock held by another connection), calls fail fast with UNAVAILABLE — never a
-//! hang to the deadline, never a panic — health turns NOT_SERVING, and the
-//! server recovers by itself when the database is back. Nothing
-//! acknowledged is lost and nothing is half-written.
+//! cluster this test started itself, `helpers::postgres::Cluster`, stopped
+//! hard) or cannot be written (SQLite: its write lock held by another
+//! connection), calls fail fast with UNAVAILABLE — never a hang to the
+//! deadline, never a panic — health turns NOT_SERVING, and the server
+//! recovers by itself when the database is back. Nothing acknowledged is
+//! lost and nothing is half-written.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,8 +16,6 @@ use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::helpers::{Backend, TestApp, bearer, spawn_app_on};
-
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// What the load saw.
 #[derive(Default)]
@@ -115,146 +112,25 @@ async fn assert_recovered(app: &TestApp, outcomes: &Outcomes) {
     app.create_environment("after the outage").await;
 }
 
-/// A PostgreSQL cluster of the test's own, on a spare port.
-struct OwnPostgres {
-    dir: PathBuf,
-    port: u16,
-    _root: tempfile::TempDir,
-}
-
-impl OwnPostgres {
-    fn init() -> Self {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("data");
-        std::fs::create_dir(&dir).unwrap();
-        // PostgreSQL refuses to run as root: the cluster belongs to `postgres`.
-        run(
-            "chown",
-            &["-R", "postgres:postgres", root.path().to_str().unwrap()],
-        );
-        run("chmod", &["755", root.path().to_str().unwrap()]);
-        as_postgres(
-            "initdb",
-            &[
-                "-D",
-                dir.to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cluster = Self {
-            dir,
-            port,
-            _root: root,
-        };
-        cluster.start();
-        cluster
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn start(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.dir.display()
-        );
-        as_postgres(
-            "pg_ctl",
-            &[
-                "-D",
-                self.dir.to_str().unwrap(),
-                "-o",
-                &options,
-                "-w",
-                "-l",
-                self.log().to_str().unwrap(),
-                "start",
-            ],
-        );
-    }
-
-    /// Stops hard, as a crash would (no shutdown checkpoint).
-    fn kill(&self) {
-        as_postgres(
-            "pg_ctl",
-            &[
-                "-D",
-                self.dir.to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.parent().unwrap().join("postgres.log")
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args([
-                "-u",
-                "postgres",
-                "--",
-                &format!("{PG_BIN}/pg_ctl"),
-                "-D",
-                self.dir.to_str().unwrap(),
-                "-m",
-                "immediate",
-                "stop",
-            ])
-            .output();
-    }
-}
-
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn as_postgres(tool: &str, args: &[&str]) {
-    let tool = format!("{PG_BIN}/{tool}");
-    let mut all = vec!["-u", "postgres", "--", tool.as_str()];
-    all.extend_from_slice(args);
-    run("runuser", &all);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    pulse_no_postgres,
+    ignore = "no PostgreSQL installed or reachable (build.rs)"
+)]
 async fn postgres_killed_mid_load_then_restarted() {
-    if crate::helpers::skip_postgres() {
-        return;
-    }
-    let cluster = OwnPostgres::init();
+    let cluster =
+        crate::helpers::postgres::Cluster::init().expect("a PostgreSQL cluster of our own");
     let app = spawn_app_on(Backend::Postgres, cluster.url()).await;
     assert!(!app.admin_token.is_empty());
     let stop = Arc::new(AtomicBool::new(false));
     let (load, outcomes) = start_load(&app, stop.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    cluster.kill();
+    cluster.kill().expect("stop PostgreSQL");
     wait_for_failures(&outcomes, 5).await;
     wait_for_health(&app, ServingStatus::NotServing, Duration::from_secs(10)).await;
 
-    cluster.start();
+    cluster.start().expect("restart PostgreSQL");
     wait_for_health(&app, ServingStatus::Serving, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);

@@ -15,7 +15,7 @@ use tonic::Code;
 use tonic_web::{GrpcWebCall, GrpcWebClientLayer, GrpcWebClientService};
 
 use crate::both_backends;
-use crate::data_plane::environment;
+use crate::helpers::environment;
 use crate::helpers::{Backend, TestApp, assert_code, bearer, frontend, spawn_app, spawn_app_with};
 
 /// A tonic transport speaking gRPC-Web over HTTP/1.1 only, as a browser.

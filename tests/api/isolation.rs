@@ -7,6 +7,7 @@
 //! a request here.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,8 +20,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 use crate::both_backends;
-use crate::data_plane::{Env, environment, mint, seed_thread};
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, Env, environment, eventually, mint, seed_thread, spawn_app};
 
 /// Services under test: everything an environment credential can call.
 const SERVICES: &[&str] = &["AuthService", "RoomService", "ThreadService", "UserService"];
@@ -328,7 +328,20 @@ async fn wrong_credentials_never_reach_production(backend: Backend) {
     other_user["sub"] = "prod-only".into();
     let impersonated = forge(&t3, None, Some(other_user), None);
 
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // `expired` is now expired.
+    // `expired` expires at the next second (`exp` has whole seconds).
+    let as_expired = app.as_frontend(&pk3, Some(&expired));
+    eventually(
+        Duration::from_secs(5),
+        "a one-second token expires",
+        || async {
+            as_expired
+                .whoami()
+                .await
+                .err()
+                .filter(|s| s.code() == Code::Unauthenticated)
+        },
+    )
+    .await;
 
     let frontend = |pk: &str, token: &str| {
         vec![

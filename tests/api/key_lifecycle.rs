@@ -1,5 +1,6 @@
-//! `CreateKey` (several working keys for zero-downtime swaps) and key
-//! expiry (`expire_time`), including user tokens minted by an expiring key.
+//! `CreateKey` (several working keys for zero-downtime swaps) and its
+//! validation. Keys that stop at their `expire_time` are tested with a
+//! moved clock (`tests/clock/keys.rs`).
 
 use std::time::Duration;
 
@@ -135,54 +136,7 @@ async fn create_key_is_validated_and_bounded(backend: Backend) {
     assert_eq!((keys.len(), active), (9, 2));
 }
 
-async fn expiring_keys_stop_at_their_deadline(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let created = app.create_environment("Production").await;
-    let env_id = created.environment.unwrap().id;
-    let pk = created.publishable_key.unwrap().value;
-    let expiring = app
-        .as_admin()
-        .create_key(&env_id, pb::ApiKeyKind::Secret, Some(in_seconds(1.5)))
-        .await
-        .unwrap();
-    let sk = expiring.secret_key;
-    assert!(expiring.key.unwrap().expire_time.is_some());
-    // Works until then, and so do the user tokens it mints (warm every cache).
-    assert_eq!(who(&app, &sk).await.unwrap().environment_id, env_id);
-    let token = app
-        .as_secret(&sk)
-        .mint_user_token("ada")
-        .await
-        .unwrap()
-        .token;
-    let as_user = || app.as_frontend(&pk, Some(&token));
-    as_user().whoami().await.unwrap();
-
-    tokio::time::sleep(Duration::from_millis(1700)).await;
-    assert_code(who(&app, &sk).await, Code::Unauthenticated);
-    assert_code(as_user().whoami().await, Code::Unauthenticated);
-    // The environment's own keys are untouched; the expired one says so.
-    assert_eq!(
-        who(&app, &created.secret_key).await.unwrap().environment_id,
-        env_id
-    );
-    let keys = app.list_keys(&env_id).await;
-    let states: Vec<i32> = keys.iter().map(|k| k.state).collect();
-    assert_eq!(
-        states,
-        [
-            pb::ApiKeyState::Active as i32,
-            pb::ApiKeyState::Active as i32,
-            pb::ApiKeyState::Expired as i32
-        ]
-    );
-    // A restart reads the expiry from the database.
-    let app = app.restart().await;
-    assert_code(who(&app, &sk).await, Code::Unauthenticated);
-}
-
 both_backends!(
     create_key_allows_a_zero_downtime_swap,
     create_key_is_validated_and_bounded,
-    expiring_keys_stop_at_their_deadline,
 );

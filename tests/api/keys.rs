@@ -1,11 +1,13 @@
 //! API keys: listing, rotation and revocation taking effect at once, and
 //! which credential may call what.
 
+use std::time::Duration;
+
 use pulse::pb;
 use tonic::Code;
 
 use crate::both_backends;
-use crate::helpers::{Backend, assert_code, spawn_app};
+use crate::helpers::{Backend, assert_code, eventually, spawn_app};
 
 async fn list_keys_shows_prefixes_and_only_publishable_values(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -147,7 +149,6 @@ both_backends!(
     revocation_is_immediate_and_idempotent,
     credentials_are_checked_before_and_against_the_rpc,
     last_use_times_are_recorded_at_most_once_a_minute,
-    grace_period_rotation_keeps_the_old_secret_until_its_deadline,
 );
 
 async fn last_use_times_are_recorded_at_most_once_a_minute(backend: Backend) {
@@ -155,6 +156,8 @@ async fn last_use_times_are_recorded_at_most_once_a_minute(backend: Backend) {
     let created = app.create_environment("Production").await;
     let env_id = created.environment.unwrap().id;
     let sk_id = created.secret_key_info.unwrap().id;
+    let pk = created.publishable_key.unwrap();
+    let (pk_id, pk) = (pk.id, pk.value);
     let admin = app.as_admin();
     let server = app.as_secret(&created.secret_key);
     let sk_use = |keys: &[pb::ApiKey]| keys.iter().find(|k| k.id == sk_id).unwrap().last_use_time;
@@ -163,73 +166,29 @@ async fn last_use_times_are_recorded_at_most_once_a_minute(backend: Backend) {
 
     server.whoami().await.unwrap();
     // Written in the background within about a second.
-    let mut first = None;
-    for _ in 0..50 {
-        first = sk_use(&list().await);
-        if first.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let first = first.expect("last_use_time recorded");
-    // More calls within the minute: no new write.
+    let first = eventually(Duration::from_secs(5), "last_use_time recorded", || async {
+        sk_use(&list().await)
+    })
+    .await;
+    // More calls within the minute: no new write. A first use of the
+    // publishable key afterwards is written by the same flush as anything
+    // they queued, or a later one: once it shows, theirs would too.
     for _ in 0..20 {
         server.whoami().await.unwrap();
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.as_frontend(&pk, None)
+        .list_signing_keys()
+        .await
+        .unwrap();
+    let pk_use = |keys: &[pb::ApiKey]| keys.iter().find(|k| k.id == pk_id).unwrap().last_use_time;
+    eventually(
+        Duration::from_secs(5),
+        "the publishable key's use written",
+        || async { pk_use(&list().await) },
+    )
+    .await;
     assert_eq!(sk_use(&list().await), Some(first));
     // The admin token used for all this has one too.
     let tokens = admin.list_admin_tokens().await.unwrap().admin_tokens;
     assert!(tokens[0].last_use_time.is_some());
-}
-
-async fn grace_period_rotation_keeps_the_old_secret_until_its_deadline(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let created = app.create_environment("Production").await;
-    let env_id = created.environment.unwrap().id;
-    let old_pk = created.publishable_key.unwrap().value;
-    let old_sk = created.secret_key.clone();
-    let admin = app.as_admin();
-    let old_server = app.as_secret(&old_sk);
-    old_server.whoami().await.unwrap();
-
-    assert_code(admin.rotate_keys(&env_id, -1).await, Code::InvalidArgument);
-    let started = std::time::Instant::now();
-    let rotated = admin.rotate_keys(&env_id, 2).await.unwrap();
-    let new_server = app.as_secret(&rotated.secret_key);
-    // The old publishable key dies at once; the old secret key lives on.
-    assert_code(
-        app.as_frontend(&old_pk, None).list_signing_keys().await,
-        Code::Unauthenticated,
-    );
-    let old_sk_meta = rotated
-        .keys
-        .iter()
-        .find(|k| k.kind == pb::ApiKeyKind::Secret as i32)
-        .unwrap();
-    assert_eq!(
-        old_sk_meta.state,
-        pb::ApiKeyState::Active as i32,
-        "active until its revoke_time"
-    );
-    assert!(old_sk_meta.revoke_time.is_some());
-    old_server.whoami().await.unwrap();
-    new_server.whoami().await.unwrap();
-    // Works until the deadline, not after.
-    while started.elapsed() < std::time::Duration::from_millis(1500) {
-        old_server.whoami().await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(2200).saturating_sub(started.elapsed()))
-        .await;
-    assert_code(old_server.whoami().await, Code::Unauthenticated);
-    new_server.whoami().await.unwrap();
-    let keys = admin.list_keys(env_id).await.unwrap().keys;
-    let states: Vec<i32> = keys.iter().map(|k| k.state).collect();
-    let active = pb::ApiKeyState::Active as i32;
-    assert_eq!(
-        states.iter().filter(|s| **s == active).count(),
-        2,
-        "only the new pair: {states:?}"
-    );
 }

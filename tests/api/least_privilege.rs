@@ -7,7 +7,7 @@ use pulse::pb;
 use tonic::Code;
 
 use crate::both_backends;
-use crate::data_plane::environment;
+use crate::helpers::environment;
 use crate::helpers::{Backend, assert_code, spawn_app};
 
 /// An `rk_` does what its permissions say and nothing else; it is listed

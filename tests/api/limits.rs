@@ -6,7 +6,7 @@ use tonic::Code;
 use tonic::metadata::MetadataValue;
 
 use crate::both_backends;
-use crate::data_plane::environment;
+use crate::helpers::environment;
 use crate::helpers::{Backend, assert_code, bearer, spawn_app, spawn_app_with};
 
 async fn oversized_messages_and_metadata_are_refused(backend: Backend) {

@@ -10,7 +10,7 @@ use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::both_backends;
-use crate::data_plane::environment;
+use crate::helpers::environment;
 use crate::helpers::{Backend, Client, Credential, assert_code, spawn_app_with};
 use crate::metrics::{sample, scrape};
 

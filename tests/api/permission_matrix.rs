@@ -12,8 +12,8 @@ use pulse::pb;
 use tonic::Code;
 
 use crate::both_backends;
-use crate::data_plane::{environment, mint, seed_thread};
 use crate::helpers::{Backend, assert_code, spawn_app};
+use crate::helpers::{environment, mint, seed_thread};
 use crate::isolation::{Target, call, request, served_rpcs};
 
 /// The permission an RPC declares, as the API's string (`comments.write`),

@@ -13,7 +13,7 @@ use pulse::pb::RoomAccess::{Read, Write};
 use tonic::Code;
 
 use crate::both_backends;
-use crate::data_plane::environment;
+use crate::helpers::environment;
 use crate::helpers::{Backend, assert_code, spawn_app};
 
 /// The reference model: the access of the most specific matching pattern

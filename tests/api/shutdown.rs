@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tonic::Code;
 
 use crate::both_backends;
-use crate::helpers::{Backend, Client, count_accounts, fresh_database, query_count, spawn_process};
+use crate::helpers::{
+    Backend, Client, count_accounts, eventually, fresh_database, query_count, spawn_process,
+};
 
 async fn sigterm_under_load_drains_in_flight_calls(backend: Backend) {
     let (url, _dir) = fresh_database(backend).await;
@@ -39,9 +42,11 @@ async fn sigterm_under_load_drains_in_flight_calls(backend: Backend) {
             }
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let before = ok.load(Ordering::Relaxed);
-    assert!(before > 0, "load was running");
+    // Under way: every task has had calls answered, and keeps calling.
+    eventually(Duration::from_secs(10), "the load is running", || async {
+        Some(ok.load(Ordering::Relaxed)).filter(|n| *n >= 32)
+    })
+    .await;
     let status = tokio::task::spawn_blocking(move || {
         let status = server.terminate();
         (status, server)

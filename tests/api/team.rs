@@ -2,8 +2,6 @@
 //! RPC, environment scopes, no escalation, admin-token expiry, members,
 //! invitations, sessions, TOTP, brute-force limits, and the audit actor.
 
-use std::time::Duration;
-
 use pulse::auth::policy::{ACCESS, ROLES};
 use pulse::pb::{self, Access, Role};
 use tonic::Code;
@@ -261,7 +259,8 @@ async fn admin_tokens_cannot_escalate_and_expire(backend: Backend) {
             .await,
         Code::NotFound,
     );
-    // Expiry: in the past is refused; a near one stops working.
+    // Expiry: in the past is refused (a token stopping at its expiry:
+    // `tests/clock/tokens.rs`).
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -273,15 +272,6 @@ async fn admin_tokens_cannot_escalate_and_expire(backend: Backend) {
             .await,
         Code::InvalidArgument,
     );
-    let short = owner
-        .create_scoped_admin_token(Role::Viewer, &[], at(now + 2))
-        .await
-        .unwrap();
-    assert!(short.admin_token.unwrap().expire_time.is_some());
-    let short = app.as_admin_token(&short.token);
-    assert!(short.get_account().await.is_ok());
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_code(short.get_account().await, Code::Unauthenticated);
 }
 
 /// Invitations, acceptance, sign-in, the last owner, and bad input.
@@ -733,11 +723,12 @@ both_backends!(
 /// removed member's session is refused there the moment `RemoveMember`
 /// returns (each repeated, on warm caches).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    pulse_no_postgres,
+    ignore = "no PostgreSQL installed or reachable (build.rs)"
+)]
 async fn postgres_member_changes_hold_on_a_second_replica() {
-    use crate::helpers::{fresh_database, skip_postgres, spawn_process};
-    if skip_postgres() {
-        return;
-    }
+    use crate::helpers::{fresh_database, spawn_process};
     let (url, _) = fresh_database(Backend::Postgres).await;
     let first = spawn_process(&url, &[]);
     let admin = first.bootstrap_token();

@@ -8,22 +8,9 @@ use tokio::sync::OnceCell;
 
 use super::Backend;
 
-/// Base URL of the PostgreSQL server for tests.
+/// Base URL of the PostgreSQL server for tests (see `super::postgres`).
 pub fn postgres_base_url() -> String {
-    std::env::var("PULSE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// Whether PostgreSQL tests are explicitly skipped (never under CI).
-pub fn skip_postgres() -> bool {
-    let skip = std::env::var("PULSE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1");
-    if skip && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("PULSE_TEST_SKIP_POSTGRES is not allowed under CI=true");
-    }
-    if skip {
-        eprintln!("SKIPPING a PostgreSQL test: PULSE_TEST_SKIP_POSTGRES=1");
-    }
-    skip
+    super::postgres::base_url()
 }
 
 static PG_CLEANUP: OnceCell<()> = OnceCell::const_new();
