@@ -32,6 +32,7 @@ mod permission_matrix;
 mod persistence;
 mod readme;
 mod replicas;
+mod room_access;
 mod room_permissions;
 mod services;
 mod shutdown;
