@@ -316,14 +316,11 @@ impl EnvironmentService for EnvironmentApi {
         let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
         let list = format!("rooms/{env_id}");
         let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
-        let (rows, next_page_token) = self
-            .state
-            .store
-            .environment(&scope)
-            .list_rooms(&page)
-            .await?;
+        let store = self.state.store.environment(&scope);
+        let (rows, next_page_token) = store.list_rooms(&page).await?;
+        let acls = store.acls_of_page(&rows).await?;
         Ok(Response::new(pb::ListEnvironmentRoomsResponse {
-            rooms: rows.into_iter().map(convert::room).collect(),
+            rooms: super::room::with_accesses(rows, acls),
             next_page_token,
         }))
     }

@@ -94,6 +94,28 @@ fn visible(caller: &EnvCaller, room: crate::store::entity::room::Model, acl: &Ro
     out
 }
 
+/// Rooms with every stored entry (for admins browsing an environment).
+pub(super) fn with_accesses(
+    rows: Vec<crate::store::entity::room::Model>,
+    mut acls: HashMap<i64, RoomAcl>,
+) -> Vec<pb::Room> {
+    rows.into_iter()
+        .map(|room| {
+            let acl = acls.remove(&room.seq).unwrap_or_default();
+            let mut out = convert::room(room);
+            out.user_accesses = entries_to_pb(&acl.users);
+            out.group_accesses = entries_to_pb(&acl.groups);
+            out
+        })
+        .collect()
+}
+
+fn entries_to_pb(m: &HashMap<Box<str>, RoomAccess>) -> HashMap<String, i32> {
+    m.iter()
+        .map(|(id, a)| (id.to_string(), access_to_pb(*a)))
+        .collect()
+}
+
 /// PERMISSION_DENIED for a user token that sets a backend-only field.
 fn backend_only(caller: &EnvCaller, field: &str, set: bool) -> Result<()> {
     if set && matches!(caller.principal, Principal::User { .. }) {

@@ -207,6 +207,30 @@ async fn every_stored_rule_is_enforced(backend: Backend) {
         );
     }
 
+    // An admin browsing the environment (the console's Data screen) sees
+    // every entry.
+    let browsed = app
+        .as_admin()
+        .list_environment_rooms(&prod.id)
+        .await
+        .unwrap();
+    let users_room = browsed.rooms.iter().find(|r| r.id == "users").unwrap();
+    assert_eq!(users_room.user_accesses, users.user_accesses);
+    let groups_room = browsed.rooms.iter().find(|r| r.id == "groups").unwrap();
+    assert_eq!(
+        groups_room.group_accesses,
+        map(&[("eng", Write), ("ops", Read)])
+    );
+    assert_eq!(
+        browsed
+            .rooms
+            .iter()
+            .find(|r| r.id == "open-read")
+            .unwrap()
+            .default_access,
+        Read as i32
+    );
+
     // A user sees the default and their own entries, not who else may enter.
     let bob = app.as_frontend(&prod.pk, Some(&stored_token(&server, "bob", &[]).await));
     let seen = bob.get_room("users").await.unwrap();
