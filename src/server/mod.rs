@@ -588,3 +588,6 @@ impl Application {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod in_process;
