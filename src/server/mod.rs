@@ -1,9 +1,13 @@
 //! Builds the gRPC server and runs it until shutdown.
 //!
-//! [`Application::build`] opens the database, migrates, bootstraps and
-//! binds the listener; [`Application::run_until_stopped`] serves until the
-//! shutdown future completes, then stops accepting and lets in-flight calls
-//! finish. Tests build it on port 0 and read [`Application::local_addr`].
+//! [`service_stack`] is the one place the service stack is composed: every
+//! route behind every layer. [`Parts::build`] opens the database,
+//! migrates, bootstraps and makes the handler state, without a socket.
+//! [`Application::build`] adds the listeners; [`Application::run_until_stopped`]
+//! serves the stack until the shutdown future completes, then stops
+//! accepting and lets in-flight calls finish. Integration tests build it on
+//! port 0 and read [`Application::local_addr`]; unit tests drive the same
+//! stack in process (`server::in_process`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

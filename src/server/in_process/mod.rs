@@ -11,19 +11,8 @@
 //! database of its own, created in the server named by
 //! `PULSE_TEST_POSTGRES_URL` and dropped when the test ends.
 //!
-//! ```ignore
-//! async fn who_am_i(backend: Backend) {
-//!     let db = TestDatabase::fresh(backend).await;
-//!     let stack = TestStack::start(&db).await;
-//!     let env = stack.environment().await;
-//!     let me: pb::WhoAmIResponse = stack
-//!         .call(WHO_AM_I, Credential::Bearer(&env.sk), pb::WhoAmIRequest {})
-//!         .await
-//!         .unwrap();
-//!     assert_eq!(me.environment_id, env.id);
-//! }
-//! both_backends!(who_am_i);
-//! ```
+//! A test builds a stack over a fresh database and calls it; [`who_am_i`]
+//! below is the example `docs/design.md` ("Craft pass") shows.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -483,3 +472,24 @@ pub(crate) async fn read_grpc_response<R: prost::Message + Default>(
     assert_eq!(body.len(), len, "one message");
     Ok(R::decode(body).expect("a message"))
 }
+
+/// The example of `docs/design.md`: a call, a refusal, its metric.
+async fn who_am_i(backend: Backend) {
+    use paths::WHO_AM_I;
+    let db = TestDatabase::fresh(backend).await;
+    let stack = TestStack::start(&db).await;
+    let env = stack.environment().await; // CreateEnvironment as the owner
+    let me: pb::WhoAmIResponse = stack
+        .call(WHO_AM_I, Credential::Bearer(&env.sk), pb::WhoAmIRequest {})
+        .await
+        .unwrap();
+    assert_eq!(me.environment_id, env.id);
+    let refused = stack.code(WHO_AM_I, Credential::None, pb::WhoAmIRequest {});
+    assert_eq!(refused.await, tonic::Code::Unauthenticated);
+    assert!(
+        stack
+            .metrics_text()
+            .contains(r#"pulse_auth_failures_total{reason="missing"} 1"#)
+    );
+}
+both_backends!(who_am_i);
