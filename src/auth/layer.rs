@@ -635,8 +635,9 @@ fn now_secs() -> i64 {
 #[cfg(test)]
 mod tests {
     //! The allow matrix, in process: every RPC of the generated access
-    //! table against every kind of caller, in milliseconds (the integration
-    //! tests check the same through a real server).
+    //! table against every kind of caller, in milliseconds (the same with
+    //! real credentials through the whole stack: `server::in_process::allow`;
+    //! through a real server: the integration tests).
     use super::*;
     use crate::domain::permissions::Permissions;
     use crate::domain::roles::{Environments, Role};

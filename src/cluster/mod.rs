@@ -84,8 +84,16 @@ impl Cluster {
         }
     }
 
+    /// Whether this replica has heard its own ping recently: its listener
+    /// is up, and its cache is trusted unless it fell silent since.
+    pub fn hears_itself(&self) -> bool {
+        let live = self.live.lock().expect("live lock");
+        live.get(&self.me)
+            .is_some_and(|seen| seen.elapsed() < LIVE_FOR)
+    }
+
     /// Replicas heard recently, other than this one.
-    fn others_alive(&self) -> HashSet<String> {
+    pub(crate) fn others_alive(&self) -> HashSet<String> {
         let now = Instant::now();
         let live = self.live.lock().expect("live lock");
         live.iter()

@@ -1,9 +1,13 @@
 //! Builds the gRPC server and runs it until shutdown.
 //!
-//! [`Application::build`] opens the database, migrates, bootstraps and
-//! binds the listener; [`Application::run_until_stopped`] serves until the
-//! shutdown future completes, then stops accepting and lets in-flight calls
-//! finish. Tests build it on port 0 and read [`Application::local_addr`].
+//! [`service_stack`] is the one place the service stack is composed: every
+//! route behind every layer. [`Parts::build`] opens the database,
+//! migrates, bootstraps and makes the handler state, without a socket.
+//! [`Application::build`] adds the listeners; [`Application::run_until_stopped`]
+//! serves the stack until the shutdown future completes, then stops
+//! accepting and lets in-flight calls finish. Integration tests build it on
+//! port 0 and read [`Application::local_addr`]; unit tests drive the same
+//! stack in process (`server::in_process`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,8 +15,16 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::service::Routes;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tonic_web::GrpcWebLayer;
+use tower::layer::util::{Identity as NoLayer, Stack};
+use tower::util::Either;
+use tower::{Layer, ServiceBuilder};
+use tower_http::cors::CorsLayer;
 
 use crate::api::AppState;
 use crate::api::account::AccountApi;
@@ -79,25 +91,25 @@ mod limits {
 }
 
 /// Every `pulse.v1` service, once: `$server::new($api::new(state))`, with
-/// the message limits. From this one list come the router's services and
-/// the names health reports on; a test checks it against the protos.
+/// the message limits. From this one list come the routes and the names
+/// health reports on; a test checks it against the protos.
 macro_rules! pulse_services {
-    ($router:expr, $state:expr; $($server:ident($api:ident)),* $(,)?) => {{
-        let router = $router;
-        $(let router = router.add_service(
+    ($routes:expr, $state:expr; $($server:ident($api:ident)),* $(,)?) => {{
+        let routes = $routes;
+        $(let routes = routes.add_service(
             $server::new($api::new($state.clone()))
                 .max_decoding_message_size(limits::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(limits::MAX_MESSAGE_BYTES),
         );)*
-        let names: &[&str] = &[$(<$server<$api> as tonic::server::NamedService>::NAME),*];
-        (router, names)
+        let names = vec![$(<$server<$api> as tonic::server::NamedService>::NAME),*];
+        (routes, names)
     }};
 }
 
-/// Every service of a router built by [`pulse_services!`], in one place.
+/// Every service of routes built by [`pulse_services!`], in one place.
 macro_rules! all_pulse_services {
-    ($router:expr, $state:expr) => {
-        pulse_services!($router, $state;
+    ($routes:expr, $state:expr) => {
+        pulse_services!($routes, $state;
             AccountServiceServer(AccountApi),
             AuditServiceServer(AuditApi),
             EnvironmentServiceServer(EnvironmentApi),
@@ -155,35 +167,255 @@ async fn watch_database(
     }
 }
 
+/// What the service stack is built from besides the handler state: the
+/// layers' own parts and settings.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    /// The per-peer failed-authentication limit.
+    pub failed_auth: Arc<FailedAuthLimiter>,
+    /// Where RPCs and refusals are counted, when metrics are on.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Peers whose `x-forwarded-for` is believed.
+    pub trusted_proxies: Networks,
+    /// The JWKS `Cache-Control: max-age` (and signing keys' standby), s.
+    pub jwks_max_age: u64,
+    /// CORS for the configured browser origins; `None` (off) by default.
+    pub cors: Option<CorsLayer>,
+    /// Whether the web console is served at `/` (`--no-console` clears it).
+    pub console: bool,
+}
+
+/// The layers of the service stack. Layers run in the order added, the
+/// first outermost (a tower `Stack` nests them the other way round): CORS
+/// (answers preflights) → JWKS and console (plain HTTP GETs, never gRPC)
+/// → gRPC-Web (a browser's call becomes a gRPC call here) → trace/metrics
+/// → database gate → auth → the routes. So a gRPC-Web call is traced,
+/// gated and authenticated exactly as a native one, and gets the same
+/// status codes.
+pub type Layers = ServiceBuilder<
+    Stack<
+        AuthLayer,
+        Stack<
+            DatabaseGate,
+            Stack<
+                RpcTraceLayer,
+                Stack<
+                    GrpcWebLayer,
+                    Stack<
+                        EndpointLayer<console::Console>,
+                        Stack<
+                            EndpointLayer<jwks::JwksEndpoint>,
+                            Stack<Either<CorsLayer, NoLayer>, NoLayer>,
+                        >,
+                    >,
+                >,
+            >,
+        >,
+    >,
+>;
+
+/// The whole service stack as one tower service: every layer around every
+/// route (see [`ServiceStack::into_service`]).
+pub type StackService = <Layers as Layer<Routes>>::Service;
+
+/// The gRPC service stack, built by [`service_stack`]: what the server
+/// runs on each connection, and what in-process tests drive with
+/// `tower::ServiceExt::oneshot`.
+#[derive(Debug)]
+pub struct ServiceStack {
+    /// The layers, outermost first (see [`Layers`]).
+    pub layers: Layers,
+    /// Health, both reflection versions and every `pulse.v1` service.
+    pub routes: Routes,
+    /// Sets what health reports.
+    pub health: HealthReporter,
+    /// The `pulse.v1` services' names, as health reports on them.
+    pub services: Vec<&'static str>,
+}
+
+impl ServiceStack {
+    /// The layers around the routes, as one service. The server does the
+    /// same (`Server::layer(layers).add_routes(routes)`) and adds only what
+    /// belongs to a connection: the peer's address, the default deadline,
+    /// the stream and header limits, keepalive and TLS.
+    pub fn into_service(self) -> StackService {
+        self.layers.service(self.routes.prepare())
+    }
+}
+
+/// Builds the gRPC service stack: every route (health, reflection, every
+/// `pulse.v1` service from [`all_pulse_services!`]) behind every layer
+/// (see [`Layers`]). The one place the stack is composed: the server
+/// serves it and tests drive it in process. `reachable` is the database
+/// gate's view of the health probe (`true`: let calls through).
+pub fn service_stack(
+    state: &AppState,
+    config: &StackConfig,
+    reachable: watch::Receiver<bool>,
+) -> anyhow::Result<ServiceStack> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let layers = ServiceBuilder::new()
+        .option_layer(config.cors.clone())
+        .layer(EndpointLayer(jwks::JwksEndpoint::new(
+            state.tokens.clone(),
+            state.index.clone(),
+            config.jwks_max_age,
+        )))
+        .layer(EndpointLayer(console::Console::new(config.console)))
+        .layer(GrpcWebLayer::new())
+        .layer(RpcTraceLayer::new(config.metrics.clone()))
+        .layer(DatabaseGate::new(reachable))
+        .layer(AuthLayer::new(
+            state.index.clone(),
+            state.tokens.clone(),
+            config.failed_auth.clone(),
+            config.metrics.clone(),
+            config.trusted_proxies.clone(),
+        ));
+    let routes = Routes::new(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    let (routes, services) = all_pulse_services!(routes, state);
+    Ok(ServiceStack {
+        layers,
+        routes,
+        health,
+        services,
+    })
+}
+
+/// Everything serving needs but its sockets, built from the settings:
+/// the database (migrated, bootstrapped), the handler state and the
+/// stack's configuration. Starts no task ([`Parts::spawn_background`]
+/// does).
+#[derive(Debug)]
+pub struct Parts {
+    /// Shared handler state.
+    pub state: AppState,
+    /// What the service stack is built from besides the state.
+    pub stack: StackConfig,
+    /// The account created on an empty database, to print once.
+    pub bootstrap: Option<NewAccount>,
+}
+
+impl Parts {
+    /// Connects to the database, migrates, creates the default account if
+    /// the database is empty, and builds the handler state. `metrics`,
+    /// when given, counts RPCs, refusals and store writes.
+    pub async fn build(
+        settings: &ServeSettings,
+        metrics: Option<Arc<Metrics>>,
+    ) -> anyhow::Result<Self> {
+        let cors = cors::layer(&settings.cors_allow_origin)?;
+        // Fail on a missing or bad master key before touching the database.
+        let master = sealing::resolve(
+            settings.master_key.as_ref().map(|k| k.expose()),
+            settings.master_key_file.as_deref(),
+            &settings.database.url,
+        )?;
+        let store = Store::connect(&settings.database)
+            .await
+            .context("opening the database")?;
+        // Revocations are announced to other replicas on a shared database.
+        let cluster = Arc::new(Cluster::new(store.backend() == DbBackend::Postgres));
+        let mut store = store.with_announcer(cluster.clone());
+        if let Some(metrics) = &metrics {
+            store = store.with_observer(metrics.clone());
+        }
+        let bootstrap = store.prepare().await.context("migrating the database")?;
+        let failed_auth = Arc::new(FailedAuthLimiter::new(
+            settings.failed_auth_per_second,
+            settings.failed_auth_burst,
+        ));
+        let index = Arc::new(
+            KeyIndex::new(store.clone()).with_cold_lookups(ColdLookups::new(
+                settings.cold_lookups_per_second,
+                failed_auth.clone(),
+            )),
+        );
+        let pages = PageSealer::new(master.derive("pulse page tokens v1"));
+        let trusted_proxies = Networks::from(settings.trusted_proxies.clone());
+        let team = Arc::new(Team {
+            sealer: sealing::MasterKey::from_bytes(&master.derive("pulse totp secrets v1"))?,
+            session_ttl: settings.session_ttl,
+            sign_ins: SignInLimiter::new(SIGN_IN_FAILURES_PER_MINUTE),
+            trusted_proxies: trusted_proxies.clone(),
+        });
+        let tokens = Arc::new(
+            TokenService::new(store.clone(), master)
+                .with_standby(Duration::from_secs(settings.jwks_max_age)),
+        );
+        Ok(Self {
+            state: AppState {
+                store,
+                revoker: Revoker {
+                    index: index.clone(),
+                    tokens: tokens.clone(),
+                    cluster,
+                },
+                index,
+                tokens,
+                pages,
+                events: Arc::new(EventHub::new(settings.events.events_buffer)),
+                team,
+            },
+            stack: StackConfig {
+                failed_auth,
+                metrics,
+                trusted_proxies,
+                jwks_max_age: settings.jwks_max_age,
+                cors,
+                console: !settings.no_console,
+            },
+            bootstrap,
+        })
+    }
+
+    /// Starts the key index's usage writer and, on PostgreSQL, the
+    /// cluster's listener and pinger (over `database_url`): other
+    /// replicas' revocations are heard before anything is served.
+    pub fn spawn_background(&self, database_url: &str) {
+        let state = &self.state;
+        state.index.spawn_usage_writer();
+        state.revoker.cluster.spawn(
+            state.store.clone(),
+            database_url.to_owned(),
+            state.index.clone(),
+            state.tokens.clone(),
+        );
+    }
+
+    /// The service stack over these parts (see [`service_stack`]).
+    pub fn service_stack(&self, reachable: watch::Receiver<bool>) -> anyhow::Result<ServiceStack> {
+        service_stack(&self.state, &self.stack, reachable)
+    }
+}
+
 /// A server that is ready to serve: database migrated, port bound.
 #[derive(Debug)]
 pub struct Application {
     /// The bound listener (port 0 resolved).
     listener: TcpListener,
-    /// Shared handler state.
-    state: AppState,
-    /// The account created on an empty database, to print once.
-    bootstrap: Option<NewAccount>,
-    /// The per-peer failed-authentication limit.
-    failed_auth: Arc<FailedAuthLimiter>,
+    /// The state, the stack's configuration and the bootstrap account.
+    parts: Parts,
     /// TLS, when configured.
     tls: Option<ServerTlsConfig>,
-    /// Metrics and their bound listener, when configured.
-    metrics: Option<(Arc<Metrics>, TcpListener)>,
+    /// The metrics listener, when configured (the metrics are in `parts`).
+    metrics_listener: Option<TcpListener>,
     /// Connection deadlines and keepalive.
     connections: ConnectionSettings,
     /// The connection cap, fitted to the open-file limit.
     max_connections: usize,
-    /// Peers whose `x-forwarded-for` is believed.
-    trusted_proxies: Networks,
     /// Live events' poll and sweep periods.
     events: EventSettings,
-    /// The JWKS `Cache-Control: max-age` (and signing keys' standby), s.
-    jwks_max_age: u64,
-    /// CORS for the configured browser origins; `None` (off) by default.
-    cors: Option<tower_http::cors::CorsLayer>,
-    /// Whether the web console is served at `/` (`--no-console` clears it).
-    console: bool,
 }
 
 /// Reads the TLS files named by the settings; `None` when TLS is off.
@@ -211,86 +443,27 @@ impl Application {
     /// the database is empty, and binds the listen address.
     pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
         let tls = load_tls(&settings.tls)?;
-        let cors = cors::layer(&settings.cors_allow_origin)?;
-        let metrics = match settings.metrics_listen {
-            Some(addr) => Some((Arc::new(Metrics::default()), metrics::bind(addr).await?)),
-            None => None,
+        let (metrics, metrics_listener) = match settings.metrics_listen {
+            Some(addr) => (
+                Some(Arc::new(Metrics::default())),
+                Some(metrics::bind(addr).await?),
+            ),
+            None => (None, None),
         };
-        // Fail on a missing or bad master key before touching the database.
-        let master = sealing::resolve(
-            settings.master_key.as_ref().map(|k| k.expose()),
-            settings.master_key_file.as_deref(),
-            &settings.database.url,
-        )?;
-        let store = Store::connect(&settings.database)
-            .await
-            .context("opening the database")?;
-        // Revocations are announced to other replicas on a shared database.
-        let cluster = Arc::new(Cluster::new(store.backend() == DbBackend::Postgres));
-        let mut store = store.with_announcer(cluster.clone());
-        if let Some((metrics, _)) = &metrics {
-            store = store.with_observer(metrics.clone());
-        }
-        let bootstrap = store.prepare().await.context("migrating the database")?;
+        let parts = Parts::build(settings, metrics).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
-        let failed_auth = Arc::new(FailedAuthLimiter::new(
-            settings.failed_auth_per_second,
-            settings.failed_auth_burst,
-        ));
-        let index = Arc::new(
-            KeyIndex::new(store.clone()).with_cold_lookups(ColdLookups::new(
-                settings.cold_lookups_per_second,
-                failed_auth.clone(),
-            )),
-        );
-        index.spawn_usage_writer();
-        let pages = PageSealer::new(master.derive("pulse page tokens v1"));
-        let trusted_proxies = Networks::from(settings.trusted_proxies.clone());
-        let team = Arc::new(Team {
-            sealer: sealing::MasterKey::from_bytes(&master.derive("pulse totp secrets v1"))?,
-            session_ttl: settings.session_ttl,
-            sign_ins: SignInLimiter::new(SIGN_IN_FAILURES_PER_MINUTE),
-            trusted_proxies: trusted_proxies.clone(),
-        });
-        let tokens = Arc::new(
-            TokenService::new(store.clone(), master)
-                .with_standby(Duration::from_secs(settings.jwks_max_age)),
-        );
         // Listen for other replicas' revocations before serving anything.
-        cluster.spawn(
-            store.clone(),
-            settings.database.url.as_str().to_owned(),
-            index.clone(),
-            tokens.clone(),
-        );
+        parts.spawn_background(settings.database.url.as_str());
         Ok(Self {
             listener,
-            state: AppState {
-                store,
-                revoker: Revoker {
-                    index: index.clone(),
-                    tokens: tokens.clone(),
-                    cluster,
-                },
-                index,
-                tokens,
-                pages,
-                events: Arc::new(EventHub::new(settings.events.events_buffer)),
-                team,
-            },
-            bootstrap,
-            failed_auth,
+            parts,
             tls,
-            metrics,
+            metrics_listener,
             connections: settings.connections.clone(),
             max_connections: connections::fit_connection_cap(settings.connections.max_connections),
-            trusted_proxies,
             events: settings.events.clone(),
-            jwks_max_age: settings.jwks_max_age,
-            cors,
-            console: !settings.no_console,
         })
     }
 
@@ -303,12 +476,14 @@ impl Application {
 
     /// The metrics listener's address, when metrics are on.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().and_then(|(_, l)| l.local_addr().ok())
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The account created on an empty database, if this start created it.
     pub fn take_bootstrap(&mut self) -> Option<NewAccount> {
-        self.bootstrap.take()
+        self.parts.bootstrap.take()
     }
 
     /// Serves until `shutdown` completes; then stops accepting connections
@@ -317,44 +492,38 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        let (health, health_service) = tonic_health::server::health_reporter();
-
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
-
-        let state = self.state;
-        let metrics_for_connections = self.metrics.as_ref().map(|(m, _)| m.clone());
-        let (metrics, metrics_task) = match self.metrics {
-            Some((metrics, listener)) => {
+        // The health watcher tells the gate whether the database answers.
+        let (reachable_tx, reachable) = tokio::sync::watch::channel(true);
+        let stack = self.parts.service_stack(reachable)?;
+        let Parts {
+            state,
+            stack: config,
+            ..
+        } = self.parts;
+        let metrics_task = match (config.metrics.clone(), self.metrics_listener) {
+            (Some(metrics), Some(listener)) => {
                 let (index, store) = (state.index.clone(), state.store.clone());
                 let gauges = move || metrics::Gauges {
                     key_cache: index.cache_stats(),
                     pools: store.pool_stats(),
                 };
-                let task = tokio::spawn(metrics::serve(listener, metrics.clone(), gauges));
-                (Some(metrics), Some(task))
+                Some(tokio::spawn(metrics::serve(listener, metrics, gauges)))
             }
-            None => (None, None),
+            _ => None,
         };
         let tls_on = self.tls.is_some();
-        // The health watcher tells the gate whether the database answers.
-        let (reachable_tx, reachable) = tokio::sync::watch::channel(true);
         let mut builder = Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).context("configuring TLS")?;
         }
-        // Layers run in the order added, the first outermost:
-        // CORS (answers preflights) → JWKS and console (plain HTTP GETs,
-        // never gRPC) → gRPC-Web (a browser's call becomes a gRPC call
-        // here) → trace/metrics → database gate → auth → the services. So
-        // a gRPC-Web call is traced, gated and authenticated exactly as a
-        // native one, and gets the same status codes.
+        let ServiceStack {
+            layers,
+            routes,
+            health,
+            services,
+        } = stack;
+        // What belongs to a connection is set here; everything a request
+        // meets is the stack (see `service_stack`).
         let router = builder
             // HTTP/1.1 too, for the JWKS, the console and gRPC-Web; native
             // gRPC needs HTTP/2.
@@ -369,33 +538,14 @@ impl Application {
             .http2_keepalive_timeout(Some(Duration::from_secs(
                 self.connections.keepalive_timeout.max(1),
             )))
-            .layer(tower::util::option_layer(self.cors))
-            .layer(EndpointLayer(jwks::JwksEndpoint::new(
-                state.tokens.clone(),
-                state.index.clone(),
-                self.jwks_max_age,
-            )))
-            .layer(EndpointLayer(console::Console::new(self.console)))
-            .layer(tonic_web::GrpcWebLayer::new())
-            .layer(RpcTraceLayer::new(metrics.clone()))
-            .layer(DatabaseGate::new(reachable))
-            .layer(AuthLayer::new(
-                state.index.clone(),
-                state.tokens.clone(),
-                self.failed_auth,
-                metrics,
-                self.trusted_proxies,
-            ))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha);
-        let (router, services) = all_pulse_services!(router, state);
+            .layer(layers)
+            .add_routes(routes);
         // Migrations are done by the time we serve.
-        set_health(&health, services, ServingStatus::Serving).await;
+        set_health(&health, &services, ServingStatus::Serving).await;
         let watcher = tokio::spawn(watch_database(
             state.store.clone(),
             health,
-            services.to_vec(),
+            services,
             reachable_tx,
         ));
         // Live events: the tail every WatchEvents reads from, and the
@@ -422,7 +572,7 @@ impl Application {
                     &self.connections,
                     self.max_connections,
                     tls_on,
-                    metrics_for_connections,
+                    config.metrics,
                 )
                 .with_watches(state.events.watches().clone()),
                 shutdown,
@@ -442,3 +592,6 @@ impl Application {
         Ok(())
     }
 }
+
+#[cfg(test)]
+pub(crate) mod in_process;

@@ -340,12 +340,12 @@ mod tests {
     }
 
     /// A store on a real database of each backend, with a scratch table
-    /// of its own (PostgreSQL: in the server of `PULSE_TEST_POSTGRES_URL`).
+    /// of its own (PostgreSQL: in the server of `PULSE_TEST_POSTGRES_URL`,
+    /// or the tests' throwaway cluster).
     async fn stores() -> Vec<(Store, String, Option<tempfile::TempDir>)> {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
-        let postgres = std::env::var("PULSE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let postgres = crate::server::in_process::pg::base_url();
         let table = format!(
             "pulse_write_test_{}",
             crate::domain::ids::random_bytes::<4>()
@@ -371,6 +371,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg_attr(pulse_no_postgres, ignore = "no PostgreSQL installed")]
     async fn transient_failures_run_the_body_again_on_a_fresh_transaction() {
         for (store, table, _dir) in stores().await {
             let seen = Arc::new(Seen::default());
