@@ -7,32 +7,30 @@ use crate::domain::roles::{Environments, Grant, MemberIdentity, Role};
 use crate::domain::time::to_timestamp;
 use crate::error::{Error, Result};
 use crate::pb;
-use crate::store::entity::api_key::KeyKind;
 use crate::store::entity::{
     account, admin_token, api_key, audit_event, comment, environment, member, room, thread, user,
 };
 use crate::store::revocation::UserRevocation;
 
-/// The proto kind of a credential kind (admin tokens have none).
+/// The proto kind of a credential kind (only API keys have one). With
+/// [`parse_key_kind`], the one mapping between the two enums.
 pub fn credential_kind(kind: CredentialKind) -> pb::ApiKeyKind {
-    KeyKind::of(kind).map_or(pb::ApiKeyKind::Unspecified, key_kind)
-}
-
-/// The proto kind of a stored key kind.
-pub fn key_kind(kind: KeyKind) -> pb::ApiKeyKind {
     match kind {
-        KeyKind::Publishable => pb::ApiKeyKind::Publishable,
-        KeyKind::Secret => pb::ApiKeyKind::Secret,
-        KeyKind::Restricted => pb::ApiKeyKind::Restricted,
+        CredentialKind::Publishable => pb::ApiKeyKind::Publishable,
+        CredentialKind::Secret => pb::ApiKeyKind::Secret,
+        CredentialKind::Restricted => pb::ApiKeyKind::Restricted,
+        CredentialKind::Admin | CredentialKind::Session | CredentialKind::Invite => {
+            pb::ApiKeyKind::Unspecified
+        }
     }
 }
 
-/// The stored key kind a request asks for, or INVALID_ARGUMENT naming `field`.
-pub fn parse_key_kind(field: &str, kind: i32) -> Result<KeyKind> {
+/// The API key kind a request asks for, or INVALID_ARGUMENT naming `field`.
+pub fn parse_key_kind(field: &str, kind: i32) -> Result<CredentialKind> {
     match pb::ApiKeyKind::try_from(kind) {
-        Ok(pb::ApiKeyKind::Publishable) => Ok(KeyKind::Publishable),
-        Ok(pb::ApiKeyKind::Secret) => Ok(KeyKind::Secret),
-        Ok(pb::ApiKeyKind::Restricted) => Ok(KeyKind::Restricted),
+        Ok(pb::ApiKeyKind::Publishable) => Ok(CredentialKind::Publishable),
+        Ok(pb::ApiKeyKind::Secret) => Ok(CredentialKind::Secret),
+        Ok(pb::ApiKeyKind::Restricted) => Ok(CredentialKind::Restricted),
         _ => Err(Error::invalid(
             field,
             "must be API_KEY_KIND_PUBLISHABLE, API_KEY_KIND_SECRET or API_KEY_KIND_RESTRICTED",
@@ -120,12 +118,12 @@ pub fn environment(m: environment::Model) -> pb::Environment {
 
 /// An API key's metadata. `value` is only ever set for publishable keys.
 pub fn api_key(m: api_key::Model) -> pb::ApiKey {
-    let publishable = m.kind == KeyKind::Publishable;
+    let publishable = m.kind == CredentialKind::Publishable;
     let state = api_key_state(&m, crate::domain::time::now_micros()) as i32;
     pb::ApiKey {
         id: m.id,
         environment_id: m.environment_id,
-        kind: key_kind(m.kind) as i32,
+        kind: credential_kind(m.kind) as i32,
         prefix: m.prefix,
         value: if publishable {
             m.value.unwrap_or_default()

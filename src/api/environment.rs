@@ -4,6 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::{AppState, Paged, convert};
 use crate::auth::context::{self, AdminCaller};
+use crate::domain::credential::CredentialKind;
 use crate::domain::ids::{EnvironmentId, KeyId, ThreadId};
 use crate::domain::names::{parse_display_name, parse_resource_id};
 use crate::domain::networks::Networks;
@@ -13,7 +14,6 @@ use crate::domain::scope::EnvironmentScope;
 use crate::domain::time::{now_micros, parse_expire_time};
 use crate::error::{Error, Result};
 use crate::pb::{self, environment_service_server::EnvironmentService};
-use crate::store::entity::api_key::KeyKind;
 use crate::store::keys::KeyOptions;
 
 /// Longest grace period of a rotation's old secret keys (7 days).
@@ -51,11 +51,11 @@ impl EnvironmentApi {
 /// and used from browsers anywhere).
 fn key_options(
     req: &pb::CreateKeyRequest,
-    kind: KeyKind,
+    kind: CredentialKind,
     expire_time: Option<i64>,
 ) -> Result<KeyOptions> {
     let permissions = match kind {
-        KeyKind::Restricted => Some(Permissions::parse("permissions", &req.permissions)?),
+        CredentialKind::Restricted => Some(Permissions::parse("permissions", &req.permissions)?),
         _ if !req.permissions.is_empty() => {
             return Err(Error::invalid(
                 "permissions",
@@ -65,7 +65,7 @@ fn key_options(
         _ => None,
     };
     let networks = Networks::parse("allowed_cidrs", &req.allowed_cidrs)?;
-    if kind == KeyKind::Publishable && !networks.is_empty() {
+    if kind == CredentialKind::Publishable && !networks.is_empty() {
         return Err(Error::invalid(
             "allowed_cidrs",
             "publishable keys are used from browsers anywhere; restrict secret or restricted keys",

@@ -7,14 +7,14 @@ use sea_orm::{
 
 use super::Page;
 use super::audit::{self, Subject};
-use super::entity::api_key::{self, KeyKind};
+use super::entity::api_key;
 use super::paging::fetch_page;
 use super::revocation::{DeadCredential, Pending};
 use super::tenant::{AccountStore, OwnedEnvironment};
 use super::write::Op;
 use super::write::Revoked;
 use crate::domain::audit::{Actor, EventType};
-use crate::domain::credential::{self, NewCredential};
+use crate::domain::credential::{self, CredentialKind, NewCredential};
 use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::domain::names::DisplayName;
 use crate::domain::networks::Networks;
@@ -77,9 +77,9 @@ pub const MAX_WORKING_KEYS_PER_KIND: u64 = 5;
 pub const MAX_WORKING_RESTRICTED_KEYS: u64 = 100;
 
 /// The cap on working keys of `kind`.
-pub fn max_working(kind: KeyKind) -> u64 {
+pub fn max_working(kind: CredentialKind) -> u64 {
     match kind {
-        KeyKind::Restricted => MAX_WORKING_RESTRICTED_KEYS,
+        CredentialKind::Restricted => MAX_WORKING_RESTRICTED_KEYS,
         _ => MAX_WORKING_KEYS_PER_KIND,
     }
 }
@@ -91,11 +91,12 @@ pub(super) async fn insert_pair(
     now: i64,
     actor: &Actor,
 ) -> Result<NewKeyPair> {
-    let pk = credential::generate(KeyKind::Publishable.credential());
-    let sk = credential::generate(KeyKind::Secret.credential());
+    let pk = credential::generate(CredentialKind::Publishable);
+    let sk = credential::generate(CredentialKind::Secret);
     let none = KeyOptions::default();
-    let publishable = insert_key(db, env, KeyKind::Publishable, &pk, &none, now, actor).await?;
-    let secret = insert_key(db, env, KeyKind::Secret, &sk, &none, now, actor).await?;
+    let publishable =
+        insert_key(db, env, CredentialKind::Publishable, &pk, &none, now, actor).await?;
+    let secret = insert_key(db, env, CredentialKind::Secret, &sk, &none, now, actor).await?;
     Ok(NewKeyPair {
         publishable,
         secret,
@@ -107,7 +108,7 @@ pub(super) async fn insert_pair(
 async fn insert_key(
     db: &impl ConnectionTrait,
     env: &OwnedEnvironment,
-    kind: KeyKind,
+    kind: CredentialKind,
     cred: &NewCredential,
     options: &KeyOptions,
     now: i64,
@@ -120,7 +121,9 @@ async fn insert_key(
         kind: Set(kind),
         prefix: Set(cred.display_prefix.clone()),
         key_hash: Set(cred.hash.to_hex()),
-        value: Set((kind == KeyKind::Publishable).then(|| cred.plaintext.expose().to_owned())),
+        value: Set(
+            (kind == CredentialKind::Publishable).then(|| cred.plaintext.expose().to_owned())
+        ),
         create_time: Set(now),
         revoke_time: Set(None),
         last_use_time: Set(None),
@@ -242,13 +245,13 @@ impl AccountStore<'_> {
                     let active = self
                         .select_in::<api_key::Entity>(&env)
                         .filter(working_at(now))
-                        .filter(api_key::Column::Kind.ne(KeyKind::Restricted))
+                        .filter(api_key::Column::Kind.ne(CredentialKind::Restricted))
                         .order_by_asc(api_key::Column::Seq)
                         .all(tx)
                         .await?;
                     let mut revoked = Vec::with_capacity(active.len());
                     for key in active {
-                        let planned = if key.kind == KeyKind::Secret && grace_micros > 0 {
+                        let planned = if key.kind == CredentialKind::Secret && grace_micros > 0 {
                             now + grace_micros
                         } else {
                             now
@@ -280,7 +283,7 @@ impl AccountStore<'_> {
     pub async fn create_key(
         &self,
         environment_id: &EnvironmentId,
-        kind: KeyKind,
+        kind: CredentialKind,
         options: &KeyOptions,
         actor: &Actor,
     ) -> Result<CreatedKey> {
@@ -304,11 +307,12 @@ impl AccountStore<'_> {
                          (at most {max}); revoke one first"
                         )));
                     }
-                    let cred = credential::generate(kind.credential());
+                    let cred = credential::generate(kind);
                     let key = insert_key(tx, &env, kind, &cred, options, now, actor).await?;
                     Ok(CreatedKey {
                         key,
-                        secret_plaintext: (kind != KeyKind::Publishable).then_some(cred.plaintext),
+                        secret_plaintext: (kind != CredentialKind::Publishable)
+                            .then_some(cred.plaintext),
                     })
                 })
             })

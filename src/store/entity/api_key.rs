@@ -4,43 +4,6 @@ use sea_orm::entity::prelude::*;
 
 use crate::domain::credential::CredentialKind;
 
-/// The kind of an API key, as stored (`publishable`, `secret`, `restricted`). Mapped to
-/// the credential format here and to proto in `api/convert.rs`, nowhere else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum KeyKind {
-    /// `pk_…`
-    #[sea_orm(string_value = "publishable")]
-    Publishable,
-    /// `sk_…`
-    #[sea_orm(string_value = "secret")]
-    Secret,
-    /// `rk_…`
-    #[sea_orm(string_value = "restricted")]
-    Restricted,
-}
-
-impl KeyKind {
-    /// The API key kind of a credential kind (`None` for admin tokens).
-    pub fn of(kind: CredentialKind) -> Option<Self> {
-        match kind {
-            CredentialKind::Publishable => Some(KeyKind::Publishable),
-            CredentialKind::Secret => Some(KeyKind::Secret),
-            CredentialKind::Restricted => Some(KeyKind::Restricted),
-            CredentialKind::Admin | CredentialKind::Session | CredentialKind::Invite => None,
-        }
-    }
-
-    /// The credential kind of this key kind.
-    pub fn credential(self) -> CredentialKind {
-        match self {
-            KeyKind::Publishable => CredentialKind::Publishable,
-            KeyKind::Secret => CredentialKind::Secret,
-            KeyKind::Restricted => CredentialKind::Restricted,
-        }
-    }
-}
-
 /// A row of `api_keys`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "api_keys")]
@@ -58,7 +21,7 @@ pub struct Model {
     /// account without a join.
     pub account_id: String,
     /// `publishable`, `secret` or `restricted`.
-    pub kind: KeyKind,
+    pub kind: CredentialKind,
     /// First 12 characters of the key.
     pub prefix: String,
     /// Hex SHA-256 of the whole key.
