@@ -1,15 +1,15 @@
-//! Store models → proto messages. The only place that knows both.
+//! Domain records → proto messages. The only place that knows both.
 
 use crate::domain::credential::CredentialKind;
-use crate::domain::networks::Networks;
-use crate::domain::permissions::Permissions;
-use crate::domain::roles::{Environments, Grant, MemberIdentity, Role};
+use crate::domain::records::{
+    Account, AdminToken, ApiKey, AuditEvent, Environment, Member, MemberState, User,
+};
+use crate::domain::roles::{Grant, MemberIdentity};
 use crate::domain::time::to_timestamp;
 use crate::error::{Error, Result};
 use crate::pb;
-use crate::store::entity::{
-    account, admin_token, api_key, audit_event, comment, environment, member, room, thread, user,
-};
+// Rooms, threads and comments have no records yet (issue 24).
+use crate::store::entity::{comment, room, thread};
 use crate::store::revocation::UserRevocation;
 
 /// The proto kind of a credential kind (only API keys have one). With
@@ -39,7 +39,7 @@ pub fn parse_key_kind(field: &str, kind: i32) -> Result<CredentialKind> {
 }
 
 /// An account.
-pub fn account(m: account::Model) -> pb::Account {
+pub fn account(m: Account) -> pb::Account {
     pb::Account {
         id: m.id,
         display_name: m.display_name,
@@ -48,7 +48,7 @@ pub fn account(m: account::Model) -> pb::Account {
 }
 
 /// An admin token's metadata.
-pub fn admin_token(m: admin_token::Model) -> pb::AdminToken {
+pub fn admin_token(m: AdminToken) -> pb::AdminToken {
     pb::AdminToken {
         id: m.id,
         display_name: m.display_name,
@@ -61,8 +61,8 @@ pub fn admin_token(m: admin_token::Model) -> pb::AdminToken {
             pb::AdminTokenState::Active
         } as i32,
         last_use_time: m.last_use_time.map(to_timestamp),
-        role: Role::from_stored(&m.role).to_pb() as i32,
-        environment_ids: Environments::from_stored(m.environment_ids.as_deref()).to_vec(),
+        role: m.grant.role.to_pb() as i32,
+        environment_ids: m.grant.environments.to_vec(),
         expire_time: m.expire_time.map(to_timestamp),
     }
 }
@@ -85,15 +85,14 @@ pub fn signed_in_member(m: &MemberIdentity, grant: &Grant) -> pb::Member {
 }
 
 /// A member.
-pub fn member(m: member::Model) -> pb::Member {
-    let grant = crate::store::members::grant_of(&m);
-    let invited = m.state == crate::store::members::STATE_INVITED;
+pub fn member(m: Member) -> pb::Member {
+    let invited = m.state == MemberState::Invited;
     pb::Member {
         id: m.id,
         email: m.email,
         display_name: m.display_name,
-        role: grant.role.to_pb() as i32,
-        environment_ids: grant.environments.to_vec(),
+        role: m.grant.role.to_pb() as i32,
+        environment_ids: m.grant.environments.to_vec(),
         state: if invited {
             pb::MemberState::Invited
         } else {
@@ -107,7 +106,7 @@ pub fn member(m: member::Model) -> pb::Member {
 }
 
 /// An environment.
-pub fn environment(m: environment::Model) -> pb::Environment {
+pub fn environment(m: Environment) -> pb::Environment {
     pb::Environment {
         id: m.id,
         display_name: m.display_name,
@@ -117,7 +116,7 @@ pub fn environment(m: environment::Model) -> pb::Environment {
 }
 
 /// An API key's metadata. `value` is only ever set for publishable keys.
-pub fn api_key(m: api_key::Model) -> pb::ApiKey {
+pub fn api_key(m: ApiKey) -> pb::ApiKey {
     let publishable = m.kind == CredentialKind::Publishable;
     let state = api_key_state(&m, crate::domain::time::now_micros()) as i32;
     pb::ApiKey {
@@ -137,16 +136,10 @@ pub fn api_key(m: api_key::Model) -> pb::ApiKey {
         expire_time: m.expire_time.map(to_timestamp),
         permissions: m
             .permissions
-            .as_deref()
-            .map(|p| {
-                Permissions::from_stored(p)
-                    .names()
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|p| p.names().map(str::to_owned).collect())
             .unwrap_or_default(),
         display_name: m.display_name.unwrap_or_default(),
-        allowed_cidrs: Networks::from_stored(m.allowed_cidrs.as_deref()).names(),
+        allowed_cidrs: m.networks.names(),
         success_count_24h: 0,
     }
 }
@@ -154,7 +147,7 @@ pub fn api_key(m: api_key::Model) -> pb::ApiKey {
 /// A key's state at `now`. A revocation scheduled by a grace-period
 /// rotation keeps the key active until its time; whichever of revocation
 /// and expiry came first names the state of a key that stopped working.
-fn api_key_state(m: &api_key::Model, now: i64) -> pb::ApiKeyState {
+fn api_key_state(m: &ApiKey, now: i64) -> pb::ApiKeyState {
     match (
         m.revoke_time.filter(|&t| t <= now),
         m.expire_time.filter(|&t| t <= now),
@@ -167,7 +160,7 @@ fn api_key_state(m: &api_key::Model, now: i64) -> pb::ApiKeyState {
 }
 
 /// An audit event.
-pub fn audit_event(m: audit_event::Model) -> pb::AuditEvent {
+pub fn audit_event(m: AuditEvent) -> pb::AuditEvent {
     pb::AuditEvent {
         id: m.id,
         r#type: m.event_type,
@@ -225,7 +218,7 @@ pub fn comment(m: comment::Model) -> pb::Comment {
 }
 
 /// A user.
-pub fn user(m: user::Model) -> pb::User {
+pub fn user(m: User) -> pb::User {
     pb::User {
         id: m.user_id,
         name: m.name,

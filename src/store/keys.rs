@@ -8,7 +8,7 @@ use sea_orm::{
 use super::Page;
 use super::audit::{self, Subject};
 use super::entity::api_key;
-use super::paging::fetch_page;
+use super::paging::fetch_records;
 use super::revocation::{DeadCredential, Pending};
 use super::tenant::{AccountStore, OwnedEnvironment};
 use super::write::Op;
@@ -20,6 +20,7 @@ use crate::domain::names::DisplayName;
 use crate::domain::networks::Networks;
 use crate::domain::page::PageRequest;
 use crate::domain::permissions::Permissions;
+use crate::domain::records::ApiKey;
 use crate::domain::secret::Secret;
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
@@ -28,9 +29,9 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct NewKeyPair {
     /// The publishable key's record (its `value` is the whole key).
-    pub publishable: api_key::Model,
+    pub publishable: ApiKey,
     /// The secret key's record.
-    pub secret: api_key::Model,
+    pub secret: ApiKey,
     /// The secret key's plaintext.
     pub secret_plaintext: Secret,
 }
@@ -41,7 +42,7 @@ pub struct Rotation {
     /// The new pair.
     pub pair: NewKeyPair,
     /// Keys that were active, with their (possibly future) revocation time.
-    pub revoked: Vec<api_key::Model>,
+    pub revoked: Vec<ApiKey>,
 }
 
 /// What `CreateKey` may set on a new key besides its kind.
@@ -63,7 +64,7 @@ pub struct KeyOptions {
 #[derive(Debug)]
 pub struct CreatedKey {
     /// The key's record.
-    pub key: api_key::Model,
+    pub key: ApiKey,
     /// The plaintext, for secret keys.
     pub secret_plaintext: Option<Secret>,
 }
@@ -98,8 +99,8 @@ pub(super) async fn insert_pair(
         insert_key(db, env, CredentialKind::Publishable, &pk, &none, now, actor).await?;
     let secret = insert_key(db, env, CredentialKind::Secret, &sk, &none, now, actor).await?;
     Ok(NewKeyPair {
-        publishable,
-        secret,
+        publishable: publishable.into(),
+        secret: secret.into(),
         secret_plaintext: sk.plaintext,
     })
 }
@@ -215,12 +216,12 @@ impl AccountStore<'_> {
         &self,
         environment_id: &EnvironmentId,
         page: &PageRequest,
-    ) -> Result<Page<api_key::Model>> {
+    ) -> Result<Page<ApiKey>> {
         let env = self
             .find_environment(&self.store.read, environment_id)
             .await?;
         let query = self.select_in::<api_key::Entity>(&env);
-        fetch_page(&self.store.read, query, api_key::Column::Seq, page).await
+        fetch_records(&self.store.read, query, api_key::Column::Seq, page).await
     }
 
     /// Revokes every active key of the environment and creates a new pair,
@@ -271,7 +272,10 @@ impl AccountStore<'_> {
                     }
                     let pair = insert_pair(tx, &env, now, actor).await?;
                     pending.keys(&revoked, now)?;
-                    Ok(Rotation { pair, revoked })
+                    Ok(Rotation {
+                        pair,
+                        revoked: revoked.into_iter().map(Into::into).collect(),
+                    })
                 })
             })
             .await
@@ -310,7 +314,7 @@ impl AccountStore<'_> {
                     let cred = credential::generate(kind);
                     let key = insert_key(tx, &env, kind, &cred, options, now, actor).await?;
                     Ok(CreatedKey {
-                        key,
+                        key: key.into(),
                         secret_plaintext: (kind != CredentialKind::Publishable)
                             .then_some(cred.plaintext),
                     })
@@ -321,7 +325,7 @@ impl AccountStore<'_> {
 
     /// Revokes one of the account's keys (idempotent: revoking a revoked
     /// key returns it and revokes nothing).
-    pub async fn revoke_key(&self, id: &KeyId, actor: &Actor) -> Result<Revoked<api_key::Model>> {
+    pub async fn revoke_key(&self, id: &KeyId, actor: &Actor) -> Result<Revoked<ApiKey>> {
         self.store
             .write_revoking(Op::RevokeKey, |w| {
                 Box::pin(async move {
@@ -354,7 +358,7 @@ impl AccountStore<'_> {
                         pending.keys(std::slice::from_ref(&key), now)?;
                         key
                     };
-                    Ok(key)
+                    Ok(ApiKey::from(key))
                 })
             })
             .await

@@ -18,6 +18,16 @@ pub struct Model {
     pub create_time: i64,
 }
 
+impl From<Model> for crate::domain::records::Account {
+    fn from(m: Model) -> Self {
+        Self {
+            id: m.id,
+            display_name: m.display_name,
+            create_time: m.create_time,
+        }
+    }
+}
+
 /// No relations are navigated through sea-orm; queries join explicitly.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}

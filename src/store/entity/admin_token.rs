@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::roles::{Environments, Grant, Role};
+
 /// A row of `admin_tokens`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "admin_tokens")]
@@ -33,6 +35,24 @@ pub struct Model {
     pub environment_ids: Option<String>,
     /// When the token expires, µs; `None`: never.
     pub expire_time: Option<i64>,
+}
+
+impl From<Model> for crate::domain::records::AdminToken {
+    fn from(m: Model) -> Self {
+        Self {
+            grant: Grant {
+                role: Role::from_stored(&m.role),
+                environments: Environments::from_stored(m.environment_ids.as_deref()),
+            },
+            id: m.id,
+            display_name: m.display_name,
+            prefix: m.prefix,
+            create_time: m.create_time,
+            revoke_time: m.revoke_time,
+            last_use_time: m.last_use_time,
+            expire_time: m.expire_time,
+        }
+    }
 }
 
 /// No relations are navigated through sea-orm.

@@ -2,6 +2,9 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::networks::Networks;
+use crate::domain::permissions::Permissions;
+
 use crate::domain::credential::CredentialKind;
 
 /// A row of `api_keys`.
@@ -53,6 +56,26 @@ impl Model {
     /// revocation and its expiry.
     pub fn end_time(&self) -> Option<i64> {
         crate::domain::time::earliest(self.revoke_time, self.expire_time)
+    }
+}
+
+impl From<Model> for crate::domain::records::ApiKey {
+    fn from(m: Model) -> Self {
+        Self {
+            permissions: m.permissions.as_deref().map(Permissions::from_stored),
+            networks: Networks::from_stored(m.allowed_cidrs.as_deref()),
+            id: m.id,
+            environment_id: m.environment_id,
+            account_id: m.account_id,
+            kind: m.kind,
+            prefix: m.prefix,
+            value: m.value,
+            create_time: m.create_time,
+            revoke_time: m.revoke_time,
+            last_use_time: m.last_use_time,
+            expire_time: m.expire_time,
+            display_name: m.display_name,
+        }
     }
 }
 

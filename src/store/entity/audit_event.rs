@@ -32,6 +32,24 @@ pub struct Model {
     pub details: Option<String>,
 }
 
+impl From<Model> for crate::domain::records::AuditEvent {
+    fn from(m: Model) -> Self {
+        Self {
+            seq: m.seq,
+            id: m.id,
+            account_id: m.account_id,
+            environment_id: m.environment_id,
+            event_type: m.event_type,
+            actor: m.actor,
+            target_id: m.target_id,
+            request_id: m.request_id,
+            peer: m.peer,
+            create_time: m.create_time,
+            details: m.details,
+        }
+    }
+}
+
 /// No relations are navigated through sea-orm.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}

@@ -30,6 +30,18 @@ pub struct Model {
     pub comment_count: i64,
 }
 
+impl From<Model> for crate::domain::records::Environment {
+    fn from(m: Model) -> Self {
+        Self {
+            id: m.id,
+            account_id: m.account_id,
+            display_name: m.display_name,
+            create_time: m.create_time,
+            update_time: m.update_time,
+        }
+    }
+}
+
 /// No relations are navigated through sea-orm.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}

@@ -2,6 +2,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::records::MemberState;
+use crate::domain::roles::{Environments, Grant, Role};
+
+/// `state` of an invited member.
+pub const STATE_INVITED: &str = "invited";
+/// `state` of a member who accepted its invitation.
+pub const STATE_ACTIVE: &str = "active";
+
 /// A row of `members`.
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "members")]
@@ -48,6 +56,16 @@ pub struct Model {
 
 /// The password hash and TOTP secrets are not secrets in the clear, but
 /// they are what a leaked table would hold: never printed.
+impl Model {
+    /// The member's grant as stored.
+    pub fn grant(&self) -> Grant {
+        Grant {
+            role: Role::from_stored(&self.role),
+            environments: Environments::from_stored(self.environment_ids.as_deref()),
+        }
+    }
+}
+
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Member")
@@ -56,6 +74,30 @@ impl std::fmt::Debug for Model {
             .field("role", &self.role)
             .field("state", &self.state)
             .finish_non_exhaustive()
+    }
+}
+
+impl From<Model> for crate::domain::records::Member {
+    fn from(m: Model) -> Self {
+        Self {
+            grant: m.grant(),
+            state: if m.state == STATE_INVITED {
+                MemberState::Invited
+            } else {
+                MemberState::Active
+            },
+            id: m.id,
+            account_id: m.account_id,
+            email: m.email,
+            display_name: m.display_name,
+            password_hash: m.password_hash,
+            totp_secret: m.totp_secret,
+            totp_pending: m.totp_pending,
+            totp_last_step: m.totp_last_step,
+            invite_expire_time: m.invite_expire_time,
+            create_time: m.create_time,
+            last_sign_in_time: m.last_sign_in_time,
+        }
     }
 }
 

@@ -27,6 +27,21 @@ pub struct Model {
     pub revoke_time: Option<i64>,
 }
 
+impl From<Model> for crate::domain::records::SigningKey {
+    fn from(m: Model) -> Self {
+        Self {
+            seq: m.seq,
+            id: m.id,
+            environment_id: m.environment_id,
+            public_key: m.public_key,
+            sealed_private_key: m.sealed_private_key,
+            create_time: m.create_time,
+            activate_time: m.activate_time,
+            revoke_time: m.revoke_time,
+        }
+    }
+}
+
 /// No relations are navigated through sea-orm.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}

@@ -23,6 +23,18 @@ pub struct Model {
     pub update_time: i64,
 }
 
+impl From<Model> for crate::domain::records::User {
+    fn from(m: Model) -> Self {
+        Self {
+            user_id: m.user_id,
+            environment_id: m.environment_id,
+            name: m.name,
+            avatar_url: m.avatar_url,
+            create_time: m.create_time,
+        }
+    }
+}
+
 /// No relations are navigated through sea-orm.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
