@@ -4,37 +4,31 @@ use sea_orm::entity::prelude::*;
 
 use crate::domain::roles::{Environments, Grant, Role};
 
-/// A row of `admin_tokens`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "admin_tokens")]
-pub struct Model {
-    /// Insertion order, for keyset pagination.
-    #[sea_orm(primary_key)]
-    pub seq: i64,
-    /// Public id, `adm_…`.
-    #[sea_orm(unique)]
-    pub id: String,
-    /// The account the token administers.
-    pub account_id: String,
-    /// Label.
-    pub display_name: String,
-    /// First 12 characters of the token.
-    pub prefix: String,
-    /// Hex SHA-256 of the whole token (the token itself is never stored).
-    #[sea_orm(unique)]
-    pub token_hash: String,
-    /// Creation time, µs.
-    pub create_time: i64,
-    /// Revocation time, µs; `None` while active.
-    pub revoke_time: Option<i64>,
-    /// Last authenticated use, µs (approximate).
-    pub last_use_time: Option<i64>,
-    /// Role name (`owner`, `admin`, `developer`, `viewer`).
-    pub role: String,
-    /// Environment scope, comma-separated ids; `None`: the whole account.
-    pub environment_ids: Option<String>,
-    /// When the token expires, µs; `None`: never.
-    pub expire_time: Option<i64>,
+table! {
+    /// A row of `admin_tokens`.
+    "admin_tokens", id, Debug {
+        /// The account the token administers.
+        pub account_id: String,
+        /// Label.
+        pub display_name: String,
+        /// First 12 characters of the token.
+        pub prefix: String,
+        /// Hex SHA-256 of the whole token (the token itself is never stored).
+        #[sea_orm(unique)]
+        pub token_hash: String,
+        /// Creation time, µs.
+        pub create_time: i64,
+        /// Revocation time, µs; `None` while active.
+        pub revoke_time: Option<i64>,
+        /// Last authenticated use, µs (approximate).
+        pub last_use_time: Option<i64>,
+        /// Role name (`owner`, `admin`, `developer`, `viewer`).
+        pub role: String,
+        /// Environment scope, comma-separated ids; `None`: the whole account.
+        pub environment_ids: Option<String>,
+        /// When the token expires, µs; `None`: never.
+        pub expire_time: Option<i64>,
+    }
 }
 
 impl From<Model> for crate::domain::records::AdminToken {
@@ -54,9 +48,3 @@ impl From<Model> for crate::domain::records::AdminToken {
         }
     }
 }
-
-/// No relations are navigated through sea-orm.
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}

@@ -7,48 +7,42 @@ use crate::domain::permissions::Permissions;
 
 use crate::domain::credential::CredentialKind;
 
-/// A row of `api_keys`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "api_keys")]
-pub struct Model {
-    /// Insertion order, for keyset pagination.
-    #[sea_orm(primary_key)]
-    pub seq: i64,
-    /// Public id, `key_…`.
-    #[sea_orm(unique)]
-    pub id: String,
-    /// The environment the key opens. Resolution reads it from here, never
-    /// from the key's text.
-    pub environment_id: String,
-    /// The environment's account, denormalised so admin queries scope by
-    /// account without a join.
-    pub account_id: String,
-    /// `publishable`, `secret` or `restricted`.
-    pub kind: CredentialKind,
-    /// First 12 characters of the key.
-    pub prefix: String,
-    /// Hex SHA-256 of the whole key.
-    #[sea_orm(unique)]
-    pub key_hash: String,
-    /// The whole key, for publishable keys only (they are public).
-    pub value: Option<String>,
-    /// Creation time, µs.
-    pub create_time: i64,
-    /// Revocation time, µs; `None` while active.
-    pub revoke_time: Option<i64>,
-    /// Last authenticated use, µs (approximate).
-    pub last_use_time: Option<i64>,
-    /// When the key stops working by itself, µs; `None`: never.
-    pub expire_time: Option<i64>,
-    /// Restricted keys: comma-separated permissions (see
-    /// [`crate::domain::permissions::Permissions`]); `None` for the others.
-    pub permissions: Option<String>,
-    /// A name to recognise the key by.
-    pub display_name: Option<String>,
-    /// Comma-separated CIDRs the key may be used from; `None`: anywhere.
-    pub allowed_cidrs: Option<String>,
-    /// `key.expiring` events sent: 0, 1 (7 days before), 2 (1 day before).
-    pub expiry_notices: i32,
+table! {
+    /// A row of `api_keys`.
+    "api_keys", id, Debug {
+        /// The environment the key opens. Resolution reads it from here, never
+        /// from the key's text.
+        pub environment_id: String,
+        /// The environment's account, denormalised so admin queries scope by
+        /// account without a join.
+        pub account_id: String,
+        /// `publishable`, `secret` or `restricted`.
+        pub kind: CredentialKind,
+        /// First 12 characters of the key.
+        pub prefix: String,
+        /// Hex SHA-256 of the whole key.
+        #[sea_orm(unique)]
+        pub key_hash: String,
+        /// The whole key, for publishable keys only (they are public).
+        pub value: Option<String>,
+        /// Creation time, µs.
+        pub create_time: i64,
+        /// Revocation time, µs; `None` while active.
+        pub revoke_time: Option<i64>,
+        /// Last authenticated use, µs (approximate).
+        pub last_use_time: Option<i64>,
+        /// When the key stops working by itself, µs; `None`: never.
+        pub expire_time: Option<i64>,
+        /// Restricted keys: comma-separated permissions (see
+        /// [`crate::domain::permissions::Permissions`]); `None` for the others.
+        pub permissions: Option<String>,
+        /// A name to recognise the key by.
+        pub display_name: Option<String>,
+        /// Comma-separated CIDRs the key may be used from; `None`: anywhere.
+        pub allowed_cidrs: Option<String>,
+        /// `key.expiring` events sent: 0, 1 (7 days before), 2 (1 day before).
+        pub expiry_notices: i32,
+    }
 }
 
 impl Model {
@@ -78,9 +72,3 @@ impl From<Model> for crate::domain::records::ApiKey {
         }
     }
 }
-
-/// No relations are navigated through sea-orm.
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}

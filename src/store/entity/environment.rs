@@ -2,32 +2,26 @@
 
 use sea_orm::entity::prelude::*;
 
-/// A row of `environments`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "environments")]
-pub struct Model {
-    /// Insertion order, for keyset pagination.
-    #[sea_orm(primary_key)]
-    pub seq: i64,
-    /// Public id, `env_…`.
-    #[sea_orm(unique)]
-    pub id: String,
-    /// The owning account.
-    pub account_id: String,
-    /// Display name.
-    pub display_name: String,
-    /// Creation time, µs.
-    pub create_time: i64,
-    /// Last change, µs.
-    pub update_time: i64,
-    /// Number of rooms (kept with every write).
-    pub room_count: i64,
-    /// Number of threads.
-    pub thread_count: i64,
-    /// Number of users.
-    pub user_count: i64,
-    /// Number of comments.
-    pub comment_count: i64,
+table! {
+    /// A row of `environments`.
+    "environments", id, Debug {
+        /// The owning account.
+        pub account_id: String,
+        /// Display name.
+        pub display_name: String,
+        /// Creation time, µs.
+        pub create_time: i64,
+        /// Last change, µs.
+        pub update_time: i64,
+        /// Number of rooms (kept with every write).
+        pub room_count: i64,
+        /// Number of threads.
+        pub thread_count: i64,
+        /// Number of users.
+        pub user_count: i64,
+        /// Number of comments.
+        pub comment_count: i64,
+    }
 }
 
 impl From<Model> for crate::domain::records::Environment {
@@ -41,9 +35,3 @@ impl From<Model> for crate::domain::records::Environment {
         }
     }
 }
-
-/// No relations are navigated through sea-orm.
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
