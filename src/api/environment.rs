@@ -316,12 +316,8 @@ impl EnvironmentService for EnvironmentApi {
         let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
         let list = format!("rooms/{env_id}");
         let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
-        let (rows, next_page_token) = self
-            .state
-            .store
-            .environment(&scope)
-            .list_rooms(&page)
-            .await?;
+        let store = self.state.store.environment(&scope);
+        let (rows, next_page_token) = store.list_rooms(&page).await?;
         Ok(Response::new(pb::ListEnvironmentRoomsResponse {
             rooms: rows.into_iter().map(convert::room).collect(),
             next_page_token,
@@ -342,12 +338,8 @@ impl EnvironmentService for EnvironmentApi {
         // The room filter is part of the list the token is bound to.
         let list = format!("threads/{env_id}/{}", req.room_id);
         let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
-        let (rows, next_page_token) = self
-            .state
-            .store
-            .environment(&scope)
-            .list_threads(room_id.as_ref(), &page)
-            .await?;
+        let store = self.state.store.environment(&scope);
+        let (rows, next_page_token) = store.list_threads(room_id.as_ref(), &page).await?;
         Ok(Response::new(pb::ListEnvironmentThreadsResponse {
             threads: rows.into_iter().map(convert::thread).collect(),
             next_page_token,
@@ -364,12 +356,8 @@ impl EnvironmentService for EnvironmentApi {
         let thread_id = ThreadId::parse("thread_id", &req.thread_id)?;
         let list = format!("comments/{env_id}/{thread_id}");
         let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
-        let (rows, next_page_token) = self
-            .state
-            .store
-            .environment(&scope)
-            .list_comments(&thread_id, &page)
-            .await?;
+        let store = self.state.store.environment(&scope);
+        let (rows, next_page_token) = store.list_comments(&thread_id, &page).await?;
         Ok(Response::new(pb::ListEnvironmentCommentsResponse {
             comments: rows.into_iter().map(convert::comment).collect(),
             next_page_token,
@@ -405,12 +393,8 @@ impl EnvironmentService for EnvironmentApi {
         let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
         let list = format!("users/{env_id}");
         let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
-        let (rows, next_page_token) = self
-            .state
-            .store
-            .environment(&scope)
-            .list_users(&page)
-            .await?;
+        let store = self.state.store.environment(&scope);
+        let (rows, next_page_token) = store.list_users(&page).await?;
         Ok(Response::new(pb::ListEnvironmentUsersResponse {
             users: rows.into_iter().map(convert::user).collect(),
             next_page_token,
