@@ -340,8 +340,19 @@ async fn data_scale() {
         // Page 1 and page 1,000 (50 per page) of ListEnvironments.
         let pages = PageSealer::new([7; 32]);
         let first = pages.parse(&account, "environments", 50, "").unwrap();
-        let (page, _) = account_scope.list_environments(&first).await.unwrap();
-        let base_seq = page[0].seq - 1;
+        // The first environment's `seq` (page tokens are keyed by it;
+        // records do not carry it).
+        let base_seq: i64 = raw
+            .query_one_raw(sea_orm::Statement::from_string(
+                raw.get_database_backend(),
+                "SELECT MIN(seq) FROM environments",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap();
+        let base_seq = base_seq - 1;
         let deep_token = first.next_token(base_seq + 999 * 50);
         let deep = pages
             .parse(&account, "environments", 50, &deep_token)

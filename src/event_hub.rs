@@ -45,9 +45,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 use crate::domain::audit::Actor;
+use crate::domain::records::AuditEvent;
 use crate::domain::time::now_micros;
 use crate::store::Store;
-use crate::store::entity::audit_event;
 
 /// Most rows read per query.
 pub const BATCH: u64 = 500;
@@ -60,7 +60,7 @@ pub type Event = Arc<Committed>;
 #[derive(Debug)]
 pub struct Committed {
     /// The row.
-    pub row: audit_event::Model,
+    pub row: AuditEvent,
     /// The row as the API sends it.
     pub proto: std::sync::OnceLock<crate::pb::AuditEvent>,
 }

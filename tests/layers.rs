@@ -1,6 +1,7 @@
 //! The architecture, checked: `src/` modules depend on each other in one
-//! direction (see `docs/design.md`, "Layers"), no module cycle exists, and
-//! tenant scopes are built only in `src/auth/`.
+//! direction (see `docs/design.md`, "Layers"), no module cycle exists,
+//! tenant scopes are built only in `src/auth/`, and the sea-orm models
+//! (`store::entity`) are named only in `src/store/`.
 //!
 //! It reads the source as text: every `crate::…`, `super::…` and
 //! child-module path in code (comments, `mod` declarations and `pub use`
@@ -202,6 +203,79 @@ fn only_auth_grants_scopes() {
         offenders.is_empty(),
         "scopes built outside src/auth: {offenders:?}"
     );
+}
+
+/// Entities named outside `store` by leave (none: every entity the API
+/// hands out has its record in `domain::records`).
+const ENTITIES_NOT_YET_RECORDS: &[(&str, &str)] = &[];
+
+/// The entities `code` names through `store::entity` (`…::entity::room`,
+/// `…::entity::{room, thread}`), and `*` where it names the module itself.
+fn entities_named(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let compact: String = code.split_whitespace().collect();
+    let mut rest = compact.as_str();
+    while let Some(i) = rest.find("store::") {
+        rest = &rest[i + "store::".len()..];
+        // `store::{…, entity, …}` names the module itself.
+        if let Some(group) = rest.strip_prefix('{') {
+            let group = &group[..group.find('}').unwrap_or(group.len())];
+            if group
+                .split(',')
+                .any(|p| p == "entity" || p.starts_with("entity::"))
+            {
+                out.push("*".to_owned());
+            }
+            continue;
+        }
+        let Some(after) = rest.strip_prefix("entity") else {
+            continue;
+        };
+        let Some(after) = after.strip_prefix("::") else {
+            out.push("*".to_owned());
+            continue;
+        };
+        if let Some(group) = after.strip_prefix('{') {
+            let group = &group[..group.find('}').unwrap_or(group.len())];
+            out.extend(
+                group
+                    .split(',')
+                    .map(|p| p.split("::").next().unwrap().to_owned()),
+            );
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            out.push(after[..end].to_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn models_stay_in_the_store() {
+    // `api` and `auth` see domain records (`domain::records`); the sea-orm
+    // models are the store's own.
+    let mut wrong = Vec::new();
+    for (module, code) in modules() {
+        if module == "store" || module.starts_with("store::") {
+            continue;
+        }
+        for entity in entities_named(&code) {
+            if !ENTITIES_NOT_YET_RECORDS.contains(&(module.as_str(), entity.as_str())) {
+                wrong.push(format!("{module} names store::entity::{entity}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "sea-orm models outside src/store: {wrong:#?}"
+    );
+    assert_eq!(
+        entities_named("use crate::store::entity::{room, thread};\nx: store::entity::user::Model"),
+        ["room", "thread", "user"]
+    );
+    assert_eq!(entities_named("use crate::store::{self, entity};"), ["*"]);
 }
 
 #[test]

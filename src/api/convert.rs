@@ -1,38 +1,36 @@
-//! Store models → proto messages. The only place that knows both.
+//! Domain records → proto messages. The only place that knows both.
 
 use crate::domain::credential::CredentialKind;
-use crate::domain::networks::Networks;
-use crate::domain::permissions::Permissions;
-use crate::domain::roles::{Environments, Grant, MemberIdentity, Role};
+use crate::domain::records::{
+    Account, AdminToken, ApiKey, AuditEvent, Comment, Environment, Member, MemberState, Room,
+    Thread, User,
+};
+use crate::domain::roles::{Grant, MemberIdentity};
 use crate::domain::time::to_timestamp;
 use crate::error::{Error, Result};
 use crate::pb;
-use crate::store::entity::api_key::KeyKind;
-use crate::store::entity::{
-    account, admin_token, api_key, audit_event, comment, environment, member, room, thread, user,
-};
+// Rooms, threads and comments have no records yet (issue 24).
 use crate::store::revocation::UserRevocation;
 
-/// The proto kind of a credential kind (admin tokens have none).
+/// The proto kind of a credential kind (only API keys have one). With
+/// [`parse_key_kind`], the one mapping between the two enums.
 pub fn credential_kind(kind: CredentialKind) -> pb::ApiKeyKind {
-    KeyKind::of(kind).map_or(pb::ApiKeyKind::Unspecified, key_kind)
-}
-
-/// The proto kind of a stored key kind.
-pub fn key_kind(kind: KeyKind) -> pb::ApiKeyKind {
     match kind {
-        KeyKind::Publishable => pb::ApiKeyKind::Publishable,
-        KeyKind::Secret => pb::ApiKeyKind::Secret,
-        KeyKind::Restricted => pb::ApiKeyKind::Restricted,
+        CredentialKind::Publishable => pb::ApiKeyKind::Publishable,
+        CredentialKind::Secret => pb::ApiKeyKind::Secret,
+        CredentialKind::Restricted => pb::ApiKeyKind::Restricted,
+        CredentialKind::Admin | CredentialKind::Session | CredentialKind::Invite => {
+            pb::ApiKeyKind::Unspecified
+        }
     }
 }
 
-/// The stored key kind a request asks for, or INVALID_ARGUMENT naming `field`.
-pub fn parse_key_kind(field: &str, kind: i32) -> Result<KeyKind> {
+/// The API key kind a request asks for, or INVALID_ARGUMENT naming `field`.
+pub fn parse_key_kind(field: &str, kind: i32) -> Result<CredentialKind> {
     match pb::ApiKeyKind::try_from(kind) {
-        Ok(pb::ApiKeyKind::Publishable) => Ok(KeyKind::Publishable),
-        Ok(pb::ApiKeyKind::Secret) => Ok(KeyKind::Secret),
-        Ok(pb::ApiKeyKind::Restricted) => Ok(KeyKind::Restricted),
+        Ok(pb::ApiKeyKind::Publishable) => Ok(CredentialKind::Publishable),
+        Ok(pb::ApiKeyKind::Secret) => Ok(CredentialKind::Secret),
+        Ok(pb::ApiKeyKind::Restricted) => Ok(CredentialKind::Restricted),
         _ => Err(Error::invalid(
             field,
             "must be API_KEY_KIND_PUBLISHABLE, API_KEY_KIND_SECRET or API_KEY_KIND_RESTRICTED",
@@ -41,7 +39,7 @@ pub fn parse_key_kind(field: &str, kind: i32) -> Result<KeyKind> {
 }
 
 /// An account.
-pub fn account(m: account::Model) -> pb::Account {
+pub fn account(m: Account) -> pb::Account {
     pb::Account {
         id: m.id,
         display_name: m.display_name,
@@ -50,7 +48,7 @@ pub fn account(m: account::Model) -> pb::Account {
 }
 
 /// An admin token's metadata.
-pub fn admin_token(m: admin_token::Model) -> pb::AdminToken {
+pub fn admin_token(m: AdminToken) -> pb::AdminToken {
     pb::AdminToken {
         id: m.id,
         display_name: m.display_name,
@@ -63,8 +61,8 @@ pub fn admin_token(m: admin_token::Model) -> pb::AdminToken {
             pb::AdminTokenState::Active
         } as i32,
         last_use_time: m.last_use_time.map(to_timestamp),
-        role: Role::from_stored(&m.role).to_pb() as i32,
-        environment_ids: Environments::from_stored(m.environment_ids.as_deref()).to_vec(),
+        role: m.grant.role.to_pb() as i32,
+        environment_ids: m.grant.environments.to_vec(),
         expire_time: m.expire_time.map(to_timestamp),
     }
 }
@@ -87,15 +85,14 @@ pub fn signed_in_member(m: &MemberIdentity, grant: &Grant) -> pb::Member {
 }
 
 /// A member.
-pub fn member(m: member::Model) -> pb::Member {
-    let grant = crate::store::members::grant_of(&m);
-    let invited = m.state == crate::store::members::STATE_INVITED;
+pub fn member(m: Member) -> pb::Member {
+    let invited = m.state == MemberState::Invited;
     pb::Member {
         id: m.id,
         email: m.email,
         display_name: m.display_name,
-        role: grant.role.to_pb() as i32,
-        environment_ids: grant.environments.to_vec(),
+        role: m.grant.role.to_pb() as i32,
+        environment_ids: m.grant.environments.to_vec(),
         state: if invited {
             pb::MemberState::Invited
         } else {
@@ -109,7 +106,7 @@ pub fn member(m: member::Model) -> pb::Member {
 }
 
 /// An environment.
-pub fn environment(m: environment::Model) -> pb::Environment {
+pub fn environment(m: Environment) -> pb::Environment {
     pb::Environment {
         id: m.id,
         display_name: m.display_name,
@@ -119,13 +116,13 @@ pub fn environment(m: environment::Model) -> pb::Environment {
 }
 
 /// An API key's metadata. `value` is only ever set for publishable keys.
-pub fn api_key(m: api_key::Model) -> pb::ApiKey {
-    let publishable = m.kind == KeyKind::Publishable;
+pub fn api_key(m: ApiKey) -> pb::ApiKey {
+    let publishable = m.kind == CredentialKind::Publishable;
     let state = api_key_state(&m, crate::domain::time::now_micros()) as i32;
     pb::ApiKey {
         id: m.id,
         environment_id: m.environment_id,
-        kind: key_kind(m.kind) as i32,
+        kind: credential_kind(m.kind) as i32,
         prefix: m.prefix,
         value: if publishable {
             m.value.unwrap_or_default()
@@ -139,16 +136,10 @@ pub fn api_key(m: api_key::Model) -> pb::ApiKey {
         expire_time: m.expire_time.map(to_timestamp),
         permissions: m
             .permissions
-            .as_deref()
-            .map(|p| {
-                Permissions::from_stored(p)
-                    .names()
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|p| p.names().map(str::to_owned).collect())
             .unwrap_or_default(),
         display_name: m.display_name.unwrap_or_default(),
-        allowed_cidrs: Networks::from_stored(m.allowed_cidrs.as_deref()).names(),
+        allowed_cidrs: m.networks.names(),
         success_count_24h: 0,
     }
 }
@@ -156,7 +147,7 @@ pub fn api_key(m: api_key::Model) -> pb::ApiKey {
 /// A key's state at `now`. A revocation scheduled by a grace-period
 /// rotation keeps the key active until its time; whichever of revocation
 /// and expiry came first names the state of a key that stopped working.
-fn api_key_state(m: &api_key::Model, now: i64) -> pb::ApiKeyState {
+fn api_key_state(m: &ApiKey, now: i64) -> pb::ApiKeyState {
     match (
         m.revoke_time.filter(|&t| t <= now),
         m.expire_time.filter(|&t| t <= now),
@@ -169,7 +160,7 @@ fn api_key_state(m: &api_key::Model, now: i64) -> pb::ApiKeyState {
 }
 
 /// An audit event.
-pub fn audit_event(m: audit_event::Model) -> pb::AuditEvent {
+pub fn audit_event(m: AuditEvent) -> pb::AuditEvent {
     pb::AuditEvent {
         id: m.id,
         r#type: m.event_type,
@@ -196,20 +187,18 @@ pub fn user_token_revocation(r: UserRevocation) -> pb::UserTokenRevocation {
 }
 
 /// A room.
-pub fn room(m: room::Model) -> pb::Room {
+pub fn room(m: Room) -> pb::Room {
     pb::Room {
-        metadata: crate::store::rooms::metadata(&m).into_iter().collect(),
+        metadata: m.metadata.into_iter().collect(),
         id: m.room_id,
         create_time: Some(to_timestamp(m.create_time)),
-        default_access: super::room::access_to_pb(crate::domain::rooms::RoomAccess::from_stored(
-            m.default_access,
-        )),
+        default_access: super::room::access_to_pb(m.default_access),
         ..Default::default()
     }
 }
 
 /// A thread.
-pub fn thread(m: thread::Model) -> pb::Thread {
+pub fn thread(m: Thread) -> pb::Thread {
     pb::Thread {
         id: m.id,
         room_id: m.room_id,
@@ -219,7 +208,7 @@ pub fn thread(m: thread::Model) -> pb::Thread {
 }
 
 /// A comment.
-pub fn comment(m: comment::Model) -> pb::Comment {
+pub fn comment(m: Comment) -> pb::Comment {
     pb::Comment {
         id: m.id,
         thread_id: m.thread_id,
@@ -231,7 +220,7 @@ pub fn comment(m: comment::Model) -> pb::Comment {
 }
 
 /// A user.
-pub fn user(m: user::Model) -> pb::User {
+pub fn user(m: User) -> pb::User {
     pb::User {
         id: m.user_id,
         name: m.name,

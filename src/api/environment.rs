@@ -4,6 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::{AppState, Paged, convert};
 use crate::auth::context::{self, AdminCaller};
+use crate::domain::credential::CredentialKind;
 use crate::domain::ids::{EnvironmentId, KeyId, ThreadId};
 use crate::domain::names::{parse_display_name, parse_resource_id};
 use crate::domain::networks::Networks;
@@ -13,7 +14,6 @@ use crate::domain::scope::EnvironmentScope;
 use crate::domain::time::{now_micros, parse_expire_time};
 use crate::error::{Error, Result};
 use crate::pb::{self, environment_service_server::EnvironmentService};
-use crate::store::entity::api_key::KeyKind;
 use crate::store::keys::KeyOptions;
 
 /// Longest grace period of a rotation's old secret keys (7 days).
@@ -51,11 +51,11 @@ impl EnvironmentApi {
 /// and used from browsers anywhere).
 fn key_options(
     req: &pb::CreateKeyRequest,
-    kind: KeyKind,
+    kind: CredentialKind,
     expire_time: Option<i64>,
 ) -> Result<KeyOptions> {
     let permissions = match kind {
-        KeyKind::Restricted => Some(Permissions::parse("permissions", &req.permissions)?),
+        CredentialKind::Restricted => Some(Permissions::parse("permissions", &req.permissions)?),
         _ if !req.permissions.is_empty() => {
             return Err(Error::invalid(
                 "permissions",
@@ -65,7 +65,7 @@ fn key_options(
         _ => None,
     };
     let networks = Networks::parse("allowed_cidrs", &req.allowed_cidrs)?;
-    if kind == KeyKind::Publishable && !networks.is_empty() {
+    if kind == CredentialKind::Publishable && !networks.is_empty() {
         return Err(Error::invalid(
             "allowed_cidrs",
             "publishable keys are used from browsers anywhere; restrict secret or restricted keys",
@@ -339,12 +339,8 @@ impl EnvironmentService for EnvironmentApi {
         // The room filter is part of the list the token is bound to.
         let list = format!("threads/{env_id}/{}", req.room_id);
         let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
-        let (rows, next_page_token) = self
-            .state
-            .store
-            .environment(&scope)
-            .list_threads(room_id.as_ref(), &page)
-            .await?;
+        let store = self.state.store.environment(&scope);
+        let (rows, next_page_token) = store.list_threads(room_id.as_ref(), &page).await?;
         Ok(Response::new(pb::ListEnvironmentThreadsResponse {
             threads: rows.into_iter().map(convert::thread).collect(),
             next_page_token,
@@ -361,12 +357,8 @@ impl EnvironmentService for EnvironmentApi {
         let thread_id = ThreadId::parse("thread_id", &req.thread_id)?;
         let list = format!("comments/{env_id}/{thread_id}");
         let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
-        let (rows, next_page_token) = self
-            .state
-            .store
-            .environment(&scope)
-            .list_comments(&thread_id, &page)
-            .await?;
+        let store = self.state.store.environment(&scope);
+        let (rows, next_page_token) = store.list_comments(&thread_id, &page).await?;
         Ok(Response::new(pb::ListEnvironmentCommentsResponse {
             comments: rows.into_iter().map(convert::comment).collect(),
             next_page_token,
@@ -402,12 +394,8 @@ impl EnvironmentService for EnvironmentApi {
         let env_id = EnvironmentId::parse("environment_id", &req.environment_id)?;
         let list = format!("users/{env_id}");
         let (scope, page) = self.browse(&admin, &env_id, &list, req).await?;
-        let (rows, next_page_token) = self
-            .state
-            .store
-            .environment(&scope)
-            .list_users(&page)
-            .await?;
+        let store = self.state.store.environment(&scope);
+        let (rows, next_page_token) = store.list_users(&page).await?;
         Ok(Response::new(pb::ListEnvironmentUsersResponse {
             users: rows.into_iter().map(convert::user).collect(),
             next_page_token,

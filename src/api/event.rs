@@ -33,12 +33,12 @@ use super::{AppState, convert};
 use crate::auth::context::{AdminCaller, Caller, EnvCaller, Principal};
 use crate::domain::audit::EventType;
 use crate::domain::ids::EnvironmentId;
+use crate::domain::records::AuditEvent;
 use crate::domain::roles::Environments;
 use crate::error::{Error, Result};
 use crate::event_hub::Event;
 use crate::pb::{self, event_service_server::EventService};
 use crate::store::audit::Tail;
-use crate::store::entity::audit_event;
 
 /// Events read per replay query.
 const REPLAY_PAGE: u64 = 500;
@@ -77,7 +77,7 @@ enum Watcher {
 
 impl Watcher {
     /// Whether `event` is in the watcher's scope (types aside).
-    fn sees(&self, event: &audit_event::Model) -> bool {
+    fn sees(&self, event: &AuditEvent) -> bool {
         match self {
             Watcher::Account {
                 admin,
@@ -113,12 +113,7 @@ impl Watcher {
     }
 
     /// One page of replay after `seq`.
-    async fn replay(
-        &self,
-        state: &AppState,
-        tail: &Tail,
-        seq: i64,
-    ) -> Result<Vec<audit_event::Model>> {
+    async fn replay(&self, state: &AppState, tail: &Tail, seq: i64) -> Result<Vec<AuditEvent>> {
         match self {
             Watcher::Account { admin, .. } => {
                 admin
@@ -149,7 +144,7 @@ impl Watcher {
 }
 
 /// Whether an event may have ended the watcher's own credential.
-fn about_keys(event: &audit_event::Model) -> bool {
+fn about_keys(event: &AuditEvent) -> bool {
     [
         EventType::KeyRevoked,
         EventType::KeysRotated,

@@ -9,6 +9,7 @@ use super::{AppState, convert};
 use crate::auth::context::{self, EnvCaller, Principal};
 use crate::domain::content::parse_metadata;
 use crate::domain::names::parse_resource_id;
+use crate::domain::records::Room;
 use crate::domain::rooms::{
     MAX_GROUPS, MAX_ROOM_ENTRIES, RoomAccess, RoomAcl, Subject, UserRooms, check_subject_ids,
 };
@@ -69,7 +70,7 @@ fn entries(field: &str, map: &HashMap<String, i32>) -> Result<HashMap<Box<str>, 
 /// A room as the caller may see it: backends see every entry; a user
 /// sees the default and the entries that apply to them (their own and
 /// their groups'), never who else may enter.
-fn visible(caller: &EnvCaller, room: crate::store::entity::room::Model, acl: &RoomAcl) -> pb::Room {
+fn visible(caller: &EnvCaller, room: Room, acl: &RoomAcl) -> pb::Room {
     let to_pb = |m: &HashMap<Box<str>, RoomAccess>, keep: &dyn Fn(&str) -> bool| {
         m.iter()
             .filter(|(id, _)| keep(id))
@@ -95,10 +96,7 @@ fn visible(caller: &EnvCaller, room: crate::store::entity::room::Model, acl: &Ro
 }
 
 /// Rooms with every stored entry (for admins browsing an environment).
-pub(super) fn with_accesses(
-    rows: Vec<crate::store::entity::room::Model>,
-    mut acls: HashMap<i64, RoomAcl>,
-) -> Vec<pb::Room> {
+pub(super) fn with_accesses(rows: Vec<Room>, mut acls: HashMap<i64, RoomAcl>) -> Vec<pb::Room> {
     rows.into_iter()
         .map(|room| {
             let acl = acls.remove(&room.seq).unwrap_or_default();

@@ -13,13 +13,14 @@ use crate::auth::layer::FORWARDED_FOR_HEADER;
 use crate::auth::{AdminCaller, context, passwords};
 use crate::domain::credential::{self, CredentialKind};
 use crate::domain::names::parse_display_name;
+use crate::domain::records::MemberState;
 use crate::domain::roles::{MemberIdentity, parse_email};
 use crate::domain::secret::Secret;
 use crate::domain::time::{now_micros, to_timestamp};
 use crate::domain::totp;
 use crate::error::{Error, Result};
 use crate::pb::{self, session_service_server::SessionService};
-use crate::store::members::{NewSession, STATE_ACTIVE};
+use crate::store::members::NewSession;
 
 /// Handlers of `SessionService`.
 #[derive(Clone, Debug)]
@@ -134,7 +135,7 @@ impl SessionService for SessionApi {
             .store
             .member_by_email(&email)
             .await?
-            .filter(|m| m.state == STATE_ACTIVE);
+            .filter(|m| m.state == MemberState::Active);
         // An unknown email is checked against a dummy hash: same time.
         let stored = member.as_ref().and_then(|m| m.password_hash.clone());
         let mut ok = passwords::verify(Secret::new(req.password.clone()), stored).await?;

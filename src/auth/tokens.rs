@@ -33,6 +33,7 @@ use crate::cache::Cache;
 use crate::domain::credential::CredentialHash;
 use crate::domain::ids::{EnvironmentId, SigningKeyId};
 use crate::domain::names::parse_resource_id;
+use crate::domain::records::SigningKey;
 use crate::domain::rooms::{
     MAX_GROUPS, RoomClaim, RoomPolicy, STORED_CLAIM, UserRooms, check_patterns, check_subject_ids,
 };
@@ -42,7 +43,6 @@ use crate::domain::signing::{self, KeyState, KeyTimes};
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::entity::signing_key;
 use crate::store::revocation::RevokedSigningKey;
 use crate::store::signing_keys::{self, NewSigningKey};
 
@@ -383,7 +383,7 @@ impl TokenService {
         ))
     }
 
-    fn open(&self, row: signing_key::Model) -> Result<Signer> {
+    fn open(&self, row: SigningKey) -> Result<Signer> {
         let pkcs8 = self
             .master
             .open(&aad(&row.id, &row.environment_id), &row.sealed_private_key)?;

@@ -7,26 +7,39 @@
 //! in the response that creates it.
 
 use ring::digest;
+use sea_orm::entity::prelude::StringLen;
+use sea_orm::{DeriveActiveEnum, EnumIter, Iterable};
 
 use crate::domain::ids::{BASE62, base62, random_bytes};
 use crate::domain::secret::Secret;
 
-/// Kinds of credentials, by prefix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Kinds of credentials, by prefix: the one key-kind type. API keys are
+/// the first three; `api_keys.kind` stores them by these names (the
+/// derive is how the column holds this type; nothing else here knows the
+/// database), and `api/convert.rs` maps them to and from the proto
+/// `ApiKeyKind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum CredentialKind {
     /// `pk_…`: identifies an environment; safe to expose.
+    #[sea_orm(string_value = "publishable")]
     Publishable,
     /// `sk_…`: authenticates a customer backend in an environment.
+    #[sea_orm(string_value = "secret")]
     Secret,
     /// `rk_…`: a secret key limited to its permissions.
+    #[sea_orm(string_value = "restricted")]
     Restricted,
     /// `ak_…`: administers one account.
+    #[sea_orm(string_value = "admin")]
     Admin,
     /// `ses_…`: a member's signed-in session; administers its account with
     /// the member's role and scope.
+    #[sea_orm(string_value = "session")]
     Session,
     /// `inv_…`: an invitation, good for one `AcceptInvite`; authenticates
     /// nothing else.
+    #[sea_orm(string_value = "invite")]
     Invite,
 }
 
@@ -44,16 +57,7 @@ impl CredentialKind {
     }
 
     fn from_prefix(value: &str) -> Option<Self> {
-        [
-            CredentialKind::Publishable,
-            CredentialKind::Secret,
-            CredentialKind::Restricted,
-            CredentialKind::Admin,
-            CredentialKind::Session,
-            CredentialKind::Invite,
-        ]
-        .into_iter()
-        .find(|k| value.starts_with(k.prefix()))
+        Self::iter().find(|k| value.starts_with(k.prefix()))
     }
 }
 
@@ -186,14 +190,7 @@ mod tests {
 
     #[test]
     fn generated_credentials_parse() {
-        for kind in [
-            CredentialKind::Publishable,
-            CredentialKind::Secret,
-            CredentialKind::Restricted,
-            CredentialKind::Admin,
-            CredentialKind::Session,
-            CredentialKind::Invite,
-        ] {
+        for kind in CredentialKind::iter() {
             for _ in 0..200 {
                 let c = generate(kind);
                 let parsed = parse(c.plaintext.expose()).expect("parses");

@@ -13,6 +13,7 @@ pub mod networks;
 pub mod origin;
 pub mod page;
 pub mod permissions;
+pub mod records;
 pub mod roles;
 pub mod rooms;
 pub mod scope;

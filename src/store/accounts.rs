@@ -7,7 +7,7 @@ use sea_orm::{
 
 use super::audit::{self, Subject};
 use super::entity::{account, admin_token};
-use super::paging::fetch_page;
+use super::paging::fetch_records;
 use super::revocation::DeadCredential;
 use super::tenant::AccountStore;
 use super::write::Op;
@@ -17,6 +17,7 @@ use crate::domain::audit::{Actor, EventType};
 use crate::domain::credential::{self, CredentialKind};
 use crate::domain::ids::{AccountId, AdminTokenId};
 use crate::domain::page::PageRequest;
+use crate::domain::records::{Account, AdminToken};
 use crate::domain::roles::Grant;
 use crate::domain::secret::Secret;
 use crate::domain::time::now_micros;
@@ -26,9 +27,9 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct NewAccount {
     /// The account.
-    pub account: account::Model,
+    pub account: Account,
     /// The token's record.
-    pub admin_token: admin_token::Model,
+    pub admin_token: AdminToken,
     /// The token's plaintext.
     pub token: Secret,
 }
@@ -37,7 +38,7 @@ pub struct NewAccount {
 #[derive(Debug)]
 pub struct NewAdminToken {
     /// The token's record.
-    pub admin_token: admin_token::Model,
+    pub admin_token: AdminToken,
     /// The token's plaintext.
     pub token: Secret,
 }
@@ -131,7 +132,7 @@ pub(super) async fn create_account_in(
     let NewAdminToken { admin_token, token } =
         insert_admin_token(tx, &id, "first token", &TokenGrant::owner(), actor).await?;
     Ok(NewAccount {
-        account,
+        account: account.into(),
         admin_token,
         token,
     })
@@ -165,17 +166,18 @@ async fn insert_admin_token(
     let details = [("role", model.role.clone())];
     audit::record_with(db, actor, EventType::AdminTokenCreated, subject, &details).await?;
     Ok(NewAdminToken {
-        admin_token: model,
+        admin_token: model.into(),
         token: cred.plaintext,
     })
 }
 
 impl AccountStore<'_> {
     /// The account.
-    pub async fn get(&self) -> Result<account::Model> {
+    pub async fn get(&self) -> Result<Account> {
         self.select::<account::Entity>()
             .one(&self.store.read)
             .await?
+            .map(Into::into)
             .ok_or(Error::NotFound("account"))
     }
 
@@ -200,9 +202,9 @@ impl AccountStore<'_> {
     }
 
     /// One page of the account's admin tokens, oldest first.
-    pub async fn list_admin_tokens(&self, page: &PageRequest) -> Result<Page<admin_token::Model>> {
+    pub async fn list_admin_tokens(&self, page: &PageRequest) -> Result<Page<AdminToken>> {
         let query = self.select::<admin_token::Entity>();
-        fetch_page(&self.store.read, query, admin_token::Column::Seq, page).await
+        fetch_records(&self.store.read, query, admin_token::Column::Seq, page).await
     }
 
     /// Revokes one of the account's admin tokens (idempotent: revoking a
@@ -211,7 +213,7 @@ impl AccountStore<'_> {
         &self,
         id: &AdminTokenId,
         actor: &Actor,
-    ) -> Result<Revoked<admin_token::Model>> {
+    ) -> Result<Revoked<AdminToken>> {
         self.store
             .write_revoking(Op::RevokeAdminToken, |w| {
                 Box::pin(async move {
@@ -235,7 +237,7 @@ impl AccountStore<'_> {
                             .push(DeadCredential::stored(&token.id, &token.token_hash)?);
                         token
                     };
-                    Ok(token)
+                    Ok(AdminToken::from(token))
                 })
             })
             .await

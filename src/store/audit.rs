@@ -29,12 +29,13 @@ use sea_orm::{
 };
 
 use super::entity::audit_event;
-use super::paging::fetch_page;
+use super::paging::fetch_records;
 use super::tenant::{AccountStore, EnvironmentStore};
 use super::{Page, Store};
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::ids::{AccountId, EnvironmentId, IdKind, new_id};
 use crate::domain::page::PageRequest;
+use crate::domain::records::AuditEvent;
 use crate::domain::time::now_micros;
 use crate::error::Result;
 
@@ -145,7 +146,7 @@ impl AccountStore<'_> {
         &self,
         filter: &Filter,
         page: &PageRequest,
-    ) -> Result<Page<audit_event::Model>> {
+    ) -> Result<Page<AuditEvent>> {
         let mut query = self.select::<audit_event::Entity>();
         if let Some(env) = &filter.environment_id {
             query = query.filter(audit_event::Column::EnvironmentId.eq(env.as_str()));
@@ -153,7 +154,7 @@ impl AccountStore<'_> {
         if let Some(t) = filter.event_type {
             query = query.filter(audit_event::Column::EventType.eq(t.as_str()));
         }
-        fetch_page(&self.store.read, query, audit_event::Column::Seq, page).await
+        fetch_records(&self.store.read, query, audit_event::Column::Seq, page).await
     }
 }
 
@@ -206,13 +207,16 @@ async fn after(
     query: Select<audit_event::Entity>,
     after_seq: i64,
     limit: u64,
-) -> Result<Vec<audit_event::Model>> {
+) -> Result<Vec<AuditEvent>> {
     Ok(query
         .filter(audit_event::Column::Seq.gt(after_seq))
         .order_by_asc(audit_event::Column::Seq)
         .limit(limit)
         .all(db)
-        .await?)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 impl AccountStore<'_> {
@@ -228,7 +232,7 @@ impl AccountStore<'_> {
         tail: &Tail,
         after_seq: i64,
         limit: u64,
-    ) -> Result<Vec<audit_event::Model>> {
+    ) -> Result<Vec<AuditEvent>> {
         let query = tail.apply(self.select());
         after(&self.store.read, query, after_seq, limit).await
     }
@@ -247,7 +251,7 @@ impl EnvironmentStore<'_> {
         tail: &Tail,
         after_seq: i64,
         limit: u64,
-    ) -> Result<Vec<audit_event::Model>> {
+    ) -> Result<Vec<AuditEvent>> {
         let query = tail.apply_types(self.select());
         after(&self.store.read, query, after_seq, limit).await
     }
@@ -268,7 +272,7 @@ impl Store {
     /// first. Only for the event hub (`crate::event_hub`), the process's one
     /// tail of the log, which hands each row to the watchers whose scope
     /// it is in (checked there, in memory, per watcher).
-    pub async fn audit_feed(&self, after_seq: i64, limit: u64) -> Result<Vec<audit_event::Model>> {
+    pub async fn audit_feed(&self, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>> {
         after(&self.read, audit_event::Entity::find(), after_seq, limit).await
     }
 }

@@ -109,7 +109,7 @@ impl Store {
             .await?;
         Ok(row.and_then(|k| {
             let end = k.end_time();
-            let kind = k.kind.credential();
+            let kind = k.kind;
             // A hash of one kind stored under another cannot be ours.
             (kind == cred.kind).then(|| CredentialRecord {
                 id: k.id,

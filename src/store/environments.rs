@@ -9,7 +9,7 @@ use super::entity::{
     user_token_revocation,
 };
 use super::keys::{self, NewKeyPair};
-use super::paging::fetch_page;
+use super::paging::fetch_records;
 use super::revocation::DeadCredential;
 use super::signing_keys::{self, NewSigningKey};
 use super::tenant::{AccountStore, EnvironmentStore, OwnedEnvironment};
@@ -19,6 +19,7 @@ use crate::domain::audit::{Actor, EventType};
 use crate::domain::ids::EnvironmentId;
 use crate::domain::names::DisplayName;
 use crate::domain::page::PageRequest;
+use crate::domain::records::{ApiKey, Environment};
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 
@@ -26,9 +27,9 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct DeletedEnvironment {
     /// The environment that was deleted.
-    pub environment: environment::Model,
+    pub environment: Environment,
     /// Its keys, all of which stopped working.
-    pub keys: Vec<api_key::Model>,
+    pub keys: Vec<ApiKey>,
 }
 
 /// Counts of an environment's data.
@@ -56,7 +57,7 @@ impl AccountStore<'_> {
         display_name: &DisplayName,
         signing_key: impl FnOnce(&EnvironmentId) -> NewSigningKey,
         actor: &Actor,
-    ) -> Result<(environment::Model, NewKeyPair)> {
+    ) -> Result<(Environment, NewKeyPair)> {
         let now = now_micros();
         let id = EnvironmentId::generate();
         let new_signing_key = signing_key(&id);
@@ -91,21 +92,21 @@ impl AccountStore<'_> {
                     let signing = signing_keys::insert(tx, id, new_signing_key).await?;
                     let subject = Subject::environment(&env.0.account_id, &env.0.id, &signing.id);
                     audit::record(tx, actor, EventType::SigningKeyCreated, subject).await?;
-                    Ok((env.0, pair))
+                    Ok((env.0.into(), pair))
                 })
             })
             .await
     }
 
     /// One of the account's environments, or NOT_FOUND.
-    pub async fn environment(&self, id: &EnvironmentId) -> Result<environment::Model> {
-        Ok(self.find_environment(&self.store.read, id).await?.0)
+    pub async fn environment(&self, id: &EnvironmentId) -> Result<Environment> {
+        Ok(self.find_environment(&self.store.read, id).await?.0.into())
     }
 
     /// One page of the account's environments, oldest first.
-    pub async fn list_environments(&self, page: &PageRequest) -> Result<Page<environment::Model>> {
+    pub async fn list_environments(&self, page: &PageRequest) -> Result<Page<Environment>> {
         let query = self.select::<environment::Entity>();
-        fetch_page(&self.store.read, query, environment::Column::Seq, page).await
+        fetch_records(&self.store.read, query, environment::Column::Seq, page).await
     }
 
     /// Renames one of the account's environments.
@@ -114,7 +115,7 @@ impl AccountStore<'_> {
         id: &EnvironmentId,
         display_name: &DisplayName,
         actor: &Actor,
-    ) -> Result<environment::Model> {
+    ) -> Result<Environment> {
         self.store
             .write(Op::RenameEnvironment, |w| {
                 Box::pin(async move {
@@ -131,7 +132,7 @@ impl AccountStore<'_> {
                         on_environment(&env),
                     )
                     .await?;
-                    Ok(env)
+                    Ok(Environment::from(env))
                 })
             })
             .await
@@ -184,8 +185,8 @@ impl AccountStore<'_> {
                         .deleted_environments
                         .push(EnvironmentId::from_stored(env.0.id.clone()));
                     let deleted = DeletedEnvironment {
-                        environment: env.0,
-                        keys,
+                        environment: env.0.into(),
+                        keys: keys.into_iter().map(Into::into).collect(),
                     };
                     Ok(deleted)
                 })

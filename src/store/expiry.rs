@@ -18,6 +18,7 @@ use super::audit::{self, Subject};
 use super::entity::api_key;
 use super::write::Op;
 use crate::domain::audit::{Actor, EventType};
+use crate::domain::records::ApiKey;
 use crate::domain::time::to_timestamp;
 use crate::error::Result;
 
@@ -68,7 +69,7 @@ impl Store {
     /// Keys (not revoked, not yet expired) due a `key.expiring` notice at
     /// `now` that was not sent yet, with that notice. Every tenant: this
     /// is the sweeper's query, not a tenant's.
-    pub async fn keys_due_expiry_notice(&self, now: i64) -> Result<Vec<(api_key::Model, Notice)>> {
+    pub async fn keys_due_expiry_notice(&self, now: i64) -> Result<Vec<(ApiKey, Notice)>> {
         let keys = api_key::Entity::find()
             .filter(api_key::Column::RevokeTime.is_null())
             .filter(api_key::Column::ExpireTime.gt(now))
@@ -92,7 +93,7 @@ impl Store {
             .into_iter()
             .filter_map(|k| {
                 let notice = Notice::due(k.expire_time?, now)?;
-                Some((k, notice))
+                Some((k.into(), notice))
             })
             .collect())
     }
@@ -102,7 +103,7 @@ impl Store {
     /// Returns whether this call sent it.
     pub async fn send_expiry_notice(
         &self,
-        key: &api_key::Model,
+        key: &ApiKey,
         notice: Notice,
         actor: &Actor,
     ) -> Result<bool> {

@@ -7,19 +7,20 @@ use sea_orm::{
 
 use super::Page;
 use super::audit::{self, Subject};
-use super::entity::api_key::{self, KeyKind};
-use super::paging::fetch_page;
+use super::entity::api_key;
+use super::paging::fetch_records;
 use super::revocation::{DeadCredential, Pending};
 use super::tenant::{AccountStore, OwnedEnvironment};
 use super::write::Op;
 use super::write::Revoked;
 use crate::domain::audit::{Actor, EventType};
-use crate::domain::credential::{self, NewCredential};
+use crate::domain::credential::{self, CredentialKind, NewCredential};
 use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::domain::names::DisplayName;
 use crate::domain::networks::Networks;
 use crate::domain::page::PageRequest;
 use crate::domain::permissions::Permissions;
+use crate::domain::records::ApiKey;
 use crate::domain::secret::Secret;
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
@@ -28,9 +29,9 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct NewKeyPair {
     /// The publishable key's record (its `value` is the whole key).
-    pub publishable: api_key::Model,
+    pub publishable: ApiKey,
     /// The secret key's record.
-    pub secret: api_key::Model,
+    pub secret: ApiKey,
     /// The secret key's plaintext.
     pub secret_plaintext: Secret,
 }
@@ -41,7 +42,7 @@ pub struct Rotation {
     /// The new pair.
     pub pair: NewKeyPair,
     /// Keys that were active, with their (possibly future) revocation time.
-    pub revoked: Vec<api_key::Model>,
+    pub revoked: Vec<ApiKey>,
 }
 
 /// What `CreateKey` may set on a new key besides its kind.
@@ -63,7 +64,7 @@ pub struct KeyOptions {
 #[derive(Debug)]
 pub struct CreatedKey {
     /// The key's record.
-    pub key: api_key::Model,
+    pub key: ApiKey,
     /// The plaintext, for secret keys.
     pub secret_plaintext: Option<Secret>,
 }
@@ -77,9 +78,9 @@ pub const MAX_WORKING_KEYS_PER_KIND: u64 = 5;
 pub const MAX_WORKING_RESTRICTED_KEYS: u64 = 100;
 
 /// The cap on working keys of `kind`.
-pub fn max_working(kind: KeyKind) -> u64 {
+pub fn max_working(kind: CredentialKind) -> u64 {
     match kind {
-        KeyKind::Restricted => MAX_WORKING_RESTRICTED_KEYS,
+        CredentialKind::Restricted => MAX_WORKING_RESTRICTED_KEYS,
         _ => MAX_WORKING_KEYS_PER_KIND,
     }
 }
@@ -91,14 +92,15 @@ pub(super) async fn insert_pair(
     now: i64,
     actor: &Actor,
 ) -> Result<NewKeyPair> {
-    let pk = credential::generate(KeyKind::Publishable.credential());
-    let sk = credential::generate(KeyKind::Secret.credential());
+    let pk = credential::generate(CredentialKind::Publishable);
+    let sk = credential::generate(CredentialKind::Secret);
     let none = KeyOptions::default();
-    let publishable = insert_key(db, env, KeyKind::Publishable, &pk, &none, now, actor).await?;
-    let secret = insert_key(db, env, KeyKind::Secret, &sk, &none, now, actor).await?;
+    let publishable =
+        insert_key(db, env, CredentialKind::Publishable, &pk, &none, now, actor).await?;
+    let secret = insert_key(db, env, CredentialKind::Secret, &sk, &none, now, actor).await?;
     Ok(NewKeyPair {
-        publishable,
-        secret,
+        publishable: publishable.into(),
+        secret: secret.into(),
         secret_plaintext: sk.plaintext,
     })
 }
@@ -107,7 +109,7 @@ pub(super) async fn insert_pair(
 async fn insert_key(
     db: &impl ConnectionTrait,
     env: &OwnedEnvironment,
-    kind: KeyKind,
+    kind: CredentialKind,
     cred: &NewCredential,
     options: &KeyOptions,
     now: i64,
@@ -120,7 +122,9 @@ async fn insert_key(
         kind: Set(kind),
         prefix: Set(cred.display_prefix.clone()),
         key_hash: Set(cred.hash.to_hex()),
-        value: Set((kind == KeyKind::Publishable).then(|| cred.plaintext.expose().to_owned())),
+        value: Set(
+            (kind == CredentialKind::Publishable).then(|| cred.plaintext.expose().to_owned())
+        ),
         create_time: Set(now),
         revoke_time: Set(None),
         last_use_time: Set(None),
@@ -212,12 +216,12 @@ impl AccountStore<'_> {
         &self,
         environment_id: &EnvironmentId,
         page: &PageRequest,
-    ) -> Result<Page<api_key::Model>> {
+    ) -> Result<Page<ApiKey>> {
         let env = self
             .find_environment(&self.store.read, environment_id)
             .await?;
         let query = self.select_in::<api_key::Entity>(&env);
-        fetch_page(&self.store.read, query, api_key::Column::Seq, page).await
+        fetch_records(&self.store.read, query, api_key::Column::Seq, page).await
     }
 
     /// Revokes every active key of the environment and creates a new pair,
@@ -242,13 +246,13 @@ impl AccountStore<'_> {
                     let active = self
                         .select_in::<api_key::Entity>(&env)
                         .filter(working_at(now))
-                        .filter(api_key::Column::Kind.ne(KeyKind::Restricted))
+                        .filter(api_key::Column::Kind.ne(CredentialKind::Restricted))
                         .order_by_asc(api_key::Column::Seq)
                         .all(tx)
                         .await?;
                     let mut revoked = Vec::with_capacity(active.len());
                     for key in active {
-                        let planned = if key.kind == KeyKind::Secret && grace_micros > 0 {
+                        let planned = if key.kind == CredentialKind::Secret && grace_micros > 0 {
                             now + grace_micros
                         } else {
                             now
@@ -268,7 +272,10 @@ impl AccountStore<'_> {
                     }
                     let pair = insert_pair(tx, &env, now, actor).await?;
                     pending.keys(&revoked, now)?;
-                    Ok(Rotation { pair, revoked })
+                    Ok(Rotation {
+                        pair,
+                        revoked: revoked.into_iter().map(Into::into).collect(),
+                    })
                 })
             })
             .await
@@ -280,7 +287,7 @@ impl AccountStore<'_> {
     pub async fn create_key(
         &self,
         environment_id: &EnvironmentId,
-        kind: KeyKind,
+        kind: CredentialKind,
         options: &KeyOptions,
         actor: &Actor,
     ) -> Result<CreatedKey> {
@@ -304,11 +311,12 @@ impl AccountStore<'_> {
                          (at most {max}); revoke one first"
                         )));
                     }
-                    let cred = credential::generate(kind.credential());
+                    let cred = credential::generate(kind);
                     let key = insert_key(tx, &env, kind, &cred, options, now, actor).await?;
                     Ok(CreatedKey {
-                        key,
-                        secret_plaintext: (kind != KeyKind::Publishable).then_some(cred.plaintext),
+                        key: key.into(),
+                        secret_plaintext: (kind != CredentialKind::Publishable)
+                            .then_some(cred.plaintext),
                     })
                 })
             })
@@ -317,7 +325,7 @@ impl AccountStore<'_> {
 
     /// Revokes one of the account's keys (idempotent: revoking a revoked
     /// key returns it and revokes nothing).
-    pub async fn revoke_key(&self, id: &KeyId, actor: &Actor) -> Result<Revoked<api_key::Model>> {
+    pub async fn revoke_key(&self, id: &KeyId, actor: &Actor) -> Result<Revoked<ApiKey>> {
         self.store
             .write_revoking(Op::RevokeKey, |w| {
                 Box::pin(async move {
@@ -350,7 +358,7 @@ impl AccountStore<'_> {
                         pending.keys(std::slice::from_ref(&key), now)?;
                         key
                     };
-                    Ok(key)
+                    Ok(ApiKey::from(key))
                 })
             })
             .await

@@ -14,8 +14,9 @@ use sea_orm::{
 };
 
 use super::audit::{self, Subject};
+use super::entity::member::{STATE_ACTIVE, STATE_INVITED};
 use super::entity::{environment, member, session};
-use super::paging::fetch_page;
+use super::paging::fetch_records;
 use super::revocation::{DeadCredential, Pending};
 use super::tenant::AccountStore;
 use super::write::Op;
@@ -25,6 +26,7 @@ use crate::domain::audit::{Actor, EventType};
 use crate::domain::credential::{self, CredentialHash, CredentialKind};
 use crate::domain::ids::{AccountId, MemberId, SessionId};
 use crate::domain::page::PageRequest;
+use crate::domain::records::Member;
 use crate::domain::roles::{Environments, Grant, Role};
 use crate::domain::secret::Secret;
 use crate::domain::time::now_micros;
@@ -33,16 +35,11 @@ use crate::error::{Error, Result};
 /// How long an invitation is good for.
 pub const INVITE_TTL_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
 
-/// `members.state` values.
-pub const STATE_INVITED: &str = "invited";
-/// `members.state` of a member who accepted its invitation.
-pub const STATE_ACTIVE: &str = "active";
-
 /// A new invitation: the member row and the invite token (shown once).
 #[derive(Debug)]
 pub struct NewInvite {
     /// The invited member.
-    pub member: member::Model,
+    pub member: Member,
     /// `inv_…`.
     pub token: Secret,
 }
@@ -55,21 +52,14 @@ pub struct NewSession {
     /// When it ends, µs.
     pub expire_time: i64,
     /// The member signed in.
-    pub member: member::Model,
-}
-
-/// The member's grant as stored.
-pub fn grant_of(m: &member::Model) -> Grant {
-    Grant {
-        role: Role::from_stored(&m.role),
-        environments: Environments::from_stored(m.environment_ids.as_deref()),
-    }
+    pub member: Member,
 }
 
 /// Inserts a session for `m`, in `db`'s transaction.
 async fn insert_session(
     db: &impl ConnectionTrait,
-    m: &member::Model,
+    member_id: &str,
+    account_id: &str,
     ttl_micros: i64,
 ) -> Result<(Secret, i64)> {
     let cred = credential::generate(CredentialKind::Session);
@@ -77,8 +67,8 @@ async fn insert_session(
     let expire_time = now.saturating_add(ttl_micros);
     session::ActiveModel {
         id: Set(SessionId::generate().into_string()),
-        member_id: Set(m.id.clone()),
-        account_id: Set(m.account_id.clone()),
+        member_id: Set(member_id.to_owned()),
+        account_id: Set(account_id.to_owned()),
         token_hash: Set(cred.hash.to_hex()),
         create_time: Set(now),
         expire_time: Set(expire_time),
@@ -177,11 +167,12 @@ impl Store {
     }
 
     /// The member with this (normalised) email, if any, on this server.
-    pub async fn member_by_email(&self, email: &str) -> Result<Option<member::Model>> {
+    pub async fn member_by_email(&self, email: &str) -> Result<Option<Member>> {
         Ok(member::Entity::find()
             .filter(member::Column::Email.eq(email))
             .one(&self.read)
-            .await?)
+            .await?
+            .map(Into::into))
     }
 
     /// Accepts an invitation: the member becomes active with this password
@@ -223,7 +214,8 @@ impl Store {
                 let Some(m) = changed.into_iter().next() else {
                     return Err(Error::Unauthenticated);
                 };
-                let (token, expire_time) = insert_session(tx, &m, ttl_micros).await?;
+                let (token, expire_time) =
+                    insert_session(tx, &m.id, &m.account_id, ttl_micros).await?;
                 let actor = member_actor(&m, peer);
                 let account = AccountId::from_stored(m.account_id.as_str());
                 let subject = Subject::account(&account, &m.id);
@@ -231,7 +223,7 @@ impl Store {
                 Ok(NewSession {
                     token,
                     expire_time,
-                    member: m,
+                    member: m.into(),
                 })
             })
         })
@@ -239,23 +231,25 @@ impl Store {
     }
 
     /// Signs an active member in (the password and code already checked).
-    pub async fn create_session(&self, m: &member::Model, ttl_micros: i64) -> Result<NewSession> {
+    pub async fn create_session(&self, m: &Member, ttl_micros: i64) -> Result<NewSession> {
         self.write(Op::CreateSession, |w| {
             Box::pin(async move {
                 let tx = w.db();
-                let (token, expire_time) = insert_session(tx, m, ttl_micros).await?;
+                let (token, expire_time) =
+                    insert_session(tx, &m.id, &m.account_id, ttl_micros).await?;
                 let now = now_micros();
-                let updated = member::ActiveModel {
-                    seq: Set(m.seq),
-                    last_sign_in_time: Set(Some(now)),
-                    ..Default::default()
-                }
-                .update(tx)
-                .await?;
+                member::Entity::update_many()
+                    .col_expr(member::Column::LastSignInTime, Expr::value(now))
+                    .filter(member::Column::Id.eq(m.id.as_str()))
+                    .exec(tx)
+                    .await?;
                 Ok(NewSession {
                     token,
                     expire_time,
-                    member: updated,
+                    member: Member {
+                        last_sign_in_time: Some(now),
+                        ..m.clone()
+                    },
                 })
             })
         })
@@ -325,7 +319,7 @@ async fn insert_invite(
     let details = [("email", m.email.clone()), ("role", m.role.clone())];
     audit::record_with(tx, actor, EventType::MemberInvited, subject, &details).await?;
     Ok(NewInvite {
-        member: m,
+        member: m.into(),
         token: cred.plaintext,
     })
 }
@@ -375,14 +369,14 @@ impl AccountStore<'_> {
     }
 
     /// One page of the account's members, oldest first.
-    pub async fn list_members(&self, page: &PageRequest) -> Result<Page<member::Model>> {
+    pub async fn list_members(&self, page: &PageRequest) -> Result<Page<Member>> {
         let query = self.select::<member::Entity>();
-        fetch_page(&self.store.read, query, member::Column::Seq, page).await
+        fetch_records(&self.store.read, query, member::Column::Seq, page).await
     }
 
     /// One of the account's members, or NOT_FOUND.
-    pub async fn member(&self, id: &MemberId) -> Result<member::Model> {
-        self.member_in(&self.store.read, id).await
+    pub async fn member(&self, id: &MemberId) -> Result<Member> {
+        Ok(self.member_in(&self.store.read, id).await?.into())
     }
 
     async fn member_in(&self, db: &impl ConnectionTrait, id: &MemberId) -> Result<member::Model> {
@@ -427,14 +421,14 @@ impl AccountStore<'_> {
         environments: Option<Environments>,
         caller: &Grant,
         actor: &Actor,
-    ) -> Result<Revoked<member::Model>> {
+    ) -> Result<Revoked<Member>> {
         let environments = &environments;
         self.store
             .write_revoking(Op::UpdateMember, |w| {
                 Box::pin(async move {
                     let (tx, pending) = w.parts();
                     let m = self.member_in(tx, id).await?;
-                    let current = grant_of(&m);
+                    let current = m.grant();
                     caller.may_manage(&current)?;
                     let next = Grant {
                         role: role.unwrap_or(current.role),
@@ -464,7 +458,7 @@ impl AccountStore<'_> {
                             .await?;
                         m
                     };
-                    Ok(m)
+                    Ok(Member::from(m))
                 })
             })
             .await
@@ -483,7 +477,7 @@ impl AccountStore<'_> {
                 Box::pin(async move {
                     let (tx, pending) = w.parts();
                     let m = self.member_in(tx, id).await?;
-                    caller.may_manage(&grant_of(&m))?;
+                    caller.may_manage(&m.grant())?;
                     self.not_last_owner(tx, &m).await?;
                     end_sessions(tx, &m.id, None, pending).await?;
                     member::Entity::delete_many()
@@ -561,7 +555,7 @@ impl AccountStore<'_> {
         expected: &[u8],
         step: i64,
         actor: &Actor,
-    ) -> Result<Revoked<member::Model>> {
+    ) -> Result<Revoked<Member>> {
         self.store
             .write_revoking(Op::ConfirmTotp, |w| {
                 Box::pin(async move {
@@ -581,7 +575,7 @@ impl AccountStore<'_> {
                     let subject = Subject::account(self.id(), &m.id);
                     audit::record(tx, actor, EventType::MemberTotpEnabled, subject).await?;
                     refresh_sessions(tx, &m.id, pending).await?;
-                    Ok(m)
+                    Ok(Member::from(m))
                 })
             })
             .await

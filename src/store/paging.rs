@@ -40,8 +40,24 @@ sequenced!(
     user
 );
 
-/// One page of `query` (already filtered to the tenant) in `seq` order, and
-/// the token of the next page (empty at the end).
+/// One page of `query` (already filtered to the tenant) in `seq` order, as
+/// records, and the token of the next page (empty at the end).
+pub(crate) async fn fetch_records<E, R>(
+    db: &impl ConnectionTrait,
+    query: Select<E>,
+    seq: E::Column,
+    page: &PageRequest,
+) -> Result<(Vec<R>, String)>
+where
+    E: EntityTrait,
+    E::Model: Sequenced + Send + Sync + Into<R>,
+{
+    let (rows, next) = fetch_page(db, query, seq, page).await?;
+    Ok((rows.into_iter().map(Into::into).collect(), next))
+}
+
+/// [`fetch_records`] as models (rooms, threads and comments, until they
+/// have records too).
 pub(crate) async fn fetch_page<E>(
     db: &impl ConnectionTrait,
     query: Select<E>,

@@ -11,18 +11,19 @@ use sea_orm::{
 use super::Page;
 use super::counters::Delta;
 use super::entity::{comment, room, room_access, thread};
-use super::paging::fetch_page;
+use super::paging::fetch_records;
 use super::revocation::RoomChange;
 use super::tenant::EnvironmentStore;
 use super::write::{Op, Revoked};
 use crate::domain::names::ResourceId;
 use crate::domain::page::PageRequest;
+use crate::domain::records::Room;
 use crate::domain::rooms::{MAX_ROOM_ENTRIES, RoomAccess, RoomAcl, Subject};
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 
 /// A room with its stored accesses.
-pub type RoomWithAcl = (room::Model, RoomAcl);
+pub type RoomWithAcl = (Room, RoomAcl);
 
 /// A change of a room's stored accesses (`UpdateRoomAccess`), validated.
 #[derive(Clone, Debug, Default)]
@@ -89,17 +90,19 @@ impl EnvironmentStore<'_> {
                         ..Delta::default()
                     };
                     self.count(tx, delta).await?;
-                    Ok((room, acl.clone()))
+                    Ok((room.into(), acl.clone()))
                 })
             })
             .await
     }
 
     /// One room, or NOT_FOUND.
-    pub async fn room(&self, room_id: &ResourceId) -> Result<room::Model> {
+    pub async fn room(&self, room_id: &ResourceId) -> Result<Room> {
         let by_id = room::Column::RoomId;
-        self.one::<room::Entity>(&self.store.read, by_id, room_id.as_str(), "room")
-            .await
+        let room = self
+            .one::<room::Entity>(&self.store.read, by_id, room_id.as_str(), "room")
+            .await?;
+        Ok(room.into())
     }
 
     /// One room with its stored accesses, or NOT_FOUND.
@@ -119,7 +122,7 @@ impl EnvironmentStore<'_> {
             .filter(room::Column::RoomId.eq(room_id))
             .one(&self.store.read)
             .await?;
-        let Some(room) = room else {
+        let Some(room) = room.map(Room::from) else {
             return Ok(None);
         };
         let mut acls = self
@@ -132,13 +135,13 @@ impl EnvironmentStore<'_> {
     pub async fn acls_of(
         &self,
         db: &impl ConnectionTrait,
-        rooms: &[room::Model],
+        rooms: &[Room],
     ) -> Result<HashMap<i64, RoomAcl>> {
         let mut out: HashMap<i64, RoomAcl> = rooms
             .iter()
             .map(|r| {
                 let acl = RoomAcl {
-                    default: RoomAccess::from_stored(r.default_access),
+                    default: r.default_access,
                     ..RoomAcl::default()
                 };
                 (r.seq, acl)
@@ -167,14 +170,14 @@ impl EnvironmentStore<'_> {
     }
 
     /// The stored accesses of a page of rooms, by room `seq`.
-    pub async fn acls_of_page(&self, rooms: &[room::Model]) -> Result<HashMap<i64, RoomAcl>> {
+    pub async fn acls_of_page(&self, rooms: &[Room]) -> Result<HashMap<i64, RoomAcl>> {
         self.acls_of(&self.store.read, rooms).await
     }
 
     /// One page of the environment's rooms, oldest first.
-    pub async fn list_rooms(&self, page: &PageRequest) -> Result<Page<room::Model>> {
+    pub async fn list_rooms(&self, page: &PageRequest) -> Result<Page<Room>> {
         let query = self.select::<room::Entity>();
-        fetch_page(&self.store.read, query, room::Column::Seq, page).await
+        fetch_records(&self.store.read, query, room::Column::Seq, page).await
     }
 
     /// One page of the rooms `user_id` with `groups` may read in STORED
@@ -187,7 +190,7 @@ impl EnvironmentStore<'_> {
         page: &PageRequest,
         user_id: &str,
         groups: &[impl AsRef<str>],
-    ) -> Result<Page<room::Model>> {
+    ) -> Result<Page<Room>> {
         let limit = page.size + 1;
         let env = self.id().as_str();
         let by_default = Query::select()
@@ -228,7 +231,7 @@ impl EnvironmentStore<'_> {
         let query = self
             .select::<room::Entity>()
             .filter(room::Column::Seq.in_subquery(union));
-        fetch_page(&self.store.read, query, room::Column::Seq, page).await
+        fetch_records(&self.store.read, query, room::Column::Seq, page).await
     }
 
     /// Changes a room's stored accesses (FAILED_PRECONDITION beyond
@@ -285,6 +288,7 @@ impl EnvironmentStore<'_> {
                                 access: Set(access.to_stored()),
                             });
                     insert_entries(tx, rows.collect()).await?;
+                    let room = Room::from(room);
                     let mut acls = self.acls_of(tx, std::slice::from_ref(&room)).await?;
                     let acl = acls.remove(&room.seq).unwrap_or_default();
                     if acl.entries() > MAX_ROOM_ENTRIES {
@@ -315,7 +319,7 @@ impl EnvironmentStore<'_> {
         exact: &[&str],
         prefixes: &[&str],
         keep: impl Fn(&str) -> bool,
-    ) -> Result<Page<room::Model>> {
+    ) -> Result<Page<Room>> {
         use sea_orm::Condition;
         use sea_orm::sea_query::{ExprTrait, LikeExpr};
         /// Beyond this many prefixes the rows are filtered in memory only
@@ -341,8 +345,9 @@ impl EnvironmentStore<'_> {
             }
             query = query.filter(any);
         }
-        let (mut rows, next) = fetch_page(&self.store.read, query, room::Column::Seq, page).await?;
-        rows.retain(|room| keep(&room.room_id));
+        let (mut rows, next) =
+            fetch_records(&self.store.read, query, room::Column::Seq, page).await?;
+        rows.retain(|room: &Room| keep(&room.room_id));
         Ok((rows, next))
     }
 
@@ -404,11 +409,6 @@ impl EnvironmentStore<'_> {
             })
             .await
     }
-}
-
-/// The stored metadata as a map.
-pub fn metadata(room: &room::Model) -> BTreeMap<String, String> {
-    serde_json::from_str(&room.metadata).unwrap_or_default()
 }
 
 /// 1 when `access` lets everyone read (the indexed mirror of the default).

@@ -5,6 +5,7 @@
 //! change to its API keys, so two rotations cannot both add a standby key
 //! and a revocation's replacement is the only one.
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -19,6 +20,7 @@ use super::write::Op;
 use super::write::Revoked;
 use crate::domain::audit::{Actor, EventType};
 use crate::domain::ids::{AccountId, EnvironmentId, SigningKeyId};
+use crate::domain::records::SigningKey;
 use crate::domain::signing::{self, KeyState, KeyTimes};
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
@@ -38,22 +40,22 @@ pub struct NewSigningKey {
 #[derive(Debug)]
 pub struct Rotated {
     /// The new key (STANDBY until its `activate_time`).
-    pub key: signing_key::Model,
+    pub key: SigningKey,
     /// The key it replaces, if the environment had an active one.
-    pub previous: Option<signing_key::Model>,
+    pub previous: Option<SigningKey>,
 }
 
 /// What `RevokeSigningKey` did.
 #[derive(Debug)]
 pub struct RevokedKey {
     /// The revoked key.
-    pub key: signing_key::Model,
+    pub key: SigningKey,
     /// The key that signs from now on, when the revoked one was ACTIVE.
-    pub replacement: Option<signing_key::Model>,
+    pub replacement: Option<SigningKey>,
 }
 
 /// The times that decide a stored key's state.
-pub fn times(row: &signing_key::Model) -> KeyTimes {
+pub fn times(row: &SigningKey) -> KeyTimes {
     KeyTimes {
         seq: row.seq,
         activate_time: row.activate_time,
@@ -62,7 +64,7 @@ pub fn times(row: &signing_key::Model) -> KeyTimes {
 }
 
 /// Each row's state at `now`.
-pub fn states(rows: &[signing_key::Model], now: i64) -> Vec<KeyState> {
+pub fn states(rows: &[SigningKey], now: i64) -> Vec<KeyState> {
     let times: Vec<KeyTimes> = rows.iter().map(times).collect();
     signing::states(&times, now)
 }
@@ -73,7 +75,7 @@ pub(super) async fn insert(
     db: &impl ConnectionTrait,
     environment_id: &EnvironmentId,
     key: &NewSigningKey,
-) -> Result<signing_key::Model> {
+) -> Result<SigningKey> {
     let now = now_micros();
     insert_at(db, environment_id, key, now, now).await
 }
@@ -85,7 +87,7 @@ async fn insert_at(
     key: &NewSigningKey,
     now: i64,
     activate_time: i64,
-) -> Result<signing_key::Model> {
+) -> Result<SigningKey> {
     Ok(signing_key::ActiveModel {
         id: Set(key.id.as_str().to_owned()),
         environment_id: Set(environment_id.as_str().to_owned()),
@@ -97,27 +99,30 @@ async fn insert_at(
         ..Default::default()
     }
     .insert(db)
-    .await?)
+    .await?
+    .into())
 }
 
 /// Every signing key of an environment, oldest first.
-async fn all(db: &impl ConnectionTrait, environment_id: &str) -> Result<Vec<signing_key::Model>> {
-    Ok(signing_key::Entity::find()
+async fn all(db: &impl ConnectionTrait, environment_id: &str) -> Result<Vec<SigningKey>> {
+    let rows = signing_key::Entity::find()
         .filter(signing_key::Column::EnvironmentId.eq(environment_id))
         .order_by_asc(signing_key::Column::Seq)
         .all(db)
-        .await?)
+        .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
 }
 
 impl EnvironmentStore<'_> {
     /// Every signing key of the environment, oldest first (callers filter
     /// by state).
-    pub async fn signing_keys(&self) -> Result<Vec<signing_key::Model>> {
-        Ok(self
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
+        let rows = self
             .select::<signing_key::Entity>()
             .order_by_asc(signing_key::Column::Seq)
             .all(&self.store.read)
-            .await?)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// The environment's keys, after giving it a key that signs now if it
@@ -127,7 +132,7 @@ impl EnvironmentStore<'_> {
     pub async fn ensure_signing_key(
         &self,
         key: impl Fn() -> NewSigningKey + Sync,
-    ) -> Result<Vec<signing_key::Model>> {
+    ) -> Result<Vec<SigningKey>> {
         let now = now_micros();
         let rows = self.signing_keys().await?;
         if signing::active(&rows.iter().map(times).collect::<Vec<_>>(), now).is_some() {
@@ -233,7 +238,7 @@ impl AccountStore<'_> {
                     let Some(index) = rows.iter().position(|r| r.id == kid.as_str()) else {
                         return Err(Error::NotFound("signing key"));
                     };
-                    let key = rows[index].clone();
+                    let mut key = rows[index].clone();
                     if key.revoke_time.is_some() {
                         // Already revoked: nothing changes, nothing to announce.
                         return Ok(RevokedKey {
@@ -244,9 +249,12 @@ impl AccountStore<'_> {
                     let now = now_micros();
                     let was_active = states(&rows, now)[index] == KeyState::Active;
                     // Rows first, the audit record last (see `audit`'s lock rule).
-                    let mut active: signing_key::ActiveModel = key.into();
-                    active.revoke_time = Set(Some(now));
-                    let key = active.update(tx).await?;
+                    signing_key::Entity::update_many()
+                        .col_expr(signing_key::Column::RevokeTime, Expr::value(now))
+                        .filter(signing_key::Column::Id.eq(key.id.as_str()))
+                        .exec(tx)
+                        .await?;
+                    key.revoke_time = Some(now);
                     let replacement = if was_active {
                         Some(insert_at(tx, environment_id, &replacement(), now, now).await?)
                     } else {

@@ -11,12 +11,13 @@ use sea_orm::{
 use super::Page;
 use super::counters::Delta;
 use super::entity::{comment, room, thread};
-use super::paging::fetch_page;
+use super::paging::fetch_records;
 use super::tenant::EnvironmentStore;
 use super::write::Op;
 use crate::domain::ids::{CommentId, ThreadId};
 use crate::domain::names::ResourceId;
 use crate::domain::page::PageRequest;
+use crate::domain::records::{Comment, Thread};
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 
@@ -47,7 +48,7 @@ impl EnvironmentStore<'_> {
         room_id: &ResourceId,
         author: &ResourceId,
         body: &str,
-    ) -> Result<(thread::Model, comment::Model)> {
+    ) -> Result<(Thread, Comment)> {
         let now = now_micros();
         self.store
             .write(Op::CreateThread, |w| {
@@ -77,7 +78,7 @@ impl EnvironmentStore<'_> {
                         ..Delta::default()
                     };
                     self.count(tx, delta).await?;
-                    Ok((thread, comment))
+                    Ok((thread.into(), comment.into()))
                 })
             })
             .await
@@ -144,13 +145,13 @@ impl EnvironmentStore<'_> {
         &self,
         room_id: Option<&ResourceId>,
         page: &PageRequest,
-    ) -> Result<Page<thread::Model>> {
+    ) -> Result<Page<Thread>> {
         let mut query = self.select::<thread::Entity>();
         if let Some(room_id) = room_id {
             self.room(room_id).await?;
             query = query.filter(thread::Column::RoomId.eq(room_id.as_str()));
         }
-        fetch_page(&self.store.read, query, thread::Column::Seq, page).await
+        fetch_records(&self.store.read, query, thread::Column::Seq, page).await
     }
 
     /// Adds a comment to a thread.
@@ -159,7 +160,7 @@ impl EnvironmentStore<'_> {
         thread_id: &ThreadId,
         author: &ResourceId,
         body: &str,
-    ) -> Result<comment::Model> {
+    ) -> Result<Comment> {
         self.store
             .write(Op::CreateComment, |w| {
                 Box::pin(async move {
@@ -171,7 +172,7 @@ impl EnvironmentStore<'_> {
                         .await?;
                     let users = self.ensure_user(tx, author, now).await?;
                     self.count_comments(tx, &thread.id, 1, users).await?;
-                    Ok(comment)
+                    Ok(comment.into())
                 })
             })
             .await
@@ -183,12 +184,12 @@ impl EnvironmentStore<'_> {
         &self,
         thread_id: &ThreadId,
         page: &PageRequest,
-    ) -> Result<Page<comment::Model>> {
+    ) -> Result<Page<Comment>> {
         self.thread(&self.store.read, thread_id).await?;
         let query = self
             .select::<comment::Entity>()
             .filter(comment::Column::ThreadId.eq(thread_id.as_str()));
-        fetch_page(&self.store.read, query, comment::Column::Seq, page).await
+        fetch_records(&self.store.read, query, comment::Column::Seq, page).await
     }
 
     /// Edits a comment's body.
@@ -197,7 +198,7 @@ impl EnvironmentStore<'_> {
         id: &CommentId,
         body: &str,
         editor: Editor<'_>,
-    ) -> Result<comment::Model> {
+    ) -> Result<Comment> {
         self.store
             .write(Op::UpdateComment, |w| {
                 Box::pin(async move {
@@ -208,7 +209,7 @@ impl EnvironmentStore<'_> {
                     active.body = Set(body.to_owned());
                     active.edit_time = Set(Some(now_micros()));
                     let comment = active.update(tx).await?;
-                    Ok(comment)
+                    Ok(comment.into())
                 })
             })
             .await

@@ -9,11 +9,12 @@ use sea_orm::{
 use super::Page;
 use super::counters::Delta;
 use super::entity::user;
-use super::paging::fetch_page;
+use super::paging::fetch_records;
 use super::tenant::EnvironmentStore;
 use super::write::Op;
 use crate::domain::names::ResourceId;
 use crate::domain::page::PageRequest;
+use crate::domain::records::User;
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 
@@ -26,13 +27,13 @@ impl EnvironmentStore<'_> {
         user_id: &ResourceId,
         name: &str,
         avatar_url: &str,
-    ) -> Result<user::Model> {
+    ) -> Result<User> {
         for _ in 0..2 {
             if let Some(u) = self.find_user(user_id).await?
                 && u.name == name
                 && u.avatar_url == avatar_url
             {
-                return Ok(u);
+                return Ok(u.into());
             }
             let written = self
                 .store
@@ -75,7 +76,7 @@ impl EnvironmentStore<'_> {
             match written {
                 // A concurrent first mint inserted the user: read it again.
                 Err(Error::AlreadyExists(_)) => continue,
-                other => return other,
+                other => return other.map(Into::into),
             }
         }
         Err(Error::internal("user upsert kept conflicting"))
@@ -120,15 +121,16 @@ impl EnvironmentStore<'_> {
     }
 
     /// One user, or NOT_FOUND.
-    pub async fn user(&self, user_id: &ResourceId) -> Result<user::Model> {
+    pub async fn user(&self, user_id: &ResourceId) -> Result<User> {
         self.find_user(user_id)
             .await?
+            .map(Into::into)
             .ok_or(Error::NotFound("user"))
     }
 
     /// One page of the environment's users, oldest first.
-    pub async fn list_users(&self, page: &PageRequest) -> Result<Page<user::Model>> {
+    pub async fn list_users(&self, page: &PageRequest) -> Result<Page<User>> {
         let query = self.select::<user::Entity>();
-        fetch_page(&self.store.read, query, user::Column::Seq, page).await
+        fetch_records(&self.store.read, query, user::Column::Seq, page).await
     }
 }

@@ -2,87 +2,47 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::networks::Networks;
+use crate::domain::permissions::Permissions;
+
 use crate::domain::credential::CredentialKind;
 
-/// The kind of an API key, as stored (`publishable`, `secret`, `restricted`). Mapped to
-/// the credential format here and to proto in `api/convert.rs`, nowhere else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum KeyKind {
-    /// `pk_…`
-    #[sea_orm(string_value = "publishable")]
-    Publishable,
-    /// `sk_…`
-    #[sea_orm(string_value = "secret")]
-    Secret,
-    /// `rk_…`
-    #[sea_orm(string_value = "restricted")]
-    Restricted,
-}
-
-impl KeyKind {
-    /// The API key kind of a credential kind (`None` for admin tokens).
-    pub fn of(kind: CredentialKind) -> Option<Self> {
-        match kind {
-            CredentialKind::Publishable => Some(KeyKind::Publishable),
-            CredentialKind::Secret => Some(KeyKind::Secret),
-            CredentialKind::Restricted => Some(KeyKind::Restricted),
-            CredentialKind::Admin | CredentialKind::Session | CredentialKind::Invite => None,
-        }
+table! {
+    /// A row of `api_keys`.
+    "api_keys", id, Debug {
+        /// The environment the key opens. Resolution reads it from here, never
+        /// from the key's text.
+        pub environment_id: String,
+        /// The environment's account, denormalised so admin queries scope by
+        /// account without a join.
+        pub account_id: String,
+        /// `publishable`, `secret` or `restricted`.
+        pub kind: CredentialKind,
+        /// First 12 characters of the key.
+        pub prefix: String,
+        /// Hex SHA-256 of the whole key.
+        #[sea_orm(unique)]
+        pub key_hash: String,
+        /// The whole key, for publishable keys only (they are public).
+        pub value: Option<String>,
+        /// Creation time, µs.
+        pub create_time: i64,
+        /// Revocation time, µs; `None` while active.
+        pub revoke_time: Option<i64>,
+        /// Last authenticated use, µs (approximate).
+        pub last_use_time: Option<i64>,
+        /// When the key stops working by itself, µs; `None`: never.
+        pub expire_time: Option<i64>,
+        /// Restricted keys: comma-separated permissions (see
+        /// [`crate::domain::permissions::Permissions`]); `None` for the others.
+        pub permissions: Option<String>,
+        /// A name to recognise the key by.
+        pub display_name: Option<String>,
+        /// Comma-separated CIDRs the key may be used from; `None`: anywhere.
+        pub allowed_cidrs: Option<String>,
+        /// `key.expiring` events sent: 0, 1 (7 days before), 2 (1 day before).
+        pub expiry_notices: i32,
     }
-
-    /// The credential kind of this key kind.
-    pub fn credential(self) -> CredentialKind {
-        match self {
-            KeyKind::Publishable => CredentialKind::Publishable,
-            KeyKind::Secret => CredentialKind::Secret,
-            KeyKind::Restricted => CredentialKind::Restricted,
-        }
-    }
-}
-
-/// A row of `api_keys`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "api_keys")]
-pub struct Model {
-    /// Insertion order, for keyset pagination.
-    #[sea_orm(primary_key)]
-    pub seq: i64,
-    /// Public id, `key_…`.
-    #[sea_orm(unique)]
-    pub id: String,
-    /// The environment the key opens. Resolution reads it from here, never
-    /// from the key's text.
-    pub environment_id: String,
-    /// The environment's account, denormalised so admin queries scope by
-    /// account without a join.
-    pub account_id: String,
-    /// `publishable`, `secret` or `restricted`.
-    pub kind: KeyKind,
-    /// First 12 characters of the key.
-    pub prefix: String,
-    /// Hex SHA-256 of the whole key.
-    #[sea_orm(unique)]
-    pub key_hash: String,
-    /// The whole key, for publishable keys only (they are public).
-    pub value: Option<String>,
-    /// Creation time, µs.
-    pub create_time: i64,
-    /// Revocation time, µs; `None` while active.
-    pub revoke_time: Option<i64>,
-    /// Last authenticated use, µs (approximate).
-    pub last_use_time: Option<i64>,
-    /// When the key stops working by itself, µs; `None`: never.
-    pub expire_time: Option<i64>,
-    /// Restricted keys: comma-separated permissions (see
-    /// [`crate::domain::permissions::Permissions`]); `None` for the others.
-    pub permissions: Option<String>,
-    /// A name to recognise the key by.
-    pub display_name: Option<String>,
-    /// Comma-separated CIDRs the key may be used from; `None`: anywhere.
-    pub allowed_cidrs: Option<String>,
-    /// `key.expiring` events sent: 0, 1 (7 days before), 2 (1 day before).
-    pub expiry_notices: i32,
 }
 
 impl Model {
@@ -93,8 +53,22 @@ impl Model {
     }
 }
 
-/// No relations are navigated through sea-orm.
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
+impl From<Model> for crate::domain::records::ApiKey {
+    fn from(m: Model) -> Self {
+        Self {
+            permissions: m.permissions.as_deref().map(Permissions::from_stored),
+            networks: Networks::from_stored(m.allowed_cidrs.as_deref()),
+            id: m.id,
+            environment_id: m.environment_id,
+            account_id: m.account_id,
+            kind: m.kind,
+            prefix: m.prefix,
+            value: m.value,
+            create_time: m.create_time,
+            revoke_time: m.revoke_time,
+            last_use_time: m.last_use_time,
+            expire_time: m.expire_time,
+            display_name: m.display_name,
+        }
+    }
+}

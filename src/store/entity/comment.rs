@@ -30,3 +30,17 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl From<Model> for crate::domain::records::Comment {
+    fn from(m: Model) -> Self {
+        Self {
+            id: m.id,
+            environment_id: m.environment_id,
+            thread_id: m.thread_id,
+            user_id: m.user_id,
+            body: m.body,
+            create_time: m.create_time,
+            edit_time: m.edit_time,
+        }
+    }
+}

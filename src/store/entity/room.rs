@@ -28,3 +28,16 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl From<Model> for crate::domain::records::Room {
+    fn from(m: Model) -> Self {
+        Self {
+            seq: m.seq,
+            metadata: serde_json::from_str(&m.metadata).unwrap_or_default(),
+            room_id: m.room_id,
+            environment_id: m.environment_id,
+            create_time: m.create_time,
+            default_access: crate::domain::rooms::RoomAccess::from_stored(m.default_access),
+        }
+    }
+}

@@ -26,3 +26,15 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl From<Model> for crate::domain::records::Thread {
+    fn from(m: Model) -> Self {
+        Self {
+            id: m.id,
+            environment_id: m.environment_id,
+            room_id: m.room_id,
+            comment_count: m.comment_count,
+            create_time: m.create_time,
+        }
+    }
+}

@@ -3,24 +3,18 @@
 
 use sea_orm::entity::prelude::*;
 
-/// A row of `user_token_revocations`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "user_token_revocations")]
-pub struct Model {
-    /// The environment (tenant).
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub environment_id: String,
-    /// The user.
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub user_id: String,
-    /// The environment's account.
-    pub account_id: String,
-    /// Tokens issued before this instant (µs since the epoch) are refused.
-    pub not_before: i64,
+table! {
+    /// A row of `user_token_revocations`.
+    "user_token_revocations", Debug {
+        /// The environment (tenant).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub environment_id: String,
+        /// The user.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// The environment's account.
+        pub account_id: String,
+        /// Tokens issued before this instant (µs since the epoch) are refused.
+        pub not_before: i64,
+    }
 }
-
-/// No relations are navigated through sea-orm.
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
-
-impl ActiveModelBehavior for ActiveModel {}
