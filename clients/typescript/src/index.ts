@@ -46,7 +46,7 @@ import { BadRequestSchema } from "./gen/google/rpc/error_details_pb.js";
 import { AccountService, type AdminToken, type GetCallerResponse } from "./gen/pulse/v1/account_pb.js";
 import { Role } from "./gen/pulse/v1/access_pb.js";
 import { AuditService } from "./gen/pulse/v1/audit_pb.js";
-import { AuthService, RoomAccess } from "./gen/pulse/v1/auth_pb.js";
+import { AuthService } from "./gen/pulse/v1/auth_pb.js";
 import type { MintUserTokenResponse, WhoAmIResponse } from "./gen/pulse/v1/auth_pb.js";
 import {
   ApiKeyKind,
@@ -64,6 +64,7 @@ import {
 import { EventService } from "./gen/pulse/v1/event_pb.js";
 import { MemberService, type InviteMemberResponse, type Member } from "./gen/pulse/v1/member_pb.js";
 import { RoomService } from "./gen/pulse/v1/room_pb.js";
+import { RoomAccess } from "./gen/pulse/v1/room_access_pb.js";
 import { SessionService, type AcceptInviteResponse, type SignInResponse } from "./gen/pulse/v1/session_pb.js";
 import { ThreadService } from "./gen/pulse/v1/thread_pb.js";
 import { UserService } from "./gen/pulse/v1/user_pb.js";
@@ -78,6 +79,7 @@ export * from "./gen/pulse/v1/environment_pb.js";
 export * from "./gen/pulse/v1/event_pb.js";
 export * from "./gen/pulse/v1/member_pb.js";
 export * from "./gen/pulse/v1/room_pb.js";
+export * from "./gen/pulse/v1/room_access_pb.js";
 export * from "./gen/pulse/v1/session_pb.js";
 export * from "./gen/pulse/v1/thread_pb.js";
 export * from "./gen/pulse/v1/user_pb.js";
