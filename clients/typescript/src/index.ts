@@ -46,7 +46,7 @@ import { BadRequestSchema } from "./gen/google/rpc/error_details_pb.js";
 import { AccountService, type AdminToken, type GetCallerResponse } from "./gen/pulse/v1/account_pb.js";
 import { Role } from "./gen/pulse/v1/access_pb.js";
 import { AuditService } from "./gen/pulse/v1/audit_pb.js";
-import { AuthService } from "./gen/pulse/v1/auth_pb.js";
+import { AuthService, RoomAccessMode } from "./gen/pulse/v1/auth_pb.js";
 import type { MintUserTokenResponse, WhoAmIResponse } from "./gen/pulse/v1/auth_pb.js";
 import {
   ApiKeyKind,
@@ -258,6 +258,14 @@ export type RoomAccessName = "read" | "write";
 const ROOM_ACCESS: Record<RoomAccessName, RoomAccess> = {
   read: RoomAccess.READ,
   write: RoomAccess.WRITE,
+};
+
+/** How a user token's rooms are decided: by its `rooms` (TOKEN) or by what the rooms store. */
+export type RoomAccessModeName = "token" | "stored";
+
+const ROOM_ACCESS_MODE: Record<RoomAccessModeName, RoomAccessMode> = {
+  token: RoomAccessMode.TOKEN,
+  stored: RoomAccessMode.STORED,
 };
 
 const GRANULARITY = { hour: UsageGranularity.HOUR, day: UsageGranularity.DAY } as const;
@@ -488,12 +496,24 @@ export class Backend {
   /**
    * A token for `userId`. `rooms` maps a room id, or a prefix ending in `*`,
    * to `"read"` or `"write"`; omitted or empty: every room, read and write.
+   * `roomAccessMode: "stored"`: the rooms decide instead (their default,
+   * their entry for the user and for its `groupIds`; `rooms` must be empty).
    */
   async mintUserToken(
     userId: string,
     rooms: Record<string, RoomAccessName> = {},
-    options: { name?: string; avatarUrl?: string; ttlSeconds?: number } = {},
+    options: {
+      name?: string;
+      avatarUrl?: string;
+      ttlSeconds?: number;
+      groupIds?: string[];
+      roomAccessMode?: RoomAccessModeName;
+    } = {},
   ): Promise<MintUserTokenResponse> {
+    const mode = options.roomAccessMode ?? "token";
+    if (!(mode in ROOM_ACCESS_MODE)) {
+      throw new TypeError(`room access mode must be "token" or "stored", not ${JSON.stringify(mode)}`);
+    }
     const roomPermissions: Record<string, RoomAccess> = {};
     for (const [pattern, access] of Object.entries(rooms)) {
       if (!(access in ROOM_ACCESS)) {
@@ -506,6 +526,8 @@ export class Backend {
       userInfo: { name: options.name ?? "", avatarUrl: options.avatarUrl ?? "" },
       ttlSeconds: options.ttlSeconds ?? 0,
       roomPermissions,
+      groupIds: options.groupIds ?? [],
+      roomAccessMode: ROOM_ACCESS_MODE[mode],
     });
   }
 
