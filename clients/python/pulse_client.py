@@ -41,6 +41,7 @@ from pulse.v1 import (  # noqa: E402  (generated, found through sys.path)
     environment_pb2_grpc,
     member_pb2,
     member_pb2_grpc,
+    room_access_pb2,
     room_pb2,
     room_pb2_grpc,
     session_pb2,
@@ -60,6 +61,7 @@ __all__ = [
     "auth_pb2",
     "environment_pb2",
     "member_pb2",
+    "room_access_pb2",
     "room_pb2",
     "session_pb2",
     "sign_in",
@@ -67,7 +69,14 @@ __all__ = [
 ]
 
 # `room_permissions` values: "read" / "write" (as in the token's `rooms` claim).
-_ROOM_ACCESS = {"read": auth_pb2.ROOM_ACCESS_READ, "write": auth_pb2.ROOM_ACCESS_WRITE}
+# (RoomAccess lives in room_access.proto; auth_pb2 re-exports it too.)
+_ROOM_ACCESS = {"read": room_access_pb2.ROOM_ACCESS_READ, "write": room_access_pb2.ROOM_ACCESS_WRITE}
+
+# `room_access_mode` values: how a user token's rooms are decided.
+_ROOM_ACCESS_MODE = {
+    "token": auth_pb2.ROOM_ACCESS_MODE_TOKEN,
+    "stored": auth_pb2.ROOM_ACCESS_MODE_STORED,
+}
 
 
 @dataclass
@@ -260,10 +269,17 @@ class Backend(_Caller):
         user_id: str,
         name: str = "",
         room_permissions: Mapping[str, str] | None = None,
+        *,
+        group_ids: Iterable[str] | None = None,
+        room_access_mode: str = "token",
     ) -> auth_pb2.MintUserTokenResponse:
         """A token for ``user_id``. ``room_permissions`` maps a room id or a
         prefix ending in ``*`` to ``"read"`` or ``"write"``; None: every
-        room, read and write."""
+        room, read and write. ``room_access_mode="stored"``: the rooms decide
+        instead (their default, their entry for the user and for its
+        ``group_ids``; ``room_permissions`` must then be empty)."""
+        if room_access_mode not in _ROOM_ACCESS_MODE:
+            raise ValueError(f"room access mode must be 'token' or 'stored', not {room_access_mode!r}")
         rooms = {}
         for pattern, access in (room_permissions or {}).items():
             if access not in _ROOM_ACCESS:
@@ -275,6 +291,8 @@ class Backend(_Caller):
                 user_id=user_id,
                 user_info=auth_pb2.UserInfo(name=name),
                 room_permissions=rooms,
+                group_ids=list(group_ids or ()),
+                room_access_mode=_ROOM_ACCESS_MODE[room_access_mode],
             ),
             metadata=self.metadata,
         )

@@ -6,7 +6,9 @@ frontend, rotate, and check the old secret key and the token died; then
 least privilege: a read-only restricted key (`rk_`) refused a write, a
 token for one room refused another, and a user's tokens revoked; and the
 JWKS: PyJWT's stock `PyJWKClient` verifies user tokens before and after a
-signing-key rotation, and a revoked key leaves the set; and team access: an
+signing-key rotation, and a revoked key leaves the set; room access stored
+on rooms (a STORED-mode token follows the room's entries as they change);
+and team access: an
 owner invited with the CLI (`pulse member invite --json`) accepts, signs in
 and acts with its role through a `ses_` token, a viewer only reads.
 
@@ -34,8 +36,10 @@ from pulse_client import (
     accept_invite,
     access_pb2,
     audit_pb2,
+    auth_pb2,
     environment_pb2,
     member_pb2,
+    room_access_pb2,
     room_pb2,
     session_pb2,
     sign_in,
@@ -209,6 +213,46 @@ class PulseClientTest(unittest.TestCase):
             new = Frontend(self.addr, publishable_key=pk,
                            user_token=minter.mint_user_token(user).token)
             self.assertEqual(new.who_am_i().user_id, user)
+
+    def test_stored_room_access(self) -> None:
+        """A STORED-mode token: the room's entries decide, and a change
+        applies to tokens already minted."""
+        # auth.proto imports room_access.proto publicly: the old names still work.
+        self.assertEqual(auth_pb2.ROOM_ACCESS_READ, room_access_pb2.ROOM_ACCESS_READ)
+        READ, WRITE = room_access_pb2.ROOM_ACCESS_READ, room_access_pb2.ROOM_ACCESS_WRITE
+        admin = Admin(self.addr, admin_token=self.admin_token)
+        created = admin.create_environment("Stored access")
+        backend = Backend(self.addr, secret_key=created.secret_key)
+        room = backend.rooms.CreateRoom(
+            room_pb2.CreateRoomRequest(room_id="plans", user_accesses={"alice": READ}),
+            metadata=backend.metadata,
+        )
+        self.assertEqual(dict(room.user_accesses), {"alice": READ})
+
+        token = backend.mint_user_token("alice", room_access_mode="stored").token
+        self.assertEqual(jwt.decode(token, options={"verify_signature": False})["room_access"], "stored")
+        alice = Frontend(self.addr, publishable_key=created.publishable_key.value, user_token=token)
+        got = alice.rooms.GetRoom(room_pb2.GetRoomRequest(room_id="plans"), metadata=alice.metadata)
+        self.assertEqual(got.id, "plans")
+        thread = thread_pb2.CreateThreadRequest(room_id="plans", body="Q3?")
+        self.assert_fails(grpc.StatusCode.PERMISSION_DENIED, alice.threads.CreateThread, thread,
+                          metadata=alice.metadata)
+        # A user token cannot change a room's access; the backend can.
+        self.assert_fails(
+            grpc.StatusCode.PERMISSION_DENIED, alice.rooms.UpdateRoomAccess,
+            room_pb2.UpdateRoomAccessRequest(room_id="plans", set_user_accesses={"alice": WRITE}),
+            metadata=alice.metadata,
+        )
+        updated = backend.rooms.UpdateRoomAccess(
+            room_pb2.UpdateRoomAccessRequest(room_id="plans", set_user_accesses={"alice": WRITE}),
+            metadata=backend.metadata,
+        )
+        self.assertEqual(dict(updated.user_accesses), {"alice": WRITE})
+        # The same token now writes.
+        made = alice.threads.CreateThread(thread, metadata=alice.metadata)
+        self.assertEqual(made.room_id, "plans")
+        with self.assertRaises(ValueError):
+            backend.mint_user_token("alice", room_access_mode="rooms")
 
     def test_jwks_with_pyjwt(self) -> None:
         admin = Admin(self.addr, admin_token=self.admin_token)

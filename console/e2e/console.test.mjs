@@ -56,7 +56,7 @@ try {
     `the TypeScript client is not built (${err.message}); run: cd clients/typescript && npm ci && npm run build`,
   );
 }
-const { Admin, Backend, Frontend, Code, ConnectError, ApiKeyKind, ApiKeyState, Role } = client;
+const { Admin, Backend, Frontend, Code, ConnectError, ApiKeyKind, ApiKeyState, Role, RoomAccess } = client;
 
 /** axe-core's browser build, served to the page from its own origin (the CSP allows only 'self'). */
 const AXE_SOURCE = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
@@ -798,7 +798,24 @@ describe("Pulse web console", { concurrency: 1 }, () => {
     const { page } = s;
     // A customer's backend (sk_) and its user's frontend (pk_ + user token).
     const backend = new Backend(s.transport, s.Production.secret);
-    await backend.rooms.createRoom({ roomId: "design-review" });
+    // Rooms store who may open them (STORED-mode tokens): a default, and
+    // user and group entries, set at creation and changed later.
+    await backend.rooms.createRoom({
+      roomId: "design-review",
+      defaultAccess: RoomAccess.READ,
+      userAccesses: { alice: RoomAccess.WRITE },
+      groupAccesses: { eng: RoomAccess.READ },
+    });
+    await backend.rooms.createRoom({
+      roomId: "roadmap",
+      userAccesses: { alice: RoomAccess.WRITE, bob: RoomAccess.READ, carol: RoomAccess.NONE },
+      groupAccesses: { design: RoomAccess.WRITE },
+    });
+    await backend.rooms.updateRoomAccess({
+      roomId: "roadmap",
+      setUserAccesses: { dave: RoomAccess.READ },
+      setGroupAccesses: { eng: RoomAccess.READ },
+    });
     const thread = await backend.threads.createThread({ roomId: "design-review", body: "Ship it?", userId: "alice" });
     const { token } = await backend.mintUserToken("bob", {}, { name: "Bob" });
     s.secrets.add(token);
@@ -811,9 +828,42 @@ describe("Pulse web console", { concurrency: 1 }, () => {
     await eventually(async () => assert.equal(hashParams().params.get("env"), s.Production.id));
     await main().getByRole("heading", { level: 2, name: "Rooms", exact: true }).waitFor();
     const rooms = sectionTable("Rooms");
-    for (const column of ["Room", "Created"]) {
+    for (const column of ["Room", "Created", "Access"]) {
       await hasColumn(rooms, column);
     }
+    // Each room's access: the default as a badge, entries as chips (users
+    // first, then groups, by id), "+N more" past three, opening them all.
+    const roomRow = (id) =>
+      rooms.getByRole("row").filter({ has: page.getByRole("button", { name: `Open room ${id}`, exact: true }) });
+    const chips = async (id) =>
+      (await roomRow(id).locator(".access > .badge, .access > .tag").allInnerTexts()).map((t) => t.trim());
+    await eventually(async () =>
+      assert.deepEqual(await chips("design-review"), ["default: read", "alice: write", "group eng: read"]),
+    );
+    assert.equal(await roomRow("design-review").locator("details").count(), 0, "no expander for two entries");
+    assert.deepEqual(await chips("roadmap"), ["default: none", "alice: write", "bob: read", "carol: none"]);
+    const more = roomRow("roadmap").locator("summary");
+    // "+3 more", and for screen readers (visually hidden) whose entries.
+    assert.equal(await more.textContent(), "+3 more access entries of roadmap");
+    const allEntries = roomRow("roadmap").getByRole("list", { name: "Access entries of roadmap", exact: true });
+    assert.equal(await allEntries.isVisible(), false, "the full list starts closed");
+    await more.click();
+    const expected = ["alice: write", "bob: read", "carol: none", "dave: read", "group design: write", "group eng: read"];
+    await eventually(async () =>
+      assert.deepEqual((await allEntries.getByRole("listitem").allInnerTexts()).map((t) => t.trim()), expected),
+    );
+    // The toggle event (which relabels the summary) is queued after the click.
+    await eventually(async () => assert.equal(await more.textContent(), "Show fewer access entries of roadmap"));
+    assert.equal(await roomRow("roadmap").locator(".access-preview").first().isVisible(), false, "the list replaces the chips");
+    // What the console shows is what the admin API returns.
+    const listed = await s.admin.environments.listEnvironmentRooms({ environmentId: s.Production.id });
+    const roadmap = listed.rooms.find((r) => r.id === "roadmap");
+    assert.equal(roadmap.defaultAccess, RoomAccess.NONE);
+    assert.equal(Object.keys(roadmap.userAccesses).length + Object.keys(roadmap.groupAccesses).length, expected.length);
+    await assertAccessible("the Data screen with room accesses (one list open)");
+    await more.click();
+    await eventually(async () => assert.equal(await more.textContent(), "+3 more access entries of roadmap"));
+    assert.equal(await allEntries.isVisible(), false);
     await main().getByRole("button", { name: "Open room design-review", exact: true }).click();
     await main().getByRole("heading", { level: 2, name: "Threads in design-review", exact: true }).waitFor();
     await main().getByRole("button", { name: `Open thread ${thread.id}`, exact: true }).click();
@@ -833,6 +883,7 @@ describe("Pulse web console", { concurrency: 1 }, () => {
       await userTable.getByRole("row").filter({ hasText: user.id }).first().waitFor();
     }
     await assertStorageClean({ signedIn: true });
+    await assertAccessible("the Data screen with a room, a thread and its comments open");
     await screenshot("data");
   });
 

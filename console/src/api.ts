@@ -34,7 +34,7 @@ export type {
   UsageBucket,
   User,
 } from "../../clients/typescript/src/index.js";
-export { AdminTokenState, ApiKeyKind, ApiKeyState, MemberState, Role } from "../../clients/typescript/src/index.js";
+export { AdminTokenState, ApiKeyKind, ApiKeyState, MemberState, Role, RoomAccess } from "../../clients/typescript/src/index.js";
 
 const ADMIN_TOKEN_KEY = "pulse.adminToken";
 const SESSION_TOKEN_KEY = "pulse.sessionToken";

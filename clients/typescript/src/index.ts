@@ -46,7 +46,7 @@ import { BadRequestSchema } from "./gen/google/rpc/error_details_pb.js";
 import { AccountService, type AdminToken, type GetCallerResponse } from "./gen/pulse/v1/account_pb.js";
 import { Role } from "./gen/pulse/v1/access_pb.js";
 import { AuditService } from "./gen/pulse/v1/audit_pb.js";
-import { AuthService, RoomAccess } from "./gen/pulse/v1/auth_pb.js";
+import { AuthService, RoomAccessMode } from "./gen/pulse/v1/auth_pb.js";
 import type { MintUserTokenResponse, WhoAmIResponse } from "./gen/pulse/v1/auth_pb.js";
 import {
   ApiKeyKind,
@@ -64,6 +64,7 @@ import {
 import { EventService } from "./gen/pulse/v1/event_pb.js";
 import { MemberService, type InviteMemberResponse, type Member } from "./gen/pulse/v1/member_pb.js";
 import { RoomService } from "./gen/pulse/v1/room_pb.js";
+import { RoomAccess } from "./gen/pulse/v1/room_access_pb.js";
 import { SessionService, type AcceptInviteResponse, type SignInResponse } from "./gen/pulse/v1/session_pb.js";
 import { ThreadService } from "./gen/pulse/v1/thread_pb.js";
 import { UserService } from "./gen/pulse/v1/user_pb.js";
@@ -78,6 +79,7 @@ export * from "./gen/pulse/v1/environment_pb.js";
 export * from "./gen/pulse/v1/event_pb.js";
 export * from "./gen/pulse/v1/member_pb.js";
 export * from "./gen/pulse/v1/room_pb.js";
+export * from "./gen/pulse/v1/room_access_pb.js";
 export * from "./gen/pulse/v1/session_pb.js";
 export * from "./gen/pulse/v1/thread_pb.js";
 export * from "./gen/pulse/v1/user_pb.js";
@@ -256,6 +258,14 @@ export type RoomAccessName = "read" | "write";
 const ROOM_ACCESS: Record<RoomAccessName, RoomAccess> = {
   read: RoomAccess.READ,
   write: RoomAccess.WRITE,
+};
+
+/** How a user token's rooms are decided: by its `rooms` (TOKEN) or by what the rooms store. */
+export type RoomAccessModeName = "token" | "stored";
+
+const ROOM_ACCESS_MODE: Record<RoomAccessModeName, RoomAccessMode> = {
+  token: RoomAccessMode.TOKEN,
+  stored: RoomAccessMode.STORED,
 };
 
 const GRANULARITY = { hour: UsageGranularity.HOUR, day: UsageGranularity.DAY } as const;
@@ -486,12 +496,24 @@ export class Backend {
   /**
    * A token for `userId`. `rooms` maps a room id, or a prefix ending in `*`,
    * to `"read"` or `"write"`; omitted or empty: every room, read and write.
+   * `roomAccessMode: "stored"`: the rooms decide instead (their default,
+   * their entry for the user and for its `groupIds`; `rooms` must be empty).
    */
   async mintUserToken(
     userId: string,
     rooms: Record<string, RoomAccessName> = {},
-    options: { name?: string; avatarUrl?: string; ttlSeconds?: number } = {},
+    options: {
+      name?: string;
+      avatarUrl?: string;
+      ttlSeconds?: number;
+      groupIds?: string[];
+      roomAccessMode?: RoomAccessModeName;
+    } = {},
   ): Promise<MintUserTokenResponse> {
+    const mode = options.roomAccessMode ?? "token";
+    if (!(mode in ROOM_ACCESS_MODE)) {
+      throw new TypeError(`room access mode must be "token" or "stored", not ${JSON.stringify(mode)}`);
+    }
     const roomPermissions: Record<string, RoomAccess> = {};
     for (const [pattern, access] of Object.entries(rooms)) {
       if (!(access in ROOM_ACCESS)) {
@@ -504,6 +526,8 @@ export class Backend {
       userInfo: { name: options.name ?? "", avatarUrl: options.avatarUrl ?? "" },
       ttlSeconds: options.ttlSeconds ?? 0,
       roomPermissions,
+      groupIds: options.groupIds ?? [],
+      roomAccessMode: ROOM_ACCESS_MODE[mode],
     });
   }
 

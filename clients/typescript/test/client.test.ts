@@ -6,7 +6,8 @@
  * mint a user token (backend), call as the frontend, rotate, and check the
  * old secret key and its tokens are refused while the new key works; a
  * grace-period rotation and a revocation; the audit log and its live
- * stream; errors carry codes; secrets stay out of printed output.
+ * stream; room access stored on rooms (a STORED-mode token follows the
+ * room's entries); errors carry codes; secrets stay out of printed output.
  *
  *     npm run generate && PULSE_BIN=../../target/debug/pulse npm test
  */
@@ -32,6 +33,7 @@ import {
   Frontend,
   MemberState,
   Role,
+  RoomAccess,
   Secret,
   acceptInvite,
   codeName,
@@ -224,6 +226,30 @@ describe("Pulse TypeScript client", () => {
       abort.abort();
     }
     assert.deepEqual(seen, [events[1]!.id]);
+  });
+
+  it("a STORED-mode token follows the room's stored access", async () => {
+    const admin = new Admin(transport, adminToken);
+    const created = await admin.createEnvironment("Stored access");
+    const backend = new Backend(transport, created.secretKey);
+    const room = await backend.rooms.createRoom({ roomId: "plans", userAccesses: { alice: RoomAccess.READ } });
+    assert.deepEqual(room.userAccesses, { alice: RoomAccess.READ });
+
+    const { token } = await backend.mintUserToken("alice", {}, { roomAccessMode: "stored" });
+    const claims = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8"));
+    assert.equal(claims.room_access, "stored");
+    const alice = new Frontend(transport, created.publishableKey!.value, token);
+    assert.equal((await alice.rooms.getRoom({ roomId: "plans" })).id, "plans");
+    await rejects(Code.PermissionDenied, () => alice.threads.createThread({ roomId: "plans", body: "Q3?" }));
+    // A user token cannot change a room's access; the backend can.
+    await rejects(Code.PermissionDenied, () =>
+      alice.rooms.updateRoomAccess({ roomId: "plans", setUserAccesses: { alice: RoomAccess.WRITE } }),
+    );
+    const updated = await backend.rooms.updateRoomAccess({ roomId: "plans", setUserAccesses: { alice: RoomAccess.WRITE } });
+    assert.deepEqual(updated.userAccesses, { alice: RoomAccess.WRITE });
+    // The same token now writes.
+    assert.equal((await alice.threads.createThread({ roomId: "plans", body: "Q3?" })).roomId, "plans");
+    await assert.rejects(backend.mintUserToken("alice", {}, { roomAccessMode: "rooms" as "stored" }), TypeError);
   });
 
   it("works over gRPC-Web (the browser transport)", async () => {

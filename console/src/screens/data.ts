@@ -1,7 +1,9 @@
-// Data of the selected environment: rooms → a room's threads → a thread's
-// comments, and users. All through EnvironmentService's admin RPCs.
+// Data of the selected environment: rooms (with who may open them) → a
+// room's threads → a thread's comments, and users. All through
+// EnvironmentService's admin RPCs. Read-only: room access is changed by the
+// customer's backend (RoomService.UpdateRoomAccess), not here.
 
-import { describe, Role, type Admin, type Comment, type Thread } from "../api.js";
+import { describe, Role, RoomAccess, type Admin, type Comment, type Room, type Thread } from "../api.js";
 import type { Ctx } from "../ctx.js";
 import { formDialog } from "../dialogs.js";
 import { h, replace, row, table } from "../dom.js";
@@ -9,6 +11,8 @@ import { count } from "../format.js";
 import { header, loading, noEnvironment, Pager, pagerControls, time } from "./common.js";
 
 const PAGE_SIZE = 25;
+/** Access entries shown as chips in a room's row before "+N more". */
+const ACCESS_PREVIEW = 3;
 
 /** What is open, per environment (kept while moving between screens). */
 interface DataState {
@@ -160,6 +164,7 @@ export async function renderData(ctx: Ctx): Promise<void> {
           room.id,
         ),
         time(room.createTime),
+        accessCell(room),
         metadata.length > 0
           ? h("div", { class: "tags" }, metadata.map(([k, v]) => h("span", { class: "tag" }, `${k}=${v}`)))
           : h("span", { class: "muted" }, "—"),
@@ -170,7 +175,12 @@ export async function renderData(ctx: Ctx): Promise<void> {
     replace(
       rooms,
       title,
-      table("Rooms", ["Room", "Created", "Metadata"], rows, "No rooms yet."),
+      h(
+        "p",
+        { class: "hint" },
+        "Access: what users with stored-access tokens may do in a room — its default, or an entry for the user or a group of theirs (the highest applies).",
+      ),
+      table("Rooms", ["Room", "Created", "Access", "Metadata"], rows, "No rooms yet."),
       pagerControls(st.rooms, "rooms", () => void showRooms().catch(failed(rooms, "rooms-title", "Rooms"))),
     );
   };
@@ -219,6 +229,75 @@ export async function renderData(ctx: Ctx): Promise<void> {
     showThreads(),
     showComments(),
   ]);
+}
+
+type AccessName = "read" | "write" | "none";
+
+/** A stored access as a word; unset means none (as for a room's default). */
+function accessName(access: RoomAccess): AccessName {
+  switch (access) {
+    case RoomAccess.WRITE:
+      return "write";
+    case RoomAccess.READ:
+      return "read";
+    default:
+      return "none";
+  }
+}
+
+/** `alice: write`, `group eng: read`: users first, then groups, each by id. */
+function accessEntries(room: Room): { text: string; access: AccessName }[] {
+  const byId = ([a]: [string, RoomAccess], [b]: [string, RoomAccess]) => (a < b ? -1 : a > b ? 1 : 0);
+  return [
+    ...Object.entries(room.userAccesses)
+      .sort(byId)
+      .map(([id, access]) => ({ text: `${id}: ${accessName(access)}`, access: accessName(access) })),
+    ...Object.entries(room.groupAccesses)
+      .sort(byId)
+      .map(([id, access]) => ({ text: `group ${id}: ${accessName(access)}`, access: accessName(access) })),
+  ];
+}
+
+/**
+ * A room's access: the default as a badge, the first entries as chips, and
+ * when there are more, "+N more" opening the full list (which then replaces
+ * the chips).
+ */
+function accessCell(room: Room): HTMLElement {
+  const level = accessName(room.defaultAccess);
+  const entries = accessEntries(room);
+  const chip = (e: { text: string; access: AccessName }, extra = "") =>
+    h("span", { class: `tag access-${e.access}${extra}` }, e.text);
+  const hidden = entries.length - ACCESS_PREVIEW;
+  // Many rows say "+N more": screen readers also hear whose entries.
+  const summaryText = (open: boolean) => [
+    open ? "Show fewer" : `+${hidden} more`,
+    h("span", { class: "visually-hidden" }, ` access entries of ${room.id}`),
+  ];
+  return h(
+    "div",
+    { class: "access" },
+    h("span", { class: `badge access-${level}` }, `default: ${level}`),
+    entries.slice(0, ACCESS_PREVIEW).map((e) => chip(e, " access-preview")),
+    hidden > 0
+      ? h(
+          "details",
+          {
+            ontoggle: (event: Event) => {
+              const details = event.currentTarget as HTMLDetailsElement;
+              const summary = details.querySelector("summary");
+              if (summary) replace(summary, summaryText(details.open));
+            },
+          },
+          h("summary", null, summaryText(false)),
+          h(
+            "ul",
+            { class: "access-list", "aria-label": `Access entries of ${room.id}` },
+            entries.map((e) => h("li", null, chip(e))),
+          ),
+        )
+      : null,
+  );
 }
 
 /** Marks `button` as the open item of its table (aria-current, row highlight). */
