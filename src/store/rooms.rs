@@ -107,28 +107,67 @@ impl EnvironmentStore<'_> {
 
     /// One room with its stored accesses, or NOT_FOUND.
     pub async fn room_with_acl(&self, room_id: &ResourceId) -> Result<RoomWithAcl> {
-        let room = self.room(room_id).await?;
-        let mut acls = self
-            .acls_of(&self.store.read, std::slice::from_ref(&room))
-            .await?;
-        let acl = acls.remove(&room.seq).unwrap_or_default();
-        Ok((room, acl))
+        self.room_and_acl(room_id.as_str())
+            .await?
+            .ok_or(Error::NotFound("room"))
+    }
+
+    /// A room and its entries in one round trip (a LEFT JOIN: one row per
+    /// entry, or one row with NULLs for a room without entries); `None`
+    /// if the room does not exist.
+    async fn room_and_acl(&self, room_id: &str) -> Result<Option<RoomWithAcl>> {
+        use sea_orm::FromQueryResult;
+        let (r, a) = (room::Entity, room_access::Entity);
+        let query = Query::select()
+            .columns([
+                (r, room::Column::Seq),
+                (r, room::Column::EnvironmentId),
+                (r, room::Column::RoomId),
+                (r, room::Column::Metadata),
+                (r, room::Column::CreateTime),
+                (r, room::Column::DefaultAccess),
+                (r, room::Column::ReadableByDefault),
+            ])
+            .columns([
+                (a, room_access::Column::Subject),
+                (a, room_access::Column::Access),
+            ])
+            .from(r)
+            .left_join(
+                a,
+                Expr::col((a, room_access::Column::EnvironmentId))
+                    .equals((r, room::Column::EnvironmentId))
+                    .and(
+                        Expr::col((a, room_access::Column::RoomSeq)).equals((r, room::Column::Seq)),
+                    ),
+            )
+            .and_where(Expr::col((r, room::Column::EnvironmentId)).eq(self.id().as_str()))
+            .and_where(Expr::col((r, room::Column::RoomId)).eq(room_id))
+            .to_owned();
+        let db = &self.store.read;
+        let rows = db.query_all(&query).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let room = Room::from(room::Model::from_query_result(first, "")?);
+        let mut acl = RoomAcl {
+            default: room.default_access,
+            ..RoomAcl::default()
+        };
+        for row in &rows {
+            let subject: Option<String> = row.try_get("", "subject")?;
+            let access: Option<i16> = row.try_get("", "access")?;
+            let (Some(subject), Some(access)) = (subject, access) else {
+                continue;
+            };
+            add_entry(&mut acl, &subject, access);
+        }
+        Ok(Some((room, acl)))
     }
 
     /// A room's stored accesses; `None` if the room does not exist.
     pub async fn room_acl(&self, room_id: &str) -> Result<Option<RoomAcl>> {
-        let room = self
-            .select::<room::Entity>()
-            .filter(room::Column::RoomId.eq(room_id))
-            .one(&self.store.read)
-            .await?;
-        let Some(room) = room.map(Room::from) else {
-            return Ok(None);
-        };
-        let mut acls = self
-            .acls_of(&self.store.read, std::slice::from_ref(&room))
-            .await?;
-        Ok(Some(acls.remove(&room.seq).unwrap_or_default()))
+        Ok(self.room_and_acl(room_id).await?.map(|(_, acl)| acl))
     }
 
     /// The stored accesses of `rooms` (one query), by room `seq`.
@@ -159,12 +198,7 @@ impl EnvironmentStore<'_> {
             let Some(acl) = out.get_mut(&row.room_seq) else {
                 continue;
             };
-            let access = RoomAccess::from_stored(row.access);
-            match Subject::from_stored(&row.subject) {
-                Some(Subject::User(id)) => acl.users.insert(id.into(), access),
-                Some(Subject::Group(id)) => acl.groups.insert(id.into(), access),
-                None => None,
-            };
+            add_entry(acl, &row.subject, row.access);
         }
         Ok(out)
     }
@@ -409,6 +443,16 @@ impl EnvironmentStore<'_> {
             })
             .await
     }
+}
+
+/// Adds a stored entry (`u:…`/`g:…`, 0–2) to `acl`.
+fn add_entry(acl: &mut RoomAcl, subject: &str, access: i16) {
+    let access = RoomAccess::from_stored(access);
+    match Subject::from_stored(subject) {
+        Some(Subject::User(id)) => acl.users.insert(id.into(), access),
+        Some(Subject::Group(id)) => acl.groups.insert(id.into(), access),
+        None => None,
+    };
 }
 
 /// 1 when `access` lets everyone read (the indexed mirror of the default).
