@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 use common::{
-    CallFn, authed, database_url, drive, health_call, prepare, start_server, who_am_i, with_headers,
+    CallFn, authed, database_url, drive, get_room, health_call, prepare, start_server, who_am_i,
+    with_headers,
 };
 use pulse::pb;
 
@@ -271,16 +272,20 @@ async fn main() {
         ));
     }
     scenarios.push(("WhoAmI rk_", args.concurrency, who_am_i(&least.rk)));
-    scenarios.push(("GetRoom sk_ (reference)", args.concurrency, get_room(&sk)));
+    scenarios.push((
+        "GetRoom sk_ (reference)",
+        args.concurrency,
+        get_room(ROOM, &sk),
+    ));
     scenarios.push((
         "GetRoom pk_+token empty map",
         args.concurrency,
-        get_room(&least.rooms_empty),
+        get_room(ROOM, &least.rooms_empty),
     ));
     scenarios.push((
         "GetRoom pk_+token 1000 patterns",
         args.concurrency,
-        get_room(&least.rooms_1000),
+        get_room(ROOM, &least.rooms_1000),
     ));
     // What the headers alone cost to send and receive: the health check
     // ignores them.
@@ -542,25 +547,6 @@ struct LeastPrivilege {
     rooms_empty: Vec<(&'static str, String)>,
     /// `pk_` and the same user's token with [`room_patterns`].
     rooms_1000: Vec<(&'static str, String)>,
-}
-
-/// GetRoom of [`ROOM`]: one indexed read.
-fn get_room(headers: &[(&'static str, String)]) -> CallFn {
-    let headers = prepare(headers);
-    Arc::new(move |ch, _| {
-        let r = with_headers(
-            pb::GetRoomRequest {
-                room_id: ROOM.into(),
-            },
-            &headers,
-        );
-        Box::pin(async move {
-            pb::room_service_client::RoomServiceClient::new(ch)
-                .get_room(r)
-                .await
-                .map(|_| ())
-        })
-    })
 }
 
 /// The health check with `headers`, which it ignores.

@@ -22,11 +22,10 @@
 //! take minutes); every measured call goes through the API.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{CallFn, drive, health_call, prepare, start_server, who_am_i, with_headers};
+use common::{CallFn, drive, get_room, health_call, prepare, start_server, who_am_i, with_headers};
 use hdrhistogram::Histogram;
 use pulse::pb;
 use sea_orm::{ConnectionTrait, Database};
@@ -65,24 +64,6 @@ const ROOM: &str = "bench-room";
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
-}
-
-fn get_room(headers: &[(&'static str, String)]) -> CallFn {
-    let headers = prepare(headers);
-    Arc::new(move |ch, _| {
-        let r = with_headers(
-            pb::GetRoomRequest {
-                room_id: ROOM.into(),
-            },
-            &headers,
-        );
-        Box::pin(async move {
-            pb::room_service_client::RoomServiceClient::new(ch)
-                .get_room(r)
-                .await
-                .map(|_| ())
-        })
-    })
 }
 
 fn bearer(token: &str) -> Vec<(&'static str, String)> {
@@ -169,10 +150,10 @@ async fn main() {
 
     // 1. Throughput.
     let scenarios: Vec<(&str, CallFn)> = vec![
-        ("GetRoom sk_", get_room(&bearer(&sk))),
+        ("GetRoom sk_", get_room(ROOM, &bearer(&sk))),
         (
             "GetRoom STORED-mode user",
-            get_room(&frontend(&pk, &stored)),
+            get_room(ROOM, &frontend(&pk, &stored)),
         ),
         ("WhoAmI pk_+token", who_am_i(&frontend(&pk, &token))),
         (

@@ -219,6 +219,25 @@ pub fn who_am_i(headers: &[(&'static str, String)]) -> CallFn {
     })
 }
 
+/// `RoomService/GetRoom` of `room` with `headers` (parsed once).
+pub fn get_room(room: &'static str, headers: &[(&'static str, String)]) -> CallFn {
+    let headers = prepare(headers);
+    Arc::new(move |ch, _| {
+        let r = with_headers(
+            pulse::pb::GetRoomRequest {
+                room_id: room.into(),
+            },
+            &headers,
+        );
+        Box::pin(async move {
+            pulse::pb::room_service_client::RoomServiceClient::new(ch)
+                .get_room(r)
+                .await
+                .map(|_| ())
+        })
+    })
+}
+
 /// The bare-tonic baseline: `grpc.health.v1.Health/Check`.
 pub fn health_call() -> CallFn {
     Arc::new(|ch, _| {

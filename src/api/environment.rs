@@ -320,7 +320,7 @@ impl EnvironmentService for EnvironmentApi {
         let (rows, next_page_token) = store.list_rooms(&page).await?;
         let acls = store.acls_of_page(&rows).await?;
         Ok(Response::new(pb::ListEnvironmentRoomsResponse {
-            rooms: super::room::with_accesses(rows, acls),
+            rooms: super::room::with_accesses(rows, acls, None),
             next_page_token,
         }))
     }

@@ -67,50 +67,53 @@ fn entries(field: &str, map: &HashMap<String, i32>) -> Result<HashMap<Box<str>, 
         .collect()
 }
 
-/// A room as the caller may see it: backends see every entry; a user
-/// sees the default and the entries that apply to them (their own and
-/// their groups'), never who else may enter.
-fn visible(caller: &EnvCaller, room: Room, acl: &RoomAcl) -> pb::Room {
-    let to_pb = |m: &HashMap<Box<str>, RoomAccess>, keep: &dyn Fn(&str) -> bool| {
-        m.iter()
-            .filter(|(id, _)| keep(id))
-            .map(|(id, a)| (id.to_string(), access_to_pb(*a)))
-            .collect()
-    };
-    let mut out = convert::room(room);
+/// Whose entries a room shows: `None` shows every entry (backends,
+/// admins); a user sees the default and the entries that apply to them
+/// (their own and their groups'), never who else may enter.
+type Viewer<'a> = Option<(&'a str, &'a [Box<str>])>;
+
+/// The viewer a caller is.
+fn viewer(caller: &EnvCaller) -> Viewer<'_> {
     match &caller.principal {
         Principal::User { user_id, rooms } => {
             let groups: &[Box<str>] = match rooms {
                 UserRooms::Stored(groups) => groups,
                 _ => &[],
             };
-            out.user_accesses = to_pb(&acl.users, &|id| id == &**user_id);
-            out.group_accesses = to_pb(&acl.groups, &|id| groups.iter().any(|g| &**g == id));
+            Some((user_id, groups))
         }
-        _ => {
-            out.user_accesses = to_pb(&acl.users, &|_| true);
-            out.group_accesses = to_pb(&acl.groups, &|_| true);
-        }
+        _ => None,
     }
+}
+
+/// A room and the entries of `acl` that `viewer` may see.
+fn room_pb(room: Room, acl: &RoomAcl, viewer: Viewer<'_>) -> pb::Room {
+    let shown = |m: &HashMap<Box<str>, RoomAccess>, keep: &dyn Fn(&str) -> bool| {
+        m.iter()
+            .filter(|(id, _)| keep(id))
+            .map(|(id, a)| (id.to_string(), access_to_pb(*a)))
+            .collect()
+    };
+    let mut out = convert::room(room);
+    let (user, groups) = viewer.unzip();
+    out.user_accesses = shown(&acl.users, &|id| user.is_none_or(|u| u == id));
+    out.group_accesses = shown(&acl.groups, &|id| {
+        groups.is_none_or(|gs| gs.iter().any(|g| &**g == id))
+    });
     out
 }
 
-/// Rooms with every stored entry (for admins browsing an environment).
-pub(super) fn with_accesses(rows: Vec<Room>, mut acls: HashMap<i64, RoomAcl>) -> Vec<pb::Room> {
+/// A page of rooms with their entries as `viewer` may see them.
+pub(super) fn with_accesses(
+    rows: Vec<Room>,
+    mut acls: HashMap<i64, RoomAcl>,
+    viewer: Viewer<'_>,
+) -> Vec<pb::Room> {
     rows.into_iter()
         .map(|room| {
             let acl = acls.remove(&room.seq).unwrap_or_default();
-            let mut out = convert::room(room);
-            out.user_accesses = entries_to_pb(&acl.users);
-            out.group_accesses = entries_to_pb(&acl.groups);
-            out
+            room_pb(room, &acl, viewer)
         })
-        .collect()
-}
-
-fn entries_to_pb(m: &HashMap<Box<str>, RoomAccess>) -> HashMap<String, i32> {
-    m.iter()
-        .map(|(id, a)| (id.to_string(), access_to_pb(*a)))
         .collect()
 }
 
@@ -172,7 +175,7 @@ impl RoomService for RoomApi {
             .store(&self.state.store)
             .create_room(&room_id, &metadata, &acl)
             .await?;
-        Ok(Response::new(visible(&caller, room, &acl)))
+        Ok(Response::new(room_pb(room, &acl, viewer(&caller))))
     }
 
     async fn get_room(
@@ -188,7 +191,7 @@ impl RoomService for RoomApi {
             .store(&self.state.store)
             .room_with_acl(&room_id)
             .await?;
-        Ok(Response::new(visible(&caller, room, &acl)))
+        Ok(Response::new(room_pb(room, &acl, viewer(&caller))))
     }
 
     async fn list_rooms(
@@ -244,14 +247,8 @@ impl RoomService for RoomApi {
             }
             _ => store.list_rooms(&page).await?,
         };
-        let mut acls = store.acls_of_page(&rows).await?;
-        let rooms = rows
-            .into_iter()
-            .map(|room| {
-                let acl = acls.remove(&room.seq).unwrap_or_default();
-                visible(&caller, room, &acl)
-            })
-            .collect();
+        let acls = store.acls_of_page(&rows).await?;
+        let rooms = with_accesses(rows, acls, viewer(&caller));
         Ok(Response::new(pb::ListRoomsResponse {
             rooms,
             next_page_token,
@@ -312,7 +309,7 @@ impl RoomService for RoomApi {
             .await?
             .finish(&self.state.revoker)
             .await;
-        Ok(Response::new(visible(&caller, room, &acl)))
+        Ok(Response::new(room_pb(room, &acl, viewer(&caller))))
     }
 
     async fn delete_room(
